@@ -1,0 +1,42 @@
+# The README's two commands: `make run` and `make test`. Both set up everything they need.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+DB_USER := $(shell id -un)
+
+# Tests run against real PostgreSQL and Redis on loopback.
+TEST_ENV := TESTING=true \
+	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://$(DB_USER)@127.0.0.1:5432/tradingsite} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+
+.PHONY: run test venv services lint clean
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+services:
+	@bash tradingsite/bin/services.sh
+
+run: venv
+	@mkdir -p var
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py load_demo
+	DEBUG=$${DEBUG:-true} $(PY) manage.py ensure_admin
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: venv services
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

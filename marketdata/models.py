@@ -1,0 +1,41 @@
+from django.db import models
+from django.utils import timezone
+
+
+class Code(models.Model):
+    """A tradable instrument, identified at Interactive Brokers by its contract id (conid)."""
+
+    symbol = models.CharField(max_length=32)
+    conid = models.IntegerField(unique=True, help_text="IBKR contract id")
+    exchange = models.CharField(max_length=32, default="SMART")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "code"
+        ordering = ["symbol"]
+        indexes = [models.Index(fields=["symbol"], name="ix_code_symbol")]
+
+    def __str__(self):
+        return f"{self.symbol} ({self.exchange}, {self.conid})"
+
+
+class MarketData(models.Model):
+    """Cached historical bars and indicators for one (conid, period, bar); fresh for an hour."""
+
+    conid = models.IntegerField()
+    period = models.CharField(max_length=16, help_text='IB duration, e.g. "1 Y"')
+    bar = models.CharField(max_length=16, help_text='IB bar size, e.g. "1 day"')
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "market_data"
+        verbose_name_plural = "market data"
+        indexes = [
+            models.Index(fields=["conid", "period", "bar"], name="ix_market_data_cache_key"),
+            models.Index(fields=["created_at"], name="market_data_created_at_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.conid} {self.period} / {self.bar} at {self.created_at:%Y-%m-%d %H:%M}"

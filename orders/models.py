@@ -1,0 +1,150 @@
+from django.db import models
+from django.utils import timezone
+
+from tradingsite.fields import choices_check, money_field, price_field, quantity_field
+
+
+class OrderSide(models.TextChoices):
+    BUY = "BUY", "Buy"
+    SELL = "SELL", "Sell"
+
+
+class OrderType(models.TextChoices):
+    LMT = "LMT", "Limit"
+    MKT = "MKT", "Market"
+
+
+class TimeInForce(models.TextChoices):
+    GTC = "GTC", "Good till cancelled"
+    DAY = "DAY", "Day"
+
+
+class OrderStatus(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    PARTIALLY_FILLED = "partially_filled", "Partially filled"
+    FILLED = "filled", "Filled"
+    CANCELLED = "cancelled", "Cancelled"
+    REJECTED = "rejected", "Rejected"
+
+
+def instrument_field(related_name, **kwargs):
+    """The seeds' ``conid`` column: a join to ``code.conid`` without a database foreign key.
+
+    The seeds keep conid as a plain column in orders, trades and positions (the broker may
+    report a contract before we store it), so no FK constraint is created; the ORM still joins.
+    """
+    return models.ForeignKey(
+        "marketdata.Code",
+        to_field="conid",
+        db_column="conid",
+        db_constraint=False,
+        on_delete=models.PROTECT,
+        related_name=related_name,
+        **kwargs,
+    )
+
+
+class Order(models.Model):
+    """An order sent to Interactive Brokers, usually on behalf of a decision."""
+
+    decision = models.ForeignKey(
+        "strategies.Decision",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="orders",
+    )
+    ibkr_order_id = models.IntegerField(null=True, blank=True)
+    instrument = instrument_field("orders", db_index=False)
+    side = models.CharField(max_length=4, choices=OrderSide.choices)
+    quantity = quantity_field()
+    price = price_field(null=True, blank=True, help_text="Limit price; empty for market orders")
+    order_type = models.CharField(max_length=3, choices=OrderType.choices, default=OrderType.LMT)
+    tif = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.DAY)
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.SUBMITTED)
+    filled_quantity = quantity_field(default=0)
+    avg_fill_price = price_field(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "orders"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["ibkr_order_id"], name="ix_orders_ibkr_order_id"),
+            models.Index(fields=["status"], name="ix_orders_status"),
+            models.Index(fields=["created_at"], name="ix_orders_created_at"),
+            models.Index(fields=["instrument"], name="orders_conid_idx"),
+            models.Index(fields=["decision"], name="orders_decision_id_idx"),
+        ]
+        constraints = [
+            choices_check("side", OrderSide, "orders"),
+            choices_check("order_type", OrderType, "orders"),
+            choices_check("tif", TimeInForce, "orders"),
+            choices_check("status", OrderStatus, "orders"),
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="ck_orders_quantity_positive"),
+            models.CheckConstraint(
+                condition=models.Q(price__isnull=True) | models.Q(price__gt=0),
+                name="ck_orders_price_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.side} {self.quantity} {self.instrument_id} {self.order_type} ({self.status})"
+
+
+class Trade(models.Model):
+    """A round trip opened by an order's fill; the exit columns fill in as it is closed."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, db_index=False, related_name="trades")
+    instrument = instrument_field("trades", db_index=False)
+    entry_price = price_field()
+    entry_quantity = quantity_field()
+    entry_date = models.DateTimeField()
+    exit_price = price_field(null=True, blank=True)
+    exit_quantity = quantity_field(null=True, blank=True)
+    exit_date = models.DateTimeField(null=True, blank=True)
+    realized_pnl = money_field(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "trades"
+        ordering = ["-entry_date", "-id"]
+        indexes = [
+            models.Index(fields=["order"], name="ix_trades_order_id"),
+            models.Index(fields=["instrument"], name="trades_conid_idx"),
+        ]
+
+    def __str__(self):
+        return f"trade {self.pk} {self.instrument_id} {self.entry_quantity} @ {self.entry_price}"
+
+
+class Position(models.Model):
+    """The holding in one contract; quantity is signed (negative for a short)."""
+
+    instrument = instrument_field("positions", db_index=False)
+    quantity = quantity_field()
+    average_cost = price_field()
+    current_price = price_field(null=True, blank=True)
+    unrealized_pnl = money_field(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the position is fully exited; the row is kept"
+    )
+
+    class Meta:
+        db_table = "positions"
+        indexes = [models.Index(fields=["instrument"], name="ix_positions_conid")]
+        constraints = [
+            # One open position per contract; closed ones stay as history.
+            models.UniqueConstraint(
+                fields=["instrument"],
+                condition=models.Q(closed_at__isnull=True),
+                name="uq_positions_open_conid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.instrument_id} @ {self.average_cost}"

@@ -1,0 +1,97 @@
+from django.db import models
+from django.utils import timezone
+
+from tradingsite.fields import choices_check, price_field, ratio_field
+
+
+class StrategyType(models.TextChoices):
+    TWO_INDICATOR = "two_indicator", "Two indicator (daily + weekly)"
+    THREE_INDICATOR = "three_indicator", "Three indicator (daily + weekly + monthly)"
+    AUTOGEN_MULTI_AGENT = "autogen_multi_agent", "AutoGen multi-agent"
+    CUSTOM = "custom", "Custom"
+
+
+class Strategy(models.Model):
+    """A trading strategy: which codes it trades, with which workflow and parameters.
+
+    ``workflow`` NULL means the legacy inline workflow of the strategy's ``type``.
+    """
+
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=32, choices=StrategyType.choices)
+    param = models.JSONField(default=dict, blank=True)
+    workflow = models.ForeignKey(
+        "workflows.Workflow",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="strategies",
+    )
+    codes = models.ManyToManyField(
+        "marketdata.Code", through="StrategyCode", related_name="strategies", blank=True
+    )
+    active = models.BooleanField(default=True, help_text="Inactive strategies are not scheduled")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "strategy"
+        verbose_name_plural = "strategies"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class StrategyCode(models.Model):
+    """A code traded by a strategy (table ``strategy_codes``)."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE)
+    code = models.ForeignKey("marketdata.Code", on_delete=models.CASCADE)
+
+    class Meta:
+        db_table = "strategy_codes"
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "code"], name="uq_strategy_codes_strategy_code"),
+        ]
+
+    def __str__(self):
+        return f"{self.strategy_id} -> {self.code_id}"
+
+
+class DecisionType(models.TextChoices):
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+    HOLD = "hold", "Hold"
+
+
+class Decision(models.Model):
+    """A buy / sell / hold recommendation, with the ratios computed by ``decision_record``."""
+
+    code = models.ForeignKey(
+        "marketdata.Code", on_delete=models.PROTECT, db_index=False, related_name="decisions"
+    )
+    strategy = models.ForeignKey(
+        Strategy, on_delete=models.PROTECT, db_index=False, related_name="decisions"
+    )
+    type = models.CharField(max_length=8, choices=DecisionType.choices)
+    current_price = price_field()
+    target_price = price_field(null=True, blank=True)
+    stop_loss = price_field(null=True, blank=True)
+    profit_margin = ratio_field(null=True, blank=True)
+    r_coefficient = ratio_field(null=True, blank=True)
+    analysis_text = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "decision"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["code"], name="ix_decision_code_id"),
+            models.Index(fields=["strategy"], name="ix_decision_strategy_id"),
+            models.Index(fields=["created_at"], name="ix_decision_created_at"),
+        ]
+        constraints = [choices_check("type", DecisionType, "decision")]
+
+    def __str__(self):
+        return f"{self.type} {self.code_id} @ {self.current_price}"

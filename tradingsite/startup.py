@@ -1,0 +1,2 @@
+def require_ready_database():
+    pass

@@ -1,0 +1,144 @@
+from django.db import models
+from django.utils import timezone
+
+from tradingsite.fields import choices_check
+
+
+class WorkflowType(models.TextChoices):
+    TWO_INDICATOR = "two_indicator", "Two indicator"
+    THREE_INDICATOR = "three_indicator", "Three indicator"
+    AUTOGEN_MULTI_AGENT = "autogen_multi_agent", "AutoGen multi-agent"
+    CUSTOM = "custom", "Custom"
+
+
+class Workflow(models.Model):
+    """A reusable list of steps; strategies point at one and override its default params."""
+
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=32, choices=WorkflowType.choices, default=WorkflowType.CUSTOM)
+    steps = models.JSONField(default=list, blank=True)
+    default_params = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True, default="")
+    current_version = models.ForeignKey(
+        "WorkflowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "workflow"
+        ordering = ["name"]
+        constraints = [choices_check("type", WorkflowType, "workflow")]
+
+    def __str__(self):
+        return self.name
+
+
+class WorkflowVersion(models.Model):
+    """A saved copy of a workflow's steps; every change of steps writes the next one."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    version_number = models.IntegerField()
+    steps = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=150, null=True, blank=True)
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "workflow_versions"
+        ordering = ["workflow", "-version_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "version_number"], name="uq_workflow_versions_number"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.workflow_id} v{self.version_number}"
+
+
+class ExecutionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class WorkflowExecution(models.Model):
+    """One run of a strategy's workflow, as a Celery task."""
+
+    workflow = models.ForeignKey(
+        Workflow, null=True, blank=True, on_delete=models.PROTECT, related_name="executions"
+    )
+    strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.PROTECT, related_name="executions"
+    )
+    task_id = models.CharField(max_length=255, null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    results = models.JSONField(default=dict, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+    progress = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "workflow_execution"
+        ordering = ["-id"]
+        constraints = [choices_check("status", ExecutionStatus, "workflow_execution")]
+
+    def __str__(self):
+        return f"execution {self.pk} ({self.status})"
+
+
+class MessageType(models.TextChoices):
+    REQUEST = "request", "Request"
+    RESPONSE = "response", "Response"
+
+
+class AgentConversation(models.Model):
+    """One message of the AutoGen team's conversation during an execution."""
+
+    workflow_execution = models.ForeignKey(
+        WorkflowExecution, on_delete=models.CASCADE, related_name="conversation"
+    )
+    agent_name = models.CharField(max_length=100)
+    message_type = models.CharField(max_length=16, choices=MessageType.choices)
+    message_content = models.TextField()
+    timestamp = models.DateTimeField(default=timezone.now)
+    tokens_used = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "agent_conversations"
+        ordering = ["timestamp", "id"]
+        indexes = [
+            models.Index(
+                fields=["workflow_execution", "timestamp"], name="agent_conv_execution_time_idx"
+            ),
+        ]
+        constraints = [choices_check("message_type", MessageType, "agent_conversations")]
+
+    def __str__(self):
+        return f"{self.agent_name} {self.message_type} at {self.timestamp:%H:%M:%S}"
+
+
+class WorkflowMetrics(models.Model):
+    """A workflow's aggregate figures for one day."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="metrics")
+    date = models.DateField()
+    metrics = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "workflow_metrics"
+        verbose_name_plural = "workflow metrics"
+        ordering = ["-date"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "date"], name="uq_workflow_metrics_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.workflow_id} {self.date}"
