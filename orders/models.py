@@ -62,7 +62,9 @@ class Order(models.Model):
     price = price_field(null=True, blank=True, help_text="Limit price; empty for market orders")
     order_type = models.CharField(max_length=3, choices=OrderType.choices, default=OrderType.LMT)
     tif = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.DAY)
-    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.SUBMITTED)
+    status = models.CharField(
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.SUBMITTED
+    )
     filled_quantity = quantity_field(default=0)
     avg_fill_price = price_field(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -83,7 +85,9 @@ class Order(models.Model):
             choices_check("order_type", OrderType, "orders"),
             choices_check("tif", TimeInForce, "orders"),
             choices_check("status", OrderStatus, "orders"),
-            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="ck_orders_quantity_positive"),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0), name="ck_orders_quantity_positive"
+            ),
             models.CheckConstraint(
                 condition=models.Q(price__isnull=True) | models.Q(price__gt=0),
                 name="ck_orders_price_positive",
@@ -97,7 +101,9 @@ class Order(models.Model):
 class Trade(models.Model):
     """A round trip opened by an order's fill; the exit columns fill in as it is closed."""
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, db_index=False, related_name="trades")
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, db_index=False, related_name="trades"
+    )
     instrument = instrument_field("trades", db_index=False)
     entry_price = price_field()
     entry_quantity = quantity_field()

@@ -52,7 +52,9 @@ class StrategyCode(models.Model):
     class Meta:
         db_table = "strategy_codes"
         constraints = [
-            models.UniqueConstraint(fields=["strategy", "code"], name="uq_strategy_codes_strategy_code"),
+            models.UniqueConstraint(
+                fields=["strategy", "code"], name="uq_strategy_codes_strategy_code"
+            ),
         ]
 
     def __str__(self):

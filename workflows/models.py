@@ -15,7 +15,9 @@ class Workflow(models.Model):
     """A reusable list of steps; strategies point at one and override its default params."""
 
     name = models.CharField(max_length=200)
-    type = models.CharField(max_length=32, choices=WorkflowType.choices, default=WorkflowType.CUSTOM)
+    type = models.CharField(
+        max_length=32, choices=WorkflowType.choices, default=WorkflowType.CUSTOM
+    )
     steps = models.JSONField(default=list, blank=True)
     default_params = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True, default="")
