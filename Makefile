@@ -29,7 +29,7 @@ run: venv
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(PY) manage.py load_demo
 	DEBUG=$${DEBUG:-true} $(PY) manage.py ensure_admin
-	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	DEBUG=$${DEBUG:-true} PORT=$(PORT) PY=$(PY) bash tradingsite/bin/run.sh
 
 test: venv services
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)

@@ -8,6 +8,8 @@ class Code(models.Model):
     symbol = models.CharField(max_length=32)
     conid = models.IntegerField(unique=True, help_text="IBKR contract id")
     exchange = models.CharField(max_length=32, default="SMART")
+    currency = models.CharField(max_length=8, default="USD")
+    sec_type = models.CharField(max_length=8, default="STK", help_text="IB security type")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

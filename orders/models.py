@@ -92,6 +92,12 @@ class Order(models.Model):
                 condition=models.Q(price__isnull=True) | models.Q(price__gt=0),
                 name="ck_orders_price_positive",
             ),
+            # A decision is sent to the broker at most once.
+            models.UniqueConstraint(
+                fields=["decision"],
+                condition=models.Q(decision__isnull=False),
+                name="uq_orders_one_per_decision",
+            ),
         ]
 
     def __str__(self):
@@ -154,3 +160,27 @@ class Position(models.Model):
 
     def __str__(self):
         return f"{self.quantity} x {self.instrument_id} @ {self.average_cost}"
+
+
+class OrderExecution(models.Model):
+    """One execution (fill) reported by IB, keyed by its execId.
+
+    IB replays executions after every reconnect; the unique execId makes the second arrival
+    change nothing.
+    """
+
+    exec_id = models.CharField(max_length=64, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="executions")
+    side = models.CharField(max_length=4, choices=OrderSide.choices)
+    quantity = quantity_field()
+    price = price_field()
+    commission = money_field(null=True, blank=True)
+    executed_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "order_executions"
+        ordering = ["executed_at", "id"]
+
+    def __str__(self):
+        return f"{self.exec_id}: {self.side} {self.quantity} @ {self.price}"

@@ -5,15 +5,31 @@ locked (``select_for_update``), so two fills of the same contract arriving at on
 applied one after the other.
 """
 
+import logging
+
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from marketdata.models import Code
+from marketdata.services import contract_of
+from tradingsite.broker import BrokerError, get_broker
 from tradingsite.decimals import MONEY_PLACES, PRICE_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
 
-from .models import Order, OrderSide, OrderStatus, Position, Trade
+from .models import (
+    Order,
+    OrderExecution,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    TimeInForce,
+    Trade,
+)
+
+logger = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 
@@ -210,3 +226,210 @@ def position_mark_price(*, conid, price):
     _mark(position, price)
     position.save(update_fields=["current_price", "unrealized_pnl", "updated_at"])
     return position
+
+
+# --- The broker side: placing, cancelling, and applying what IB reports -------------------
+
+# IB's order states and ours. Filled is absent on purpose: fills come from executions, which
+# carry quantity and price; a status word alone would create trades without them.
+IB_STATUS = {
+    "PendingSubmit": OrderStatus.SUBMITTED,
+    "ApiPending": OrderStatus.SUBMITTED,
+    "PreSubmitted": OrderStatus.SUBMITTED,
+    "Submitted": OrderStatus.SUBMITTED,
+    "Cancelled": OrderStatus.CANCELLED,
+    "ApiCancelled": OrderStatus.CANCELLED,
+    "Inactive": OrderStatus.REJECTED,
+}
+
+ORDER_REF_PREFIX = "ts-"
+
+
+def _order_ref(order):
+    return f"{ORDER_REF_PREFIX}{order.pk}"
+
+
+def _order_for(*, order_ref, broker_order_id):
+    """The order an IB event is about: by our orderRef first, by IB's order id otherwise."""
+    if order_ref.startswith(ORDER_REF_PREFIX) and order_ref[len(ORDER_REF_PREFIX) :].isdigit():
+        order = Order.objects.filter(pk=int(order_ref[len(ORDER_REF_PREFIX) :])).first()
+        if order is not None:
+            return order
+    if broker_order_id:
+        return Order.objects.filter(ibkr_order_id=broker_order_id).order_by("-id").first()
+    return None
+
+
+def trading_mode_check(*, broker):
+    """Paper unless TRADING_MODE=live; refuse an order when the gateway's account disagrees.
+
+    IB paper accounts start with "D" (DU..., DF...); the loopback gateway is a paper account.
+    """
+    account = broker.account()
+    paper_account = account.startswith("D")
+    where = f"the gateway at {broker.host}:{broker.port}"
+    if settings.TRADING_MODE == "paper" and not paper_account:
+        raise ApplicationError(
+            f"TRADING_MODE is paper but {where} is logged in to live account {account}.",
+            extra={"trading_mode": "Set TRADING_MODE=live to trade a live account."},
+        )
+    if settings.TRADING_MODE == "live" and paper_account:
+        raise ApplicationError(
+            f"TRADING_MODE is live but {where} is logged in to paper account {account}.",
+            extra={
+                "trading_mode": "Live trading needs a real gateway logged in to a live account."
+            },
+        )
+
+
+def _order_fields(*, side, quantity, order_type, price, tif):
+    problems = {}
+    if side not in OrderSide.values:
+        problems["side"] = f"{side!r} is not one of {', '.join(OrderSide.values)}."
+    if order_type not in OrderType.values:
+        problems["order_type"] = f"{order_type!r} is not one of {', '.join(OrderType.values)}."
+    if tif not in TimeInForce.values:
+        problems["tif"] = f"{tif!r} is not one of {', '.join(TimeInForce.values)}."
+    if problems:
+        raise ApplicationError("The order is not valid.", extra=problems)
+    quantity = _positive(quantity, field="quantity")
+    if order_type == OrderType.LMT:
+        price = _positive(price, field="price")
+    else:
+        price = None
+    return quantity, price
+
+
+def order_place(
+    *, code, side, quantity, order_type=OrderType.LMT, price=None, tif=TimeInForce.DAY,
+    decision=None, broker=None,
+):  # fmt: skip
+    """Send an order to IB and store it with IB's order id.
+
+    The row is written first and its id travels to IB as ``orderRef``: if the process dies
+    between the two, the reconcile task still ties IB's order and executions to this row.
+    """
+    quantity, price = _order_fields(
+        side=side, quantity=quantity, order_type=order_type, price=price, tif=tif
+    )
+    if decision is not None and Order.objects.filter(decision=decision).exists():
+        raise ApplicationError(
+            f"Decision {decision.pk} already has an order.",
+            extra={"decision_id": "A decision is sent to the broker once."},
+        )
+    broker = broker or get_broker()
+    trading_mode_check(broker=broker)
+    order = Order.objects.create(
+        decision=decision,
+        instrument=code,
+        side=side,
+        quantity=quantity,
+        price=price,
+        order_type=order_type,
+        tif=tif,
+        status=OrderStatus.SUBMITTED,
+    )
+    try:
+        broker_order_id = broker.place_order(
+            contract=contract_of(code),
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            price=price,
+            tif=tif,
+            order_ref=_order_ref(order),
+        )
+    except BrokerError:
+        order.status = OrderStatus.REJECTED
+        order.save(update_fields=["status", "updated_at"])
+        raise
+    Order.objects.filter(pk=order.pk).update(ibkr_order_id=broker_order_id)
+    order.refresh_from_db()
+    return order
+
+
+def order_cancel(*, order, broker=None):
+    """Ask IB to cancel ``order``; an order IB never got is cancelled here at once."""
+    order.refresh_from_db()
+    if order.status in TERMINAL_STATUSES:
+        raise ApplicationError(
+            f"Order {order.pk} is already {order.status}.",
+            extra={"status": f"A {order.status} order cannot be cancelled."},
+        )
+    if order.ibkr_order_id is None:
+        return order_status_set(order=order, status=OrderStatus.CANCELLED)
+    broker = broker or get_broker()
+    broker.cancel_order(broker_order_id=order.ibkr_order_id)
+    broker.wait(0.2)  # IB confirms with an orderStatus event, applied by the listener
+    order.refresh_from_db()
+    return order
+
+
+def execution_apply(report):
+    """Apply one IB execution once: a replayed execId changes nothing (but may add commission)."""
+    order = _order_for(order_ref=report.order_ref, broker_order_id=report.broker_order_id)
+    if order is None:
+        logger.warning("execution %s matches no order here; left alone", report.exec_id)
+        return None
+    with transaction.atomic():
+        order = _locked_order(order)
+        known = OrderExecution.objects.filter(exec_id=report.exec_id).first()
+        if known is not None:
+            if known.commission is None and report.commission is not None:
+                known.commission = report.commission
+                known.save(update_fields=["commission"])
+            return known
+        execution = OrderExecution.objects.create(
+            exec_id=report.exec_id,
+            order=order,
+            side=report.side,
+            quantity=report.quantity,
+            price=report.price,
+            commission=report.commission,
+            executed_at=report.time,
+        )
+        order_fill_record(order=order, quantity=report.quantity, price=report.price, at=report.time)
+        if order.ibkr_order_id is None and report.broker_order_id:
+            Order.objects.filter(pk=order.pk).update(ibkr_order_id=report.broker_order_id)
+        return execution
+
+
+def order_status_apply(status):
+    """Apply IB's word on an order: cancelled and rejected are final; fills come as executions."""
+    order = _order_for(order_ref=status.order_ref, broker_order_id=status.broker_order_id)
+    if order is None:
+        return None
+    target = IB_STATUS.get(status.status)
+    if target in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and order.status not in (
+        TERMINAL_STATUSES
+    ):
+        return order_status_set(order=order, status=target)
+    return order
+
+
+def orders_reconcile(*, broker=None):
+    """Catch up with IB after a restart: executions first (they carry fills), then statuses."""
+    broker = broker or get_broker()
+    before = OrderExecution.objects.count()
+    for report in sorted(broker.executions(), key=lambda r: (r.time, r.exec_id)):
+        execution_apply(report)
+    changed = 0
+    for status in broker.order_statuses():
+        order = _order_for(order_ref=status.order_ref, broker_order_id=status.broker_order_id)
+        old = order.status if order else None
+        order = order_status_apply(status)
+        changed += bool(order and order.status != old)
+    return {
+        "executions_applied": OrderExecution.objects.count() - before,
+        "statuses_changed": changed,
+    }
+
+
+class OrderEventListener:
+    """Applies IB's order events as they arrive on the connection."""
+
+    def execution(self, report):
+        execution_apply(report)
+
+    def order_status(self, status):
+        order_status_apply(status)

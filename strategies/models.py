@@ -31,6 +31,23 @@ class Strategy(models.Model):
         "marketdata.Code", through="StrategyCode", related_name="strategies", blank=True
     )
     active = models.BooleanField(default=True, help_text="Inactive strategies are not scheduled")
+    schedule_interval_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Run every N minutes (leave empty for no interval)"
+    )
+    schedule_crontab = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text='Or a crontab in UTC: "minute hour day-of-month month day-of-week"',
+    )
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -84,6 +101,14 @@ class Decision(models.Model):
     r_coefficient = ratio_field(null=True, blank=True)
     analysis_text = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+    workflow_execution = models.ForeignKey(
+        "workflows.WorkflowExecution",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="decisions",
+        help_text="The run that made this decision (none for decisions made elsewhere)",
+    )
 
     class Meta:
         db_table = "decision"

@@ -1,9 +1,18 @@
 """Writes for strategies and decisions: the business rules, each in one function."""
 
+from django.db import transaction
+
 from tradingsite.decimals import RATIO_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
+from workflows.engine import params_errors
+from workflows.templates import TEMPLATES
 
-from .models import Decision, DecisionType
+from .models import Decision, DecisionType, Strategy, StrategyType
+from .schedules import schedule_check, strategy_schedule_remove, strategy_schedule_sync
+
+STRATEGY_EDITABLE = frozenset(
+    {"name", "type", "param", "workflow", "active", "schedule_interval_minutes", "schedule_crontab"}
+)
 
 
 def decision_ratios(*, current_price, target_price, stop_loss):
@@ -50,6 +59,7 @@ def decision_record(
     stop_loss=None,
     analysis_text="",
     created_at=None,
+    workflow_execution=None,
 ):
     """Store a decision with its profit margin and r coefficient computed from its prices."""
     if type not in DecisionType.values:
@@ -73,8 +83,109 @@ def decision_record(
         profit_margin=profit_margin,
         r_coefficient=r_coefficient,
         analysis_text=analysis_text or "",
+        workflow_execution=workflow_execution,
     )
     if created_at is not None:
         decision.created_at = created_at
     decision.save()
     return decision
+
+
+# --- Strategies -----------------------------------------------------------------------------
+
+
+def strategy_steps(*, strategy_type, workflow):
+    """The steps a strategy runs and their default parameters.
+
+    With no workflow, the legacy inline template of the strategy's type.
+    """
+    if workflow is not None:
+        return workflow.steps, dict(workflow.default_params or {})
+    template = TEMPLATES.get(strategy_type, TEMPLATES["custom"])
+    return template["steps"], dict(template["default_params"])
+
+
+def _strategy_check(*, name, type, param, workflow):
+    problems = {}
+    if not str(name or "").strip():
+        problems["name"] = "This field is required."
+    if type not in StrategyType.values:
+        problems["type"] = f"{type!r} is not one of {', '.join(StrategyType.values)}."
+    if not isinstance(param, dict):
+        problems["param"] = "Must be an object of parameter names to values."
+    elif "type" not in problems:
+        steps, defaults = strategy_steps(strategy_type=type, workflow=workflow)
+        param_problems = params_errors(steps, {**defaults, **param})
+        if param_problems:
+            problems["param"] = param_problems
+    if problems:
+        raise ApplicationError("The strategy is not valid.", extra=problems)
+
+
+@transaction.atomic
+def strategy_create(
+    *, name, type, param=None, workflow=None, codes=(), active=True,
+    schedule_interval_minutes=None, schedule_crontab="",
+):  # fmt: skip
+    param = {} if param is None else param
+    _strategy_check(name=name, type=type, param=param, workflow=workflow)
+    schedule_check(interval_minutes=schedule_interval_minutes, crontab=schedule_crontab)
+    strategy = Strategy.objects.create(
+        name=name,
+        type=type,
+        param=param,
+        workflow=workflow,
+        active=active,
+        schedule_interval_minutes=schedule_interval_minutes,
+        schedule_crontab=schedule_crontab or "",
+    )
+    strategy.codes.set(codes)
+    strategy_schedule_sync(strategy=strategy)
+    return strategy
+
+
+@transaction.atomic
+def strategy_update(*, strategy, codes=None, **fields):
+    """Change a strategy; its parameters are checked against what its workflow needs."""
+    unknown = fields.keys() - STRATEGY_EDITABLE
+    if unknown:
+        raise ApplicationError(
+            "Unknown strategy fields.", extra={name: "Not an editable field." for name in unknown}
+        )
+    strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    for name, value in fields.items():
+        setattr(strategy, name, value)
+    _strategy_check(
+        name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow
+    )
+    schedule_check(
+        interval_minutes=strategy.schedule_interval_minutes, crontab=strategy.schedule_crontab
+    )
+    strategy.save()
+    if codes is not None:
+        strategy.codes.set(codes)
+    strategy_schedule_sync(strategy=strategy)
+    return strategy
+
+
+def strategy_pause(*, strategy):
+    return strategy_update(strategy=strategy, active=False)
+
+
+def strategy_resume(*, strategy):
+    return strategy_update(strategy=strategy, active=True)
+
+
+@transaction.atomic
+def strategy_delete(*, strategy):
+    """Delete a strategy and its schedule; one with decisions or runs is kept as history."""
+    from django.db.models import ProtectedError
+
+    strategy_schedule_remove(strategy=strategy)
+    try:
+        strategy.delete()
+    except ProtectedError:
+        raise ApplicationError(
+            f"Strategy {strategy.name!r} has decisions or executions and is kept as history.",
+            extra={"strategy": "Pause it instead (active = false)."},
+        ) from None

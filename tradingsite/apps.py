@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class TradingSiteConfig(AppConfig):
@@ -6,4 +6,10 @@ class TradingSiteConfig(AppConfig):
     verbose_name = "Trading site"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from tradingsite import checks  # noqa: F401  (registers the system checks)
+        from tradingsite.schedules import periodic_jobs_sync
+
+        # post_migrate is sent only for apps with models: hang it on the beat tables' app.
+        post_migrate.connect(periodic_jobs_sync, sender=apps.get_app_config("django_celery_beat"))

@@ -80,6 +80,11 @@ TEMPLATES = [
 # The embedded default is an SQLite file; PostgreSQL whenever DATABASE_URL names one.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The web process, the worker and beat share the file: wait for locks, write-ahead log.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -121,7 +126,12 @@ if TRADING_MODE not in ("paper", "live"):
 IBKR_HOST = env.str("IBKR_HOST", default="")  # empty: the loopback gateway
 IBKR_PORT = env.int("IBKR_PORT", default=4002)
 IBKR_CLIENT_ID = env.int("IBKR_CLIENT_ID", default=1)
+IBKR_REQUEST_TIMEOUT = env.float("IBKR_REQUEST_TIMEOUT", default=15.0)
+IBKR_CONNECT_ATTEMPTS = env.int("IBKR_CONNECT_ATTEMPTS", default=3)
+IBKR_RECONNECT_BACKOFF = env.float("IBKR_RECONNECT_BACKOFF", default=0.5)
 MARKET_DATA_CACHE_SECONDS = env.int("MARKET_DATA_CACHE_SECONDS", default=3600)
+
+WORKFLOW_MAX_RUNTIME_SECONDS = env.int("WORKFLOW_MAX_RUNTIME_SECONDS", default=3600)
 
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="")  # empty: the deterministic offline model
 LLM_MODEL = env.str("LLM_MODEL", default="")
@@ -167,4 +177,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # AutoGen logs every message event at INFO; the conversation is stored anyway.
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in ("autogen_core", "autogen_core.events", "autogen_agentchat", "httpx")
+    },
 }

@@ -54,7 +54,9 @@ _TEAM = {
 TEMPLATES = {
     "two_indicator": {
         "name": "Two indicator (daily + weekly)",
-        "description": "Daily and weekly bars with indicators, an agent team decides, risk gate, limit order.",
+        "description": (
+            "Daily and weekly bars with indicators, an agent team decides, risk gate, limit order."
+        ),
         "steps": [
             _fetch(1),
             _fetch(2),

@@ -10,3 +10,50 @@ class CodeFactory(factory.django.DjangoModelFactory):
     symbol = factory.Sequence(lambda n: f"SYM{n}")
     conid = factory.Sequence(lambda n: 900000 + n)
     exchange = "SMART"
+
+
+# Noise seeds chosen so that the offline rules see a clear picture at the last bar: "up" is
+# bullish on both timeframes with RSI under 70, "down" bearish with RSI over 30, "flat" mixed.
+TREND_SEEDS = {"up": 17, "down": 15, "flat": 10}
+# (drift, noise) per bar: weekly bars move about five times as far as daily ones.
+TIMEFRAME_MOVES = {"1 day": (0.002, 0.01), "1 week": (0.01, 0.03)}
+
+
+def market_document(*, trend="up", bar="1 day", bars=260, start=100.0):
+    """A cached market-data document (OHLCV columns and the real indicator set) of a series
+    that rises (``"up"``), falls (``"down"``) or wanders (``"flat"``)."""
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from marketdata.indicators import indicator_set
+
+    drift, noise = TIMEFRAME_MOVES.get(bar, TIMEFRAME_MOVES["1 day"])
+    sign = {"up": 1, "down": -1, "flat": 0}[trend]
+    moves = sign * drift + np.random.default_rng(TREND_SEEDS[trend]).normal(0, noise, bars)
+    close = start * np.exp(np.cumsum(moves))
+    open_ = np.concatenate([[start], close[:-1]])
+    high = np.maximum(open_, close) * 1.004
+    low = np.minimum(open_, close) * 0.996
+    volume = np.full(bars, 1_000_000.0)
+    first = datetime(2025, 1, 1, tzinfo=UTC)
+    return {
+        "bars": {
+            "time": [(first + timedelta(days=i)).isoformat() for i in range(bars)],
+            "open": open_.tolist(),
+            "high": high.tolist(),
+            "low": low.tolist(),
+            "close": close.tolist(),
+            "volume": volume.tolist(),
+        },
+        "indicators": indicator_set(open_, high, low, close, volume),
+    }
+
+
+def cache_market_data(code, *, period, bar, trend="up"):
+    """A fresh cache row, so a run reads it without asking the broker."""
+    from marketdata.models import MarketData
+
+    return MarketData.objects.create(
+        conid=code.conid, period=period, bar=bar, data=market_document(trend=trend, bar=bar)
+    )

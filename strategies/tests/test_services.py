@@ -96,3 +96,38 @@ def test_unknown_type_is_refused():
             code=CodeFactory(), strategy=StrategyFactory(), type="maybe", current_price="1"
         )
     assert "type" in refused.value.extra
+
+
+# --- strategies -----------------------------------------------------------------------------
+
+
+def test_strategy_params_are_checked_against_its_workflow():
+    from strategies.services import strategy_create
+    from workflows.tests.factories import WorkflowFactory
+
+    workflow = WorkflowFactory(default_params={"min_r_coefficient": "1", "min_profit_margin": "0"})
+    with pytest.raises(ApplicationError) as refused:
+        strategy_create(
+            name="Needs timeframes",
+            type="two_indicator",
+            workflow=workflow,
+            param={"period_1": "1 year", "bar_1": "1 day"},
+        )
+    assert refused.value.extra["param"] == {
+        "bar_2": "is required by the workflow",
+        "period_2": "is required by the workflow",
+        "period_1": '\'1 year\' is not an IB duration such as "1 Y", "6 M", "2 W" or "10 D".',
+    }
+
+
+def test_a_strategy_without_workflow_uses_its_type_template():
+    from strategies.services import strategy_create, strategy_update
+
+    code = CodeFactory()
+    strategy = strategy_create(name="Legacy", type="three_indicator", codes=[code])
+    assert strategy.workflow_id is None and list(strategy.codes.all()) == [code]
+    strategy = strategy_update(strategy=strategy, param={"period_3": "10 Y", "bar_3": "1 month"})
+    assert strategy.param["period_3"] == "10 Y"
+    with pytest.raises(ApplicationError) as refused:
+        strategy_update(strategy=strategy, param={"bar_3": "1 fortnight"})
+    assert set(refused.value.extra["param"]) == {"bar_3"}

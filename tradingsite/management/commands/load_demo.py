@@ -3,11 +3,14 @@ from django.db import transaction
 
 from marketdata.models import Code
 from strategies.models import Strategy, StrategyType
+from strategies.services import strategy_create
 from workflows.models import Workflow
+from workflows.services import workflow_create
 from workflows.templates import TEMPLATES
 
 DEMO_CODES = [("AAPL", 265598), ("MSFT", 272093), ("SPY", 756733)]
 DEMO_STRATEGY = "Demo: two indicator on AAPL and MSFT"
+DEMO_INTERVAL_MINUTES = 1  # the demo runs by itself soon after `make run`; pause it in the admin
 
 
 class Command(BaseCommand):
@@ -20,27 +23,29 @@ class Command(BaseCommand):
             codes[symbol], _ = Code.objects.get_or_create(
                 conid=conid, defaults={"symbol": symbol, "exchange": "SMART"}
             )
+        # The templates come with the migrations (workflows 0003); a deleted one is made again.
         workflows = {}
         for type_, template in TEMPLATES.items():
-            workflows[type_], _ = Workflow.objects.get_or_create(
-                type=type_,
+            workflows[type_] = Workflow.objects.filter(
+                type=type_, name=template["name"]
+            ).first() or workflow_create(
                 name=template["name"],
-                defaults={
-                    "description": template["description"],
-                    "steps": template["steps"],
-                    "default_params": template["default_params"],
-                },
+                type=type_,
+                steps=template["steps"],
+                default_params=template["default_params"],
+                description=template["description"],
+                note="Built-in template",
             )
-        strategy, created = Strategy.objects.get_or_create(
-            name=DEMO_STRATEGY,
-            defaults={
-                "type": StrategyType.TWO_INDICATOR,
-                "workflow": workflows["two_indicator"],
-                "param": {},
-            },
-        )
+        strategy = Strategy.objects.filter(name=DEMO_STRATEGY).first()
+        created = strategy is None
         if created:
-            strategy.codes.set([codes["AAPL"], codes["MSFT"]])
+            strategy = strategy_create(
+                name=DEMO_STRATEGY,
+                type=StrategyType.TWO_INDICATOR,
+                workflow=workflows["two_indicator"],
+                codes=[codes["AAPL"], codes["MSFT"]],
+                schedule_interval_minutes=DEMO_INTERVAL_MINUTES,
+            )
         self.stdout.write(
             f"Demo ready: {len(codes)} codes, {len(workflows)} workflow templates, "
             f"strategy {strategy.name!r} ({'created' if created else 'already there'})."

@@ -1,0 +1,183 @@
+"""Writes for instruments and the market-data cache."""
+
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from tradingsite.broker import BrokerError, BrokerUnavailable, ContractInfo, get_broker
+from tradingsite.broker.vocabulary import bar_error, period_error
+from tradingsite.exceptions import ApplicationError
+
+from .indicators import indicator_set
+from .models import Code, MarketData
+
+
+def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", broker=None):
+    """Find ``symbol`` at the broker and store it in ``code``; the same conid is stored once."""
+    symbol = (symbol or "").strip().upper()
+    if not symbol:
+        raise ApplicationError("A symbol is required.", extra={"symbol": "This field is required."})
+    broker = broker or get_broker()
+    try:
+        info = broker.resolve(
+            symbol=symbol, exchange=exchange, currency=currency, sec_type=sec_type
+        )
+    except BrokerUnavailable:
+        raise
+    except BrokerError as exc:
+        raise ApplicationError(
+            f"{symbol} could not be resolved.", extra={"symbol": str(exc)}
+        ) from exc
+    code, _ = Code.objects.update_or_create(
+        conid=info.conid,
+        defaults={
+            "symbol": info.symbol,
+            "exchange": exchange,
+            "currency": info.currency,
+            "sec_type": info.sec_type,
+        },
+    )
+    return code
+
+
+def contract_of(code):
+    return ContractInfo(
+        conid=code.conid,
+        symbol=code.symbol,
+        exchange=code.exchange,
+        currency=code.currency,
+        sec_type=code.sec_type,
+    )
+
+
+def _cache_cutoff(now=None):
+    return (now or timezone.now()) - timedelta(seconds=settings.MARKET_DATA_CACHE_SECONDS)
+
+
+def market_data_get(*, code, period, bar, broker=None, now=None):
+    """Bars and indicators for (code, period, bar): from the cache while younger than an hour.
+
+    The returned row has ``served_from_cache`` set, so callers can log a hit or a miss.
+    """
+    for field, problem in (("period", period_error(period)), ("bar", bar_error(bar))):
+        if problem:
+            raise ApplicationError(f"Bad {field} for market data.", extra={field: problem})
+    cached = (
+        MarketData.objects.filter(
+            conid=code.conid, period=period, bar=bar, created_at__gte=_cache_cutoff(now)
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if cached is not None:
+        cached.served_from_cache = True
+        return cached
+    broker = broker or get_broker()
+    bars = broker.historical_bars(contract=contract_of(code), period=period, bar=bar)
+    if not bars:
+        raise ApplicationError(
+            f"IB returned no bars for {code.symbol}.", extra={"period": f"{period} / {bar}"}
+        )
+    row = MarketData.objects.create(
+        conid=code.conid, period=period, bar=bar, data=bars_document(bars)
+    )
+    row.served_from_cache = False
+    return row
+
+
+def bars_document(bars):
+    """The cached JSON: OHLCV columns and the indicator set computed on them."""
+    columns = {
+        name: np.fromiter((getattr(b, name) for b in bars), dtype=float, count=len(bars))
+        for name in ("open", "high", "low", "close", "volume")
+    }
+    return {
+        "bars": {
+            "time": [b.time.isoformat() for b in bars],
+            **{name: values.tolist() for name, values in columns.items()},
+        },
+        "indicators": indicator_set(
+            columns["open"], columns["high"], columns["low"], columns["close"], columns["volume"]
+        ),
+    }
+
+
+def market_data_purge(*, now=None):
+    """Delete cached rows older than the cache lifetime; returns how many went."""
+    deleted, _ = MarketData.objects.filter(created_at__lt=_cache_cutoff(now)).delete()
+    return deleted
+
+
+# --- Instruments entered by hand ---------------------------------------------------------------
+
+CODE_EDITABLE = frozenset({"symbol", "conid", "exchange", "currency", "sec_type"})
+
+
+def _code_conid_taken(conid):
+    return ApplicationError(
+        f"An instrument with conid {conid} is already stored.",
+        extra={"conid": f"conid {conid} is already used by another code."},
+    )
+
+
+def code_create(*, symbol, conid, exchange="SMART", currency="USD", sec_type="STK"):
+    """Store an instrument whose IB contract id is known already (no broker call)."""
+    from django.db import IntegrityError, transaction
+
+    symbol = (symbol or "").strip().upper()
+    if not symbol:
+        raise ApplicationError("A symbol is required.", extra={"symbol": "This field is required."})
+    try:
+        with transaction.atomic():
+            return Code.objects.create(
+                symbol=symbol, conid=conid, exchange=exchange, currency=currency, sec_type=sec_type
+            )
+    except IntegrityError:
+        raise _code_conid_taken(conid) from None
+
+
+def code_update(*, code, **fields):
+    """Change an instrument. Its conid is fixed once orders, trades or positions name it:
+    they join ``code`` on conid, so a new conid would orphan them."""
+    from django.db import IntegrityError, transaction
+
+    unknown = fields.keys() - CODE_EDITABLE
+    if unknown:
+        raise ApplicationError(
+            "Unknown code fields.", extra={name: "Not an editable field." for name in unknown}
+        )
+    if "symbol" in fields:
+        fields["symbol"] = (fields["symbol"] or "").strip().upper()
+        if not fields["symbol"]:
+            raise ApplicationError(
+                "A symbol is required.", extra={"symbol": "This field is required."}
+            )
+    if "conid" in fields and fields["conid"] != code.conid:
+        if code.orders.exists() or code.trades.exists() or code.positions.exists():
+            raise ApplicationError(
+                f"{code.symbol}'s conid is used by orders, trades or positions.",
+                extra={"conid": "Cannot change once orders, trades or positions use it."},
+            )
+    for name, value in fields.items():
+        setattr(code, name, value)
+    try:
+        with transaction.atomic():
+            code.save()
+    except IntegrityError:
+        raise _code_conid_taken(code.conid) from None
+    return code
+
+
+def code_delete(*, code):
+    """Delete an instrument; one that decisions, orders, trades or positions name is kept."""
+    from django.db.models import ProtectedError
+
+    try:
+        code.delete()
+    except ProtectedError:
+        raise ApplicationError(
+            f"{code.symbol} has decisions, orders, trades or positions and is kept as history.",
+            extra={"id": "Referenced by decisions, orders, trades or positions."},
+        ) from None

@@ -1,0 +1,80 @@
+"""One broker connection per process, reconnected with backoff when it drops."""
+
+import os
+import threading
+import time
+
+from django.conf import settings
+
+from .loop import ensure_event_loop
+from .types import BrokerUnavailable
+
+_lock = threading.Lock()
+_broker = None
+_pid = None
+
+
+def _connect(factory, attempts, backoff):
+    last = None
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(backoff * 2 ** (attempt - 1), 30))
+        try:
+            return factory().connect()
+        except BrokerUnavailable as exc:
+            last = exc
+    raise last
+
+
+def _client_id():
+    """IB wants a distinct client id per connection: a Celery pool child adds its index."""
+    from billiard.process import current_process
+
+    return settings.IBKR_CLIENT_ID + (getattr(current_process(), "index", 0) or 0)
+
+
+def get_broker():
+    """The connected broker of this process (a forked worker gets its own connection)."""
+    global _broker, _pid
+    ensure_event_loop()
+    from .ib import IBBroker
+
+    with _lock:
+        if _broker is not None and _pid == os.getpid() and _broker.is_connected():
+            return _broker
+        if _broker is not None and _pid == os.getpid():
+            _broker.disconnect()
+        host = settings.IBKR_HOST or "127.0.0.1"
+        _broker = _connect(
+            lambda: IBBroker(
+                host=host,
+                port=settings.IBKR_PORT,
+                client_id=_client_id(),
+                timeout=settings.IBKR_REQUEST_TIMEOUT,
+            ),
+            attempts=settings.IBKR_CONNECT_ATTEMPTS,
+            backoff=settings.IBKR_RECONNECT_BACKOFF,
+        )
+        _pid = os.getpid()
+        for hook in _on_connect:
+            hook(_broker)
+        return _broker
+
+
+_on_connect = []
+
+
+def on_connect(hook):
+    """Register ``hook(broker)`` to run on every new connection (e.g. attach listeners)."""
+    if hook not in _on_connect:
+        _on_connect.append(hook)
+    return hook
+
+
+def reset_broker():
+    """Drop this process's connection (tests; settings changed)."""
+    global _broker, _pid
+    with _lock:
+        if _broker is not None and _pid == os.getpid():
+            _broker.disconnect()
+        _broker = _pid = None

@@ -1,0 +1,247 @@
+"""The broker on ib_insync: the only module of the product that imports it.
+
+To move to the maintained fork, replace ``ib_insync`` by ``ib_async`` in the import below.
+"""
+
+import asyncio
+import logging
+from datetime import UTC, datetime, time
+from decimal import Decimal
+
+import ib_insync as ibapi
+
+from .loop import ensure_event_loop
+from .pacing import HistoricalPacing
+from .types import (
+    Bar,
+    BrokerError,
+    BrokerOrderStatus,
+    BrokerUnavailable,
+    ContractInfo,
+    ExecutionReport,
+)
+from .vocabulary import bar_error, period_error
+
+logger = logging.getLogger(__name__)
+
+
+def _decimal(value):
+    return Decimal(str(value))
+
+
+def _as_utc(moment):
+    if isinstance(moment, datetime):
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return datetime.combine(moment, time(), tzinfo=UTC)  # daily bars come as dates
+
+
+class IBBroker:
+    """One ib_insync connection: requests with a timeout, pacing, and order events."""
+
+    def __init__(self, *, host, port, client_id, timeout=10.0, pacing=None):
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.timeout = timeout
+        self.pacing = pacing or HistoricalPacing(sleep=self.wait)
+        ensure_event_loop()
+        self.ib = ibapi.IB()
+        self.ib.RequestTimeout = timeout
+        self._listeners = []
+        self._contracts = {}
+        self.ib.execDetailsEvent += self._on_exec_details
+        self.ib.commissionReportEvent += self._on_commission
+        self.ib.orderStatusEvent += self._on_order_status
+        self.ib.errorEvent += self._on_error
+        self._errors = {}
+
+    # --- connection ----------------------------------------------------------------------
+    def connect(self):
+        try:
+            self.ib.connect(self.host, self.port, clientId=self.client_id, timeout=self.timeout)
+        except (ConnectionRefusedError, OSError, TimeoutError) as exc:
+            reason = (
+                "timed out"
+                if isinstance(exc, (asyncio.TimeoutError, TimeoutError))
+                else (exc.strerror or type(exc).__name__)
+            )
+            raise BrokerUnavailable(
+                f"Cannot reach IB Gateway/TWS at {self.host}:{self.port} ({reason}). Start it, "
+                "or set IBKR_HOST and IBKR_PORT to where it listens."
+            ) from None
+        return self
+
+    def is_connected(self):
+        return self.ib.isConnected()
+
+    def disconnect(self):
+        self.ib.disconnect()
+
+    def account(self):
+        accounts = self.ib.managedAccounts()
+        return accounts[0] if accounts else ""
+
+    def wait(self, seconds):
+        """Let ib_insync's loop run (events arrive) for ``seconds``."""
+        self.ib.sleep(seconds)
+
+    def _request(self, what, call, *args):
+        try:
+            return call(*args)
+        except TimeoutError:
+            raise BrokerError(
+                f"IB did not answer {what} within {self.timeout:g}s ({self.host}:{self.port})."
+            ) from None
+        except ConnectionError as exc:
+            raise BrokerUnavailable(
+                f"Lost the connection to IB Gateway/TWS at {self.host}:{self.port} ({exc})."
+            ) from None
+
+    # --- contracts and data --------------------------------------------------------------
+    def resolve(self, *, symbol, exchange="SMART", currency="USD", sec_type="STK"):
+        query = ibapi.Contract(
+            secType=sec_type, symbol=symbol.upper(), exchange=exchange, currency=currency
+        )
+        details = self._request(f"contract details for {symbol}", self.ib.reqContractDetails, query)
+        if not details:
+            message = self._errors.pop("contract", "") or "no security definition found"
+            raise BrokerError(
+                f"IB knows no {sec_type} {symbol} on {exchange} in {currency}: {message}."
+            )
+        if len(details) > 1:
+            raise BrokerError(
+                f"{symbol} on {exchange} is ambiguous at IB ({len(details)} contracts); "
+                "name the exchange or currency."
+            )
+        found = details[0].contract
+        self._contracts[found.conId] = found
+        return ContractInfo(
+            conid=found.conId,
+            symbol=found.symbol,
+            exchange=found.exchange or exchange,
+            currency=found.currency or currency,
+            sec_type=found.secType or sec_type,
+            primary_exchange=found.primaryExchange,
+        )
+
+    def _contract(self, info):
+        return self._contracts.get(info.conid) or ibapi.Contract(
+            conId=info.conid,
+            secType=info.sec_type,
+            symbol=info.symbol,
+            exchange=info.exchange,
+            currency=info.currency,
+        )
+
+    def historical_bars(self, *, contract, period, bar, what_to_show="TRADES"):
+        problem = period_error(period) or bar_error(bar)
+        if problem:
+            raise BrokerError(problem)
+        self.pacing.acquire((contract.conid, period, bar, what_to_show), contract.conid)
+        bars = self._request(
+            f"historical data for {contract.symbol} {period}/{bar}",
+            self.ib.reqHistoricalData,
+            self._contract(contract),
+            "",
+            period,
+            bar,
+            what_to_show,
+            True,
+        )
+        return [
+            Bar(
+                time=_as_utc(b.date),
+                open=float(b.open),
+                high=float(b.high),
+                low=float(b.low),
+                close=float(b.close),
+                volume=float(b.volume),
+            )
+            for b in bars
+        ]
+
+    # --- orders --------------------------------------------------------------------------
+    def place_order(self, *, contract, side, quantity, order_type, price, tif, order_ref):
+        if order_type == "LMT":
+            order = ibapi.LimitOrder(side, float(quantity), float(price))
+        else:
+            order = ibapi.MarketOrder(side, float(quantity))
+        order.tif = tif
+        order.orderRef = order_ref
+        trade = self._request("placeOrder", self.ib.placeOrder, self._contract(contract), order)
+        return trade.order.orderId
+
+    def cancel_order(self, *, broker_order_id):
+        for trade in self.ib.trades():
+            if trade.order.orderId == broker_order_id:
+                self._request("cancelOrder", self.ib.cancelOrder, trade.order)
+                return
+        raise BrokerError(f"IB has no open order {broker_order_id} in this session.")
+
+    def order_statuses(self):
+        """Every order IB reports: open ones and those completed today."""
+        self._request("open orders", self.ib.reqAllOpenOrders)
+        self._request("completed orders", self.ib.reqCompletedOrders, False)
+        return [self._status(trade) for trade in self.ib.trades()]
+
+    def executions(self):
+        """Every execution IB has today, with its commission when it has been reported."""
+        fills = self._request("executions", self.ib.reqExecutions)
+        return [self._report(fill) for fill in fills]
+
+    # --- events --------------------------------------------------------------------------
+    def listen(self, listener):
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def _status(self, trade):
+        status = trade.orderStatus
+        message = trade.log[-1].message if trade.log else ""
+        return BrokerOrderStatus(
+            broker_order_id=trade.order.orderId,
+            order_ref=trade.order.orderRef or "",
+            status=status.status,
+            filled=_decimal(status.filled),
+            remaining=_decimal(status.remaining),
+            avg_fill_price=_decimal(status.avgFillPrice) if status.avgFillPrice else None,
+            message=message,
+        )
+
+    def _report(self, fill):
+        execution = fill.execution
+        commission = fill.commissionReport
+        return ExecutionReport(
+            exec_id=execution.execId,
+            broker_order_id=execution.orderId,
+            order_ref=execution.orderRef or "",
+            conid=fill.contract.conId,
+            side="BUY" if execution.side in ("BOT", "BUY") else "SELL",
+            quantity=_decimal(execution.shares),
+            price=_decimal(execution.price),
+            time=_as_utc(execution.time),
+            commission=_decimal(commission.commission)
+            if commission and commission.execId
+            else None,
+        )
+
+    def _emit(self, name, record):
+        for listener in self._listeners:
+            try:
+                getattr(listener, name)(record)
+            except Exception:
+                # One listener's failure must not stop ib_insync's event loop; the periodic
+                # reconcile picks the event up again from the broker.
+                logger.exception("broker listener failed on %s %s", name, record)
+
+    def _on_exec_details(self, trade, fill):
+        self._emit("execution", self._report(fill))
+
+    def _on_commission(self, trade, fill, report):
+        self._emit("execution", self._report(fill))
+
+    def _on_order_status(self, trade):
+        self._emit("order_status", self._status(trade))
+
+    def _on_error(self, req_id, code, message, contract):
+        if code == 200:
+            self._errors["contract"] = message

@@ -1,0 +1,101 @@
+"""What the product knows of a broker: a small Protocol and plain, Decimal-valued records."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+
+class BrokerError(Exception):
+    """A request the broker refused or did not answer in time; the message says which."""
+
+
+class BrokerUnavailable(BrokerError):
+    """The gateway cannot be reached; the message names host and port."""
+
+
+@dataclass(frozen=True)
+class ContractInfo:
+    conid: int
+    symbol: str
+    exchange: str = "SMART"
+    currency: str = "USD"
+    sec_type: str = "STK"
+    primary_exchange: str = ""
+
+
+@dataclass(frozen=True)
+class Bar:
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class BrokerOrderStatus:
+    broker_order_id: int
+    order_ref: str
+    status: str  # IB's words: Submitted, PreSubmitted, Filled, Cancelled, Inactive, ...
+    filled: Decimal
+    remaining: Decimal
+    avg_fill_price: Decimal | None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    exec_id: str
+    broker_order_id: int
+    order_ref: str
+    conid: int
+    side: str  # BUY or SELL
+    quantity: Decimal
+    price: Decimal
+    time: datetime
+    commission: Decimal | None = None
+
+
+class BrokerListener(Protocol):
+    def execution(self, report: ExecutionReport) -> None: ...
+
+    def order_status(self, status: BrokerOrderStatus) -> None: ...
+
+
+class Broker(Protocol):
+    """Everything the product asks of Interactive Brokers (or the loopback gateway)."""
+
+    host: str
+    port: int
+
+    def account(self) -> str: ...
+
+    def resolve(
+        self, *, symbol: str, exchange: str, currency: str, sec_type: str
+    ) -> ContractInfo: ...
+
+    def historical_bars(self, *, contract: ContractInfo, period: str, bar: str) -> list[Bar]: ...
+
+    def place_order(
+        self,
+        *,
+        contract: ContractInfo,
+        side: str,
+        quantity: Decimal,
+        order_type: str,
+        price: Decimal | None,
+        tif: str,
+        order_ref: str,
+    ) -> int: ...
+
+    def cancel_order(self, *, broker_order_id: int) -> None: ...
+
+    def order_statuses(self) -> list[BrokerOrderStatus]: ...
+
+    def executions(self) -> list[ExecutionReport]: ...
+
+    def listen(self, listener: BrokerListener) -> None: ...
+
+    def wait(self, seconds: float) -> None: ...

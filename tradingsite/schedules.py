@@ -1,0 +1,43 @@
+"""The site's fixed periodic jobs, declared here and kept in django-celery-beat's tables
+(DatabaseScheduler), so the admin shows them and a person can pause one."""
+
+import json
+
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+PERIODIC_JOBS = {
+    "orders: reconcile with the broker": ("orders.tasks.orders_reconcile_task", {"minutes": 5}),
+    "market data: purge the expired cache": (
+        "marketdata.tasks.market_data_purge_task",
+        {"minutes": 60},
+    ),
+    "executions: fail the orphaned ones": (
+        "workflows.tasks.executions_sweep_task",
+        {"minutes": 10},
+    ),
+    "workflows: daily metrics": (
+        "workflows.tasks.workflow_metrics_task",
+        {"crontab": "15 * * * *"},
+    ),
+}
+
+
+def periodic_jobs_sync(**kwargs):
+    """Create the jobs that are missing; a job a person disabled stays disabled."""
+    for name, (task, when) in PERIODIC_JOBS.items():
+        if PeriodicTask.objects.filter(name=name).exists():
+            continue
+        job = PeriodicTask(name=name, task=task, args=json.dumps([]))
+        if "minutes" in when:
+            job.interval, _ = IntervalSchedule.objects.get_or_create(
+                every=when["minutes"], period=IntervalSchedule.MINUTES
+            )
+            job.expire_seconds = when["minutes"] * 60
+        else:
+            minute, hour, dom, month, dow = when["crontab"].split()
+            job.crontab, _ = CrontabSchedule.objects.get_or_create(
+                minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
+                day_of_week=dow, timezone="UTC",
+            )  # fmt: skip
+            job.expire_seconds = 3600
+        job.save()

@@ -1,0 +1,249 @@
+"""Runs one execution: every code of the strategy through every step, with progress and logs.
+
+The runner knows nothing of any one step: it loops, records progress, checks for a cancel
+between steps, and keeps one code's failure from stopping the others.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from tradingsite.broker import BrokerError
+from tradingsite.exceptions import ApplicationError
+
+from ..models import ExecutionStatus, WorkflowExecution
+from .locks import strategy_run_lock
+from .params import fill_placeholders
+from .steps import REGISTRY
+from .validation import params_errors
+
+logger = logging.getLogger(__name__)
+
+LOG_LIMIT = 2000  # lines kept in results["execution_logs"]; a run over it keeps the last ones
+
+
+class Cancelled(Exception):
+    """The execution was cancelled; the runner stops between two steps."""
+
+
+@dataclass
+class SymbolRun:
+    """What the steps learn about one code during a run."""
+
+    code: object
+    timeframes: dict = field(default_factory=dict)  # bar size -> cached data document
+    analyses: list = field(default_factory=list)
+    proposal: dict | None = None  # the decision the model(s) proposed, not yet stored
+    decision: object = None
+    risk: object = None
+    order: object = None
+    halted: str | None = None  # why deciding and ordering steps are skipped for this code
+    unparsed: list = field(default_factory=list)  # parse errors of single model answers
+
+
+class Run:
+    """The state of one execution while it runs."""
+
+    def __init__(self, execution, *, steps, params, codes, dry_run=False, task=None, lock=None):
+        self.execution = execution
+        self.strategy = execution.strategy
+        self.workflow = execution.workflow
+        self.steps = steps
+        self.params = params
+        self.codes = codes
+        self.dry_run = dry_run
+        self.task = task
+        self.lock = lock
+        self.logs = []
+        self.counts = {"symbols_processed": 0, "decisions_made": 0, "orders_placed": 0}
+        self.charts = []
+        self.failed_symbols = []
+
+    def log(self, message, *, level="info", symbol=None, step=None):
+        entry = {"time": timezone.now().isoformat(), "level": level, "message": message}
+        if symbol:
+            entry["symbol"] = symbol
+        if step:
+            entry["step"] = step
+        self.logs.append(entry)
+        logger.log(logging.ERROR if level == "error" else logging.INFO, "execution %s: %s",
+                   self.execution.pk, message)  # fmt: skip
+
+    def results(self):
+        return {**self.counts, "execution_logs": self.logs[-LOG_LIMIT:], "charts": self.charts,
+                "failed_symbols": self.failed_symbols, "dry_run": self.dry_run}  # fmt: skip
+
+    def progress(self, *, step_number, step_type, symbol, completed):
+        progress = {
+            "current_step": step_number,
+            "step_type": step_type,
+            "total_steps": len(self.steps),
+            "current_symbol": symbol,
+            "completed_symbols": completed,
+            "total_symbols": len(self.codes),
+        }
+        done = completed * len(self.steps) + step_number - 1
+        progress["percent"] = round(100 * done / max(1, len(self.steps) * len(self.codes)))
+        # One write keeps progress and the log readable while the run goes on.
+        WorkflowExecution.objects.filter(pk=self.execution.pk).update(
+            progress=progress, results=self.results()
+        )
+        if self.task is not None and self.task.request.id:
+            self.task.update_state(state="PROGRESS", meta=progress)
+        if self.lock is not None:
+            self.lock.extend()
+
+    def check_cancelled(self):
+        if WorkflowExecution.objects.filter(
+            pk=self.execution.pk, status=ExecutionStatus.CANCELLED
+        ).exists():
+            raise Cancelled
+
+
+def _finish(execution, *, status, run=None, error=None):
+    """Write the final status, unless a cancel got there first."""
+    updates = {"status": status, "completed_at": timezone.now(), "error_message": error}
+    if run is not None:
+        updates["results"] = run.results()
+    running = WorkflowExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING)
+    if not running.update(**updates) and run is not None:
+        WorkflowExecution.objects.filter(pk=execution.pk).update(
+            results=run.results(), completed_at=updates["completed_at"]
+        )
+
+
+def execution_run(*, execution_id, task=None, dry_run=False):
+    """Run a pending execution to completed, failed or cancelled; returns the execution."""
+    from strategies.services import strategy_steps
+
+    execution = WorkflowExecution.objects.select_related("strategy", "workflow").get(
+        pk=execution_id
+    )
+    if execution.status == ExecutionStatus.RUNNING:
+        # Redelivered after its worker died (late acks): the old attempt may have placed
+        # orders, so it is not run again.
+        _finish(execution, status=ExecutionStatus.FAILED,
+                error="The worker running this execution was lost; it was not resumed so that "
+                      "no order is sent twice. Run the strategy again.")  # fmt: skip
+        execution.refresh_from_db()
+        return execution
+    if execution.status != ExecutionStatus.PENDING:
+        return execution
+
+    lock = strategy_run_lock(execution.strategy_id)
+    if not lock.acquire():
+        message = (
+            f"Skipped: another run of strategy {execution.strategy} is in progress "
+            "(runs of one strategy never overlap)."
+        )
+        logger.info("execution %s: %s", execution.pk, message)
+        WorkflowExecution.objects.filter(pk=execution.pk).update(
+            status=ExecutionStatus.CANCELLED, completed_at=timezone.now(), error_message=message,
+            results={"execution_logs": [{"time": timezone.now().isoformat(), "level": "info",
+                                          "message": message}]},
+        )  # fmt: skip
+        execution.refresh_from_db()
+        return execution
+    try:
+        started = WorkflowExecution.objects.filter(
+            pk=execution.pk, status=ExecutionStatus.PENDING
+        ).update(
+            status=ExecutionStatus.RUNNING,
+            started_at=timezone.now(),
+            task_id=(
+                task.request.id if task is not None and task.request.id else execution.task_id
+            ),
+        )
+        if not started:  # cancelled while it waited in the queue
+            execution.refresh_from_db()
+            return execution
+        strategy = execution.strategy
+        steps, defaults = strategy_steps(strategy_type=strategy.type, workflow=execution.workflow)
+        params = {**defaults, **(strategy.param or {})}
+        codes = list(strategy.codes.order_by("symbol"))
+        run = Run(execution, steps=[], params=params, codes=codes, dry_run=dry_run, task=task,
+                  lock=lock)  # fmt: skip
+        problems = params_errors(steps, params) if steps else {"steps": "the workflow has no steps"}
+        if problems or not codes:
+            reason = (
+                "; ".join(f"{k}: {v}" for k, v in problems.items()) or "the strategy has no codes"
+            )
+            run.log(f"Cannot run: {reason}", level="error")
+            _finish(
+                execution, status=ExecutionStatus.FAILED, run=run, error=f"Cannot run: {reason}"
+            )
+        else:
+            run.steps = fill_placeholders(steps, params)
+            _run_symbols(run)
+    except Cancelled:
+        run.log("Cancelled between steps.")
+        _finish(execution, status=ExecutionStatus.CANCELLED, run=run)
+    except Exception as exc:  # the execution must end failed, never stay running
+        logger.exception("execution %s failed", execution.pk)
+        _finish(execution, status=ExecutionStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        lock.release()
+    execution.refresh_from_db()
+    return execution
+
+
+def _run_symbols(run):
+    source = run.workflow.name if run.workflow else f"legacy {run.strategy.type} template"
+    run.log(f"Running {source} on {len(run.codes)} codes" + (" (dry run)" if run.dry_run else ""))
+    for index, code in enumerate(run.codes):
+        symbol = SymbolRun(code=code)
+        try:
+            for number, step in enumerate(run.steps, start=1):
+                run.check_cancelled()
+                run.progress(step_number=number, step_type=step["type"], symbol=code.symbol,
+                             completed=index)  # fmt: skip
+                handler = REGISTRY[step["type"]]
+                if step["type"] == "wait" and index == len(run.codes) - 1:
+                    continue  # waits are for pacing between codes
+                if symbol.halted and handler.needs_decision_path:
+                    run.log(f"skipped {step['type']}: {symbol.halted}", symbol=code.symbol,
+                            step=step["type"])  # fmt: skip
+                    continue
+                handler.run(run, symbol, step.get("config", {}))
+            run.counts["symbols_processed"] += 1
+        except Cancelled:
+            raise
+        except (ApplicationError, BrokerError) as exc:
+            run.failed_symbols.append(code.symbol)
+            run.log(f"{code.symbol} failed: {exc}", level="error", symbol=code.symbol)
+        except Exception as exc:
+            logger.exception("execution %s: %s failed", run.execution.pk, code.symbol)
+            run.failed_symbols.append(code.symbol)
+            run.log(f"{code.symbol} failed: {type(exc).__name__}: {exc}", level="error",
+                    symbol=code.symbol)  # fmt: skip
+    if run.counts["symbols_processed"] == 0:
+        _finish(run.execution, status=ExecutionStatus.FAILED, run=run,
+                error=f"Every code failed: {', '.join(run.failed_symbols)}")  # fmt: skip
+    else:
+        run.log(
+            f"Done: {run.counts['symbols_processed']} codes, {run.counts['decisions_made']} "
+            f"decisions, {run.counts['orders_placed']} orders"
+        )
+        _finish(run.execution, status=ExecutionStatus.COMPLETED, run=run)
+
+
+@transaction.atomic
+def execution_cancel(*, execution):
+    """Cancel a pending or running execution; a running one stops between two steps."""
+    execution = WorkflowExecution.objects.select_for_update().get(pk=execution.pk)
+    if execution.status not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
+        raise ApplicationError(
+            f"Execution {execution.pk} is already {execution.status}.",
+            extra={"status": f"A {execution.status} execution cannot be cancelled."},
+        )
+    was_pending = execution.status == ExecutionStatus.PENDING
+    execution.status = ExecutionStatus.CANCELLED
+    execution.completed_at = timezone.now() if was_pending else None
+    execution.save(update_fields=["status", "completed_at"])
+    if was_pending and execution.task_id:
+        from tradingsite.celery import app
+
+        transaction.on_commit(lambda: app.control.revoke(execution.task_id))
+    return execution

@@ -1,0 +1,374 @@
+"""Step types: the check of each config, and what each does in a run.
+
+Each step is a small class registered by name. ``check(config)`` returns
+``{field: reason}`` for a config that is wrong; a value that is a ``{{placeholder}}`` is
+checked after it is filled from the parameters (``params_errors``), not here.
+``run(run, symbol, config)`` does the step for one code (see ``runner.SymbolRun``).
+
+Trap: the run methods import services inside the function, because the services import this
+module's validation (strategies.services -> workflows.engine) and a top-level import would
+be circular.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from tradingsite.broker.vocabulary import bar_error, period_error
+
+from .params import is_placeholder
+
+INDICATORS = frozenset(
+    ["sma_20", "sma_50", "sma_200", "ema_12", "ema_26", "macd", "rsi_14", "atr_14", "bollinger",
+     "supertrend"]
+)  # fmt: skip
+
+REGISTRY = {}
+
+
+def register(cls):
+    REGISTRY[cls.type] = cls()
+    return cls
+
+
+def _number(value, *, minimum=None, maximum=None, integer=False):
+    """The reason ``value`` is not an acceptable number, or None."""
+    if isinstance(value, bool):
+        return "must be a number"
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return f"{value!r} is not a number"
+    if not number.is_finite():
+        return "must be a finite number"
+    if integer and number != number.to_integral_value():
+        return f"{value!r} is not a whole number"
+    if minimum is not None and number < minimum:
+        return f"must be at least {minimum}"
+    if maximum is not None and number > maximum:
+        return f"must be at most {maximum}"
+    return None
+
+
+class Step:
+    type = ""
+    #: field -> (required, checker(value) -> reason or None)
+    fields = {}
+    #: deciding and ordering steps are skipped for a code whose decision failed
+    needs_decision_path = False
+
+    def run(self, run, symbol, config):
+        raise NotImplementedError(f"step {self.type} has no run")
+
+    def check(self, config):
+        if not isinstance(config, dict):
+            return {"config": "must be an object"}
+        problems = {}
+        for name in config.keys() - self.fields.keys():
+            allowed = ", ".join(sorted(self.fields)) or "none"
+            problems[name] = f"unknown field (allowed: {allowed})"
+        for name, (required, checker) in self.fields.items():
+            if name not in config:
+                if required:
+                    problems[name] = "is required"
+                continue
+            value = config[name]
+            if is_placeholder(value):
+                continue
+            reason = checker(value)
+            if reason:
+                problems[name] = reason
+        return problems
+
+
+def _indicator_list(value):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return "must be a list of indicator names"
+    unknown = sorted(set(value) - INDICATORS)
+    if unknown:
+        return f"unknown indicators {', '.join(unknown)} (known: {', '.join(sorted(INDICATORS))})"
+    return None
+
+
+def _text(value):
+    return None if isinstance(value, str) and value.strip() else "must be non-empty text"
+
+
+def _one_of(*choices):
+    def check(value):
+        return None if value in choices else f"{value!r} is not one of {', '.join(choices)}"
+
+    return check
+
+
+def _agents(value):
+    if not isinstance(value, list) or not value:
+        return "must be a non-empty list of agent names"
+    if not all(isinstance(v, str) and v.isidentifier() for v in value):
+        return "agent names must be identifiers such as TechnicalAnalyst"
+    if len(set(value)) != len(value):
+        return "agent names must be distinct"
+    return None
+
+
+@register
+class FetchData(Step):
+    type = "fetch_data"
+    fields = {
+        "period": (True, period_error),
+        "bar": (True, bar_error),
+        "indicators": (False, _indicator_list),
+    }
+
+    def run(self, run, symbol, config):
+        from marketdata.services import market_data_get
+
+        row = market_data_get(code=symbol.code, period=config["period"], bar=config["bar"])
+        symbol.timeframes[config["bar"]] = row.data
+        source = "cache" if row.served_from_cache else "IB"
+        closes = row.data["bars"]["close"]
+        run.log(
+            f"{symbol.code.symbol} {config['period']} / {config['bar']}: {len(closes)} bars from "
+            f"{source}, last close {closes[-1]}",
+            symbol=symbol.code.symbol,
+            step=self.type,
+        )
+
+
+@register
+class GenerateChart(Step):
+    type = "generate_chart"
+    fields = {"indicators": (False, _indicator_list)}
+
+    def run(self, run, symbol, config):
+        from ..charts import chart_render
+
+        for bar, document in symbol.timeframes.items():
+            path = chart_render(
+                execution_id=run.execution.pk, symbol=symbol.code.symbol, bar=bar,
+                document=document, indicators=config.get("indicators"),
+            )  # fmt: skip
+            run.charts.append({"symbol": symbol.code.symbol, "bar": bar, "path": path})
+            run.log(f"chart {path}", symbol=symbol.code.symbol, step=self.type)
+
+
+@register
+class AiAnalyze(Step):
+    type = "ai_analyze"
+    fields = {
+        "prompt_template": (True, _text),
+        "model": (False, _text),
+        "temperature": (False, lambda v: _number(v, minimum=0, maximum=2)),
+        "max_tokens": (False, lambda v: _number(v, minimum=1, maximum=100000, integer=True)),
+    }
+    needs_decision_path = True
+
+    def run(self, run, symbol, config):
+        from ..agents.analyze import analyze
+
+        outcome = analyze(
+            symbol.code.symbol, symbol.timeframes, prompt_template=config["prompt_template"],
+            model=config.get("model"), temperature=config.get("temperature"),
+            max_tokens=config.get("max_tokens"),
+        )  # fmt: skip
+        _store_messages(run, outcome.messages)
+        symbol.analyses.append(outcome.text)
+        run.log(f"analysis by the model: {outcome.text[:200]}", symbol=symbol.code.symbol,
+                step=self.type)  # fmt: skip
+        if outcome.decision is None:
+            symbol.unparsed.append(outcome.parse_error)
+            run.log(f"parsing error: {outcome.parse_error}", level="error",
+                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+        elif symbol.proposal is None:
+            symbol.proposal = outcome.decision
+
+
+@register
+class AutogenTeam(Step):
+    type = "autogen_team"
+    fields = {
+        "agents": (False, _agents),
+        "max_rounds": (False, lambda v: _number(v, minimum=1, maximum=50, integer=True)),
+        "instructions": (False, _text),
+    }
+    needs_decision_path = True
+
+    def run(self, run, symbol, config):
+        from ..agents.team import decide
+
+        outcome = decide(
+            symbol.code.symbol,
+            symbol.timeframes,
+            agents=config.get("agents"),
+            max_rounds=int(config.get("max_rounds", 10)),
+            instructions=config.get("instructions", ""),
+        )
+        _store_messages(run, outcome.messages)
+        for error in outcome.parse_errors:
+            run.log(f"parsing error: {error}", level="error", symbol=symbol.code.symbol,
+                    step=self.type)  # fmt: skip
+        if outcome.decision is None:
+            symbol.halted = f"no decision could be parsed after {outcome.attempts} attempts"
+            run.log(f"{symbol.code.symbol}: {symbol.halted}; no order follows", level="error",
+                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+            return
+        symbol.proposal = outcome.decision
+        symbol.analyses.append(outcome.decision.get("analysis", ""))
+        run.log(f"team proposes {outcome.decision['type']} ({outcome.stop_reason})",
+                symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+
+
+@register
+class Consolidate(Step):
+    """Joins what the analyses of every timeframe said into the decision's analysis text."""
+
+    type = "consolidate"
+    fields = {}
+
+    def run(self, run, symbol, config):
+        parts = [text for text in symbol.analyses if text]
+        if symbol.proposal is not None and parts:
+            symbol.proposal = {**symbol.proposal, "analysis": "\n\n".join(parts)}
+        run.log(f"consolidated {len(parts)} analyses", symbol=symbol.code.symbol, step=self.type)
+
+
+@register
+class Decide(Step):
+    """Stores the proposed decision; with no model step before it, the offline rules decide."""
+
+    type = "decide"
+    fields = {}
+    needs_decision_path = True
+
+    def run(self, run, symbol, config):
+        from strategies.services import decision_record
+
+        from ..agents.analyze import rules_decision
+
+        proposal = symbol.proposal
+        if proposal is None and symbol.unparsed:
+            # A model was asked and its answer could not be read: no decision, so no order.
+            symbol.halted = "the model's answer could not be parsed into a decision"
+            run.log(f"{symbol.code.symbol}: {symbol.halted}; no order follows", level="error",
+                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+            return
+        if proposal is None:
+            proposal = rules_decision(symbol.code.symbol, symbol.timeframes)
+            run.log("no model proposal: the indicator rules decide", symbol=symbol.code.symbol,
+                    step=self.type)  # fmt: skip
+        symbol.decision = decision_record(
+            code=symbol.code,
+            strategy=run.strategy,
+            type=proposal["type"],
+            current_price=proposal["current_price"],
+            target_price=proposal.get("target_price"),
+            stop_loss=proposal.get("stop_loss"),
+            analysis_text=proposal.get("analysis", ""),
+            workflow_execution=run.execution,
+        )
+        run.counts["decisions_made"] += 1
+        d = symbol.decision
+        run.log(
+            f"decision {d.type} at {d.current_price}, target {d.target_price}, stop {d.stop_loss}, "
+            f"r {d.r_coefficient}, margin {d.profit_margin}",
+            symbol=symbol.code.symbol,
+            step=self.type,
+        )
+
+
+@register
+class ValidateRisk(Step):
+    type = "validate_risk"
+    fields = {
+        "min_r_coefficient": (False, lambda v: _number(v, minimum=0)),
+        "min_profit_margin": (False, lambda v: _number(v, minimum=0)),
+    }
+    needs_decision_path = True
+
+    def run(self, run, symbol, config):
+        from strategies.risk import risk_check
+
+        if symbol.decision is None:
+            raise_missing(self.type, "a decide step")
+        atr = _last_atr(symbol)
+        symbol.risk = risk_check(
+            decision=symbol.decision, strategy=run.strategy, params=run.params, overrides=config,
+            atr=atr,
+        )  # fmt: skip
+        for rule, passed, detail in symbol.risk.checks:
+            run.log(f"risk {rule}: {'pass' if passed else 'REFUSED'} - {detail}",
+                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+        verdict = (
+            f"approved, quantity {symbol.risk.quantity}" if symbol.risk.approved else "refused"
+        )
+        run.log(f"risk gate {verdict}", symbol=symbol.code.symbol, step=self.type)
+
+
+@register
+class PlaceOrder(Step):
+    type = "place_order"
+    fields = {
+        "order_type": (False, _one_of("LMT", "MKT")),
+        "tif": (False, _one_of("GTC", "DAY")),
+    }
+    needs_decision_path = True
+
+    def run(self, run, symbol, config):
+        from orders.services import order_place
+
+        risk = symbol.risk
+        if risk is None or not risk.approved:
+            run.log("no order: the risk gate did not approve", symbol=symbol.code.symbol,
+                    step=self.type)  # fmt: skip
+            return
+        order_type = config.get("order_type", "LMT")
+        tif = config.get("tif", "DAY")
+        if run.dry_run:
+            run.log(f"dry run: skipped {risk.side} {risk.quantity} {symbol.code.symbol} "
+                    f"{order_type} at {risk.entry} {tif}", symbol=symbol.code.symbol,
+                    step=self.type)  # fmt: skip
+            return
+        symbol.order = order_place(
+            code=symbol.code, side=risk.side, quantity=risk.quantity, order_type=order_type,
+            price=risk.entry if order_type == "LMT" else None, tif=tif, decision=symbol.decision,
+        )  # fmt: skip
+        run.counts["orders_placed"] += 1
+        run.log(f"order {symbol.order.pk} placed: {risk.side} {risk.quantity} {order_type} "
+                f"{tif} (IB order {symbol.order.ibkr_order_id})", symbol=symbol.code.symbol,
+                step=self.type)  # fmt: skip
+
+
+@register
+class Wait(Step):
+    type = "wait"
+    fields = {"seconds": (True, lambda v: _number(v, minimum=0, maximum=3600))}
+
+    def run(self, run, symbol, config):
+        import time
+
+        seconds = float(config["seconds"])
+        if seconds:
+            run.log(f"waiting {seconds:g}s before the next code", step=self.type)
+            time.sleep(seconds)
+
+
+DECIDING_STEPS = frozenset({"ai_analyze", "autogen_team", "decide"})
+
+
+def raise_missing(step_type, what):
+    from tradingsite.exceptions import ApplicationError
+
+    raise ApplicationError(f"{step_type} needs {what} before it.", extra={"steps": step_type})
+
+
+def _last_atr(symbol):
+    """ATR(14) at the last bar of the first timeframe: the fallback stop's yardstick."""
+    for document in symbol.timeframes.values():
+        values = [v for v in document.get("indicators", {}).get("atr_14", []) if v is not None]
+        if values:
+            return values[-1]
+    return None
+
+
+def _store_messages(run, messages):
+    from ..services import conversation_record
+
+    conversation_record(execution=run.execution, messages=messages)

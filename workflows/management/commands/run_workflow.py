@@ -1,0 +1,45 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from strategies.models import Strategy
+from workflows.models import ExecutionStatus
+from workflows.services import execution_run, execution_start
+
+
+class Command(BaseCommand):
+    help = "Run a strategy's workflow now: queued for the Celery worker, or here with --sync."
+
+    def add_arguments(self, parser):
+        parser.add_argument("strategy", help="strategy id or exact name")
+        parser.add_argument("--sync", action="store_true", help="run in this process and wait")
+        parser.add_argument("--dry-run", action="store_true", help="everything but the orders")
+
+    def handle(self, *args, strategy, sync, dry_run, **options):
+        found = Strategy.objects.filter(pk=int(strategy)) if strategy.isdigit() else None
+        if not found:
+            found = Strategy.objects.filter(name=strategy)
+        if found.count() != 1:
+            raise CommandError(
+                f"No strategy {strategy!r}."
+                if not found
+                else f"{found.count()} strategies are named {strategy!r}: give the id."
+            )
+        execution = execution_start(strategy=found.get(), dry_run=dry_run, enqueue=not sync)
+        if not sync:
+            self.stdout.write(
+                f"Execution {execution.pk} queued (task {execution.task_id}); "
+                "a Celery worker runs it."
+            )
+            return
+        execution = execution_run(execution_id=execution.pk, dry_run=dry_run)
+        results = execution.results
+        for line in results.get("execution_logs", []):
+            symbol = f"[{line['symbol']}] " if line.get("symbol") else ""
+            self.stdout.write(f"{line['level']:5} {symbol}{line['message']}")
+        self.stdout.write(
+            f"Execution {execution.pk} {execution.status}: {results.get('symbols_processed', 0)} "
+            f"codes, {results.get('decisions_made', 0)} decisions, "
+            f"{results.get('orders_placed', 0)} orders"
+            + (f" - {execution.error_message}" if execution.error_message else "")
+        )
+        if execution.status != ExecutionStatus.COMPLETED:
+            raise CommandError(f"Execution {execution.pk} ended {execution.status}.")

@@ -1,0 +1,260 @@
+"""Writes for workflows: every change of steps is a new version, revert and clone included."""
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Avg, Count, F, Max, Q
+from django.utils import timezone
+
+from orders.models import Order
+from strategies.models import Decision
+from tradingsite.exceptions import ApplicationError
+
+from .engine import workflow_errors
+from .engine.runner import execution_cancel, execution_run
+from .models import (
+    AgentConversation,
+    ExecutionStatus,
+    Workflow,
+    WorkflowExecution,
+    WorkflowMetrics,
+    WorkflowType,
+    WorkflowVersion,
+)
+
+__all__ = ["execution_cancel", "execution_run"]  # the runner's services, re-exported
+
+EDITABLE = ("name", "type", "description", "steps", "default_params")
+
+
+def _check(fields):
+    problems = {}
+    if "name" in fields and not str(fields["name"] or "").strip():
+        problems["name"] = "This field is required."
+    if "type" in fields and fields["type"] not in WorkflowType.values:
+        problems["type"] = f"{fields['type']!r} is not one of {', '.join(WorkflowType.values)}."
+    if "default_params" in fields and not isinstance(fields["default_params"], dict):
+        problems["default_params"] = "Must be an object of parameter names to values."
+    if "steps" in fields:
+        errors = workflow_errors(fields["steps"])
+        if errors:
+            problems["steps"] = [str(error) for error in errors]
+    if problems:
+        raise ApplicationError("The workflow is not valid.", extra=problems)
+
+
+def _username(user):
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user.get_username()
+
+
+def _version_write(*, workflow, created_by, note):
+    number = (workflow.versions.aggregate(top=Max("version_number"))["top"] or 0) + 1
+    version = WorkflowVersion.objects.create(
+        workflow=workflow,
+        version_number=number,
+        steps=workflow.steps,
+        created_by=_username(created_by),
+        note=note,
+    )
+    workflow.current_version = version
+    workflow.save(update_fields=["current_version", "updated_at"])
+    return version
+
+
+@transaction.atomic
+def workflow_create(*, name, type=WorkflowType.CUSTOM, steps=None, default_params=None,
+                    description="", created_by=None, note="Created"):  # fmt: skip
+    fields = {
+        "name": name,
+        "type": type,
+        "steps": [] if steps is None else steps,
+        "default_params": {} if default_params is None else default_params,
+        "description": description or "",
+    }
+    _check(fields)
+    workflow = Workflow.objects.create(**fields)
+    _version_write(workflow=workflow, created_by=created_by, note=note)
+    return workflow
+
+
+@transaction.atomic
+def workflow_update(*, workflow, created_by=None, note="", new_version=False, **fields):
+    """Change a workflow; a change of ``steps`` (or ``new_version``) writes the next version."""
+    unknown = fields.keys() - set(EDITABLE)
+    if unknown:
+        raise ApplicationError(
+            "Unknown workflow fields.", extra={name: "Not an editable field." for name in unknown}
+        )
+    _check(fields)
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    steps_changed = "steps" in fields and fields["steps"] != workflow.steps
+    for name, value in fields.items():
+        setattr(workflow, name, value)
+    workflow.save()
+    if steps_changed or new_version:
+        _version_write(workflow=workflow, created_by=created_by, note=note or "Steps changed")
+    return workflow
+
+
+def workflow_revert(*, workflow, version_number, created_by=None):
+    """Write version N+1 with version ``version_number``'s steps."""
+    version = workflow.versions.filter(version_number=version_number).first()
+    if version is None:
+        raise ApplicationError(
+            f"Workflow {workflow.pk} has no version {version_number}.",
+            extra={"version_number": f"No version {version_number} of this workflow."},
+        )
+    return workflow_update(
+        workflow=workflow,
+        steps=version.steps,
+        created_by=created_by,
+        note=f"Reverted from v{version_number}",
+        new_version=True,
+    )
+
+
+def workflow_clone(*, workflow, created_by=None):
+    """A new workflow "NAME (Copy)" with the same steps and default parameters."""
+    current = workflow.current_version.version_number if workflow.current_version_id else None
+    return workflow_create(
+        name=f"{workflow.name} (Copy)",
+        type=workflow.type,
+        steps=workflow.steps,
+        default_params=workflow.default_params,
+        description=workflow.description,
+        created_by=created_by,
+        note=f"Cloned from {workflow.name}" + (f" v{current}" if current else ""),
+    )
+
+
+def conversation_record(*, execution, messages):
+    """Store the agents' messages of ``execution`` (records with agent_name, message_type,
+    content, timestamp, tokens_used) in one insert."""
+    return AgentConversation.objects.bulk_create(
+        AgentConversation(
+            workflow_execution=execution,
+            agent_name=m.agent_name,
+            message_type=m.message_type,
+            message_content=m.content,
+            timestamp=m.timestamp,
+            tokens_used=m.tokens_used,
+        )
+        for m in messages
+    )
+
+
+# --- Executions -----------------------------------------------------------------------------
+
+
+def execution_start(*, strategy, workflow=None, dry_run=False, enqueue=True):
+    """Create a pending execution and queue it; the worker runs it after this commits.
+
+    The Celery task id is chosen here, so the execution carries it before the task starts.
+    ``enqueue=False`` leaves it pending for the caller to run in-process.
+    """
+    from .tasks import run_workflow
+
+    workflow = workflow or strategy.workflow
+    task_id = str(uuid.uuid4())
+    execution = WorkflowExecution.objects.create(
+        strategy=strategy,
+        workflow=workflow,
+        task_id=task_id,
+        status=ExecutionStatus.PENDING,
+        results={"dry_run": dry_run},
+    )
+    if not enqueue:
+        return execution
+    transaction.on_commit(
+        lambda: run_workflow.apply_async(
+            args=[strategy.pk, workflow.pk if workflow else None],
+            kwargs={"execution_id": execution.pk, "dry_run": dry_run},
+            task_id=task_id,
+        )
+    )
+    return execution
+
+
+def executions_sweep(*, now=None):
+    """Mark failed the executions no worker will finish: running past the longest run allowed,
+    or pending past a day. Returns how many were marked."""
+    now = now or timezone.now()
+    running_cutoff = now - timedelta(seconds=settings.WORKFLOW_MAX_RUNTIME_SECONDS)
+    stuck = WorkflowExecution.objects.filter(
+        Q(status=ExecutionStatus.RUNNING, started_at__lt=running_cutoff)
+        | Q(status=ExecutionStatus.PENDING, created_at__lt=now - timedelta(days=1))
+    )
+    return stuck.update(
+        status=ExecutionStatus.FAILED,
+        completed_at=now,
+        error_message="Orphaned: no worker finished this execution (the worker was lost).",
+    )
+
+
+def workflow_metrics_compute(*, day):
+    """Aggregate each workflow's executions started on ``day`` (UTC) into workflow_metrics."""
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    end = start + timedelta(days=1)
+    executions = WorkflowExecution.objects.filter(
+        workflow__isnull=False, started_at__gte=start, started_at__lt=end
+    )
+    per_workflow = executions.values("workflow_id").annotate(
+        total=Count("id"),
+        completed=Count("id", filter=Q(status=ExecutionStatus.COMPLETED)),
+        finished=Count(
+            "id", filter=Q(status__in=[ExecutionStatus.COMPLETED, ExecutionStatus.FAILED])
+        ),
+        duration=Avg(
+            F("completed_at") - F("started_at"), filter=Q(status=ExecutionStatus.COMPLETED)
+        ),
+    )
+    decisions = (
+        Decision.objects.filter(workflow_execution__in=executions)
+        .values("workflow_execution__workflow_id", "type")
+        .annotate(n=Count("id"))
+    )
+    by_type = {}
+    for row in decisions:
+        by_type.setdefault(row["workflow_execution__workflow_id"], {})[row["type"]] = row["n"]
+    orders = dict(
+        Order.objects.filter(decision__workflow_execution__in=executions)
+        .values_list("decision__workflow_execution__workflow_id")
+        .annotate(n=Count("id"))
+    )
+    written = []
+    for row in per_workflow:
+        workflow_id = row["workflow_id"]
+        metrics = {
+            "total_executions": row["total"],
+            "success_rate": round(row["completed"] / row["finished"], 4)
+            if row["finished"]
+            else None,
+            "avg_duration": round(row["duration"].total_seconds(), 3) if row["duration"] else None,
+            "decisions_by_type": {
+                t: by_type.get(workflow_id, {}).get(t, 0) for t in ("buy", "sell", "hold")
+            },
+            "orders_placed": orders.get(workflow_id, 0),
+        }
+        record, _ = WorkflowMetrics.objects.update_or_create(
+            workflow_id=workflow_id, date=day, defaults={"metrics": metrics}
+        )
+        written.append(record)
+    return written
+
+
+@transaction.atomic
+def workflow_delete(*, workflow):
+    """Delete a workflow and its versions; one that a strategy uses or that has run is kept."""
+    from django.db.models import ProtectedError
+
+    try:
+        workflow.delete()
+    except ProtectedError:
+        raise ApplicationError(
+            f"Workflow {workflow.name!r} is used by strategies or has executions.",
+            extra={"id": "Referenced by strategies or executions; point them elsewhere first."},
+        ) from None

@@ -1,0 +1,50 @@
+"""Celery tasks: each takes ids, loads them, and calls a service."""
+
+from celery import shared_task
+from django.utils import timezone
+
+
+@shared_task(bind=True, name="workflows.tasks.run_workflow", acks_late=True)
+def run_workflow(self, strategy_id, workflow_id=None, execution_id=None, dry_run=False):
+    """Run a strategy's workflow (beat calls it with the strategy id alone)."""
+    from strategies.models import Strategy
+
+    from .models import ExecutionStatus, Workflow, WorkflowExecution
+    from .services import execution_run
+
+    if execution_id is None:
+        strategy = Strategy.objects.get(pk=strategy_id)
+        workflow = Workflow.objects.get(pk=workflow_id) if workflow_id else strategy.workflow
+        execution_id = WorkflowExecution.objects.create(
+            strategy=strategy, workflow=workflow, task_id=self.request.id,
+            status=ExecutionStatus.PENDING, results={"dry_run": dry_run},
+        ).pk  # fmt: skip
+    execution = execution_run(execution_id=execution_id, task=self, dry_run=dry_run)
+    return {
+        "execution_id": execution.pk,
+        "status": execution.status,
+        **{
+            k: execution.results.get(k)
+            for k in ("symbols_processed", "decisions_made", "orders_placed")
+        },
+    }
+
+
+@shared_task
+def executions_sweep_task():
+    from .services import executions_sweep
+
+    return executions_sweep()
+
+
+@shared_task
+def workflow_metrics_task(day=None):
+    """Yesterday's and today's metrics (yesterday's runs may have finished after midnight)."""
+    from datetime import date, timedelta
+
+    from .services import workflow_metrics_compute
+
+    days = [date.fromisoformat(day)] if day else [
+        timezone.now().date() - timedelta(days=1), timezone.now().date()
+    ]  # fmt: skip
+    return sum(len(workflow_metrics_compute(day=d)) for d in days)

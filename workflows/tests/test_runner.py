@@ -1,0 +1,185 @@
+"""The engine run in-process on cached market data, with the real AutoGen team and the
+offline model: what a person reads afterwards in the execution, its log and its transcript."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from marketdata.tests.factories import CodeFactory, cache_market_data
+from orders.models import Order
+from strategies.models import Decision
+from strategies.services import strategy_create
+from workflows.agents import team
+from workflows.agents.offline import OfflineChatCompletionClient
+from workflows.engine.locks import RedisRunLock
+from workflows.models import AgentConversation, ExecutionStatus
+from workflows.services import execution_cancel, execution_run, execution_start, executions_sweep
+from workflows.templates import TEMPLATES
+
+pytestmark = pytest.mark.django_db
+
+TWO = TEMPLATES["two_indicator"]
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def cached_strategy(trends, *, workflow=None, param=None, type_="two_indicator"):
+    """A strategy whose codes have fresh daily and weekly bars in the cache."""
+    codes = []
+    for symbol, trend in trends.items():
+        code = CodeFactory(symbol=symbol)
+        cache_market_data(code, period="1 Y", bar="1 day", trend=trend)
+        cache_market_data(code, period="2 Y", bar="1 week", trend=trend)
+        codes.append(code)
+    return strategy_create(
+        name="Test " + "+".join(trends), type=type_, workflow=workflow, param=param or {},
+        codes=codes,
+    )  # fmt: skip
+
+
+def run(strategy, **kwargs):
+    execution = execution_start(strategy=strategy, enqueue=False, **kwargs)
+    return execution_run(execution_id=execution.pk, **kwargs)
+
+
+def messages(execution):
+    return [log["message"] for log in execution.results["execution_logs"]]
+
+
+def test_a_dry_run_decides_and_skips_the_order():
+    strategy = cached_strategy({"UPCO": "up"})
+    execution = run(strategy, dry_run=True)
+
+    assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
+    assert execution.started_at <= execution.completed_at
+    results = execution.results
+    assert (results["symbols_processed"], results["decisions_made"], results["orders_placed"]) == (
+        1, 1, 0,
+    )  # fmt: skip
+    decision = Decision.objects.get(workflow_execution=execution)
+    assert decision.type == "buy"
+    # target 4 x ATR and stop 2 x ATR away: r is -2 but for the prices' rounding to 4 places
+    ratio = (decision.target_price - decision.current_price) / (
+        decision.stop_loss - decision.current_price
+    )
+    assert decision.r_coefficient == ratio.quantize(Decimal("0.000001"))
+    assert abs(decision.r_coefficient + 2) < Decimal("0.001")
+    log = messages(execution)
+    assert any("1 Y / 1 day: 260 bars from cache" in line for line in log)
+    assert any(line.startswith("risk reward_to_risk: pass") for line in log)
+    assert any(line.startswith("dry run: skipped BUY") for line in log)
+    assert not Order.objects.exists()
+    speakers = list(
+        AgentConversation.objects.filter(workflow_execution=execution).values_list(
+            "agent_name", "message_type"
+        )
+    )
+    assert speakers[:4] == [
+        ("Orchestrator", "request"), ("TechnicalAnalyst", "response"),
+        ("RiskManager", "response"), ("Executor", "response"),
+    ]  # fmt: skip
+    assert all(m.tokens_used > 0 for m in AgentConversation.objects.filter(message_type="response"))
+    chart = Path(settings.MEDIA_ROOT) / results["charts"][0]["path"]
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert execution.progress["completed_symbols"] == 0  # the last step of the only code
+    assert execution.progress["total_steps"] == len(TWO["steps"])
+
+
+def test_one_code_failing_leaves_the_others_going(settings):
+    settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CONNECT_ATTEMPTS = "127.0.0.1", 9, 1
+    strategy = cached_strategy({"UPCO": "up"})
+    uncached = CodeFactory(symbol="NODATA")  # no cache and no gateway: its fetch fails
+    strategy.codes.add(uncached)
+    execution = run(strategy, dry_run=True)
+    assert execution.status == ExecutionStatus.COMPLETED
+    assert execution.results["failed_symbols"] == ["NODATA"]
+    assert execution.results["symbols_processed"] == 1
+    assert any("NODATA failed: Cannot reach IB Gateway" in line for line in messages(execution))
+
+
+def test_a_hold_goes_no_further_than_the_gate():
+    strategy = cached_strategy({"FLAT": "flat"})
+    execution = run(strategy, dry_run=True)
+    assert Decision.objects.get().type == "hold"
+    assert "risk action: REFUSED - decision is hold" in messages(execution)
+
+
+def test_an_unreadable_answer_is_a_parsing_error_and_no_order(monkeypatch):
+    # The model is the network edge: swap in one whose Executor answers are unreadable.
+    monkeypatch.setattr(
+        team,
+        "model_client_from_settings",
+        lambda **_: OfflineChatCompletionClient(garbled_replies=3),
+    )
+    strategy = cached_strategy({"UPCO": "up"})
+    execution = run(strategy)
+    log = messages(execution)
+    assert sum(line.startswith("parsing error:") for line in log) == 3
+    assert any("no decision could be parsed after 3 attempts" in line for line in log)
+    assert not Decision.objects.exists() and not Order.objects.exists()
+    assert execution.status == ExecutionStatus.COMPLETED
+
+
+def test_bad_params_fail_the_run_with_the_reason():
+    strategy = cached_strategy({"UPCO": "up"})
+    strategy.param = {"period_1": "1 year"}
+    strategy.save()
+    execution = run(strategy)
+    assert execution.status == ExecutionStatus.FAILED
+    assert "period_1" in execution.error_message
+
+
+def test_a_cancelled_execution_does_not_start():
+    strategy = cached_strategy({"UPCO": "up"})
+    execution = execution_start(strategy=strategy, enqueue=False)
+    execution_cancel(execution=execution)
+    execution = execution_run(execution_id=execution.pk)
+    assert execution.status == ExecutionStatus.CANCELLED and not Decision.objects.exists()
+
+
+def test_an_overlapping_run_is_skipped_and_logged():
+    strategy = cached_strategy({"UPCO": "up"})
+    held = RedisRunLock(strategy.pk)
+    assert held.acquire()
+    try:
+        execution = run(strategy, dry_run=True)
+    finally:
+        held.release()
+    assert execution.status == ExecutionStatus.CANCELLED
+    assert execution.error_message.startswith("Skipped: another run of strategy")
+    assert not Decision.objects.exists()
+
+
+def test_a_redelivered_run_is_not_resumed_and_orphans_are_swept():
+    strategy = cached_strategy({"UPCO": "up"})
+    execution = execution_start(strategy=strategy, enqueue=False)
+    execution.status = ExecutionStatus.RUNNING
+    execution.save()
+    execution = execution_run(execution_id=execution.pk)
+    assert execution.status == ExecutionStatus.FAILED
+    assert "no order is sent twice" in execution.error_message
+
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stuck = execution_start(strategy=strategy, enqueue=False)
+    stuck.status, stuck.started_at = ExecutionStatus.RUNNING, timezone.now() - timedelta(hours=2)
+    stuck.save()
+    assert executions_sweep() == 1
+    stuck.refresh_from_db()
+    assert stuck.status == ExecutionStatus.FAILED and "Orphaned" in stuck.error_message
+
+
+def test_legacy_strategy_without_workflow_runs_its_type_template():
+    strategy = cached_strategy({"DOWNCO": "down"})
+    assert strategy.workflow_id is None
+    execution = run(strategy, dry_run=True)
+    assert execution.status == ExecutionStatus.COMPLETED
+    assert Decision.objects.get().type == "sell"
+    assert "legacy two_indicator template" in messages(execution)[0]

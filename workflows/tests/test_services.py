@@ -1,0 +1,101 @@
+import pytest
+
+from tradingsite.exceptions import ApplicationError
+from workflows.models import Workflow, WorkflowVersion
+from workflows.services import workflow_clone, workflow_create, workflow_revert, workflow_update
+from workflows.templates import TEMPLATES
+
+pytestmark = pytest.mark.django_db
+
+TWO = TEMPLATES["two_indicator"]
+
+
+def two_indicator(created_by=None):
+    return workflow_create(
+        name="Swing",
+        type="two_indicator",
+        steps=TWO["steps"],
+        default_params=TWO["default_params"],
+        created_by=created_by,
+    )
+
+
+def test_create_writes_version_one_by_its_author(admin_user):
+    workflow = two_indicator(created_by=admin_user)
+    version = workflow.current_version
+    assert (version.version_number, version.created_by, version.steps) == (1, "admin", TWO["steps"])
+
+
+def test_each_change_of_steps_writes_the_next_version(admin_user):
+    workflow = two_indicator()
+    shorter = [step for step in TWO["steps"] if step["type"] != "generate_chart"]
+    workflow = workflow_update(workflow=workflow, steps=shorter, created_by=admin_user)
+    assert workflow.current_version.version_number == 2
+    assert workflow.current_version.created_by == "admin"
+    # a change that leaves the steps alone writes no version
+    workflow = workflow_update(workflow=workflow, name="Swing daily", steps=shorter)
+    assert workflow.versions.count() == 2
+    assert Workflow.objects.get(pk=workflow.pk).name == "Swing daily"
+
+
+def test_revert_writes_n_plus_one_with_the_old_steps():
+    workflow = two_indicator()
+    workflow_update(workflow=workflow, steps=TWO["steps"][:2] + TWO["steps"][3:])
+    workflow = workflow_revert(workflow=workflow, version_number=1)
+    latest = workflow.current_version
+    assert (latest.version_number, latest.note, latest.steps) == (
+        3,
+        "Reverted from v1",
+        TWO["steps"],
+    )
+    assert Workflow.objects.get(pk=workflow.pk).steps == TWO["steps"]
+
+
+def test_revert_to_a_missing_version_names_it():
+    workflow = two_indicator()
+    with pytest.raises(ApplicationError) as refused:
+        workflow_revert(workflow=workflow, version_number=9)
+    assert "version_number" in refused.value.extra
+    assert workflow.versions.count() == 1
+
+
+def test_clone_is_named_copy_with_its_own_history():
+    workflow = two_indicator()
+    clone = workflow_clone(workflow=workflow)
+    assert clone.name == "Swing (Copy)"
+    assert (clone.steps, clone.default_params) == (workflow.steps, workflow.default_params)
+    assert list(clone.versions.values_list("version_number", "note")) == [
+        (1, "Cloned from Swing v1")
+    ]
+
+
+def test_invalid_steps_are_refused_naming_step_and_field():
+    workflow = two_indicator()
+    bad = [dict(step) for step in TWO["steps"]]
+    bad[0] = {"type": "fetch_data", "config": {"period": "1 year", "bar": "1 day"}}
+    with pytest.raises(ApplicationError) as refused:
+        workflow_update(workflow=workflow, steps=bad)
+    assert refused.value.extra["steps"] == [
+        "step 1 (fetch_data): period: '1 year' is not an IB duration such as "
+        '"1 Y", "6 M", "2 W" or "10 D".'
+    ]
+    assert WorkflowVersion.objects.filter(workflow=workflow).count() == 1
+
+
+def test_an_order_needs_the_risk_gate_first():
+    steps = [
+        {"type": "fetch_data", "config": {"period": "1 Y", "bar": "1 day"}},
+        {"type": "decide", "config": {}},
+        {"type": "place_order", "config": {"order_type": "LMT"}},
+    ]
+    with pytest.raises(ApplicationError) as refused:
+        workflow_create(name="Reckless", steps=steps)
+    assert refused.value.extra["steps"] == [
+        "step 3 (place_order): type: needs a validate_risk step before it"
+    ]
+    assert not Workflow.objects.filter(name="Reckless").exists()
+
+
+def test_an_empty_custom_workflow_is_a_draft():
+    workflow = workflow_create(name="Blank", type="custom", steps=[])
+    assert workflow.current_version.steps == []
