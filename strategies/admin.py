@@ -1,6 +1,28 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+
+from tradingsite.admin_forms import ServiceCheckedForm
+from tradingsite.exceptions import ApplicationError
 
 from .models import Decision, Strategy, StrategyCode
+from .schedules import schedule_check, strategy_schedule_sync
+from .services import params_check, strategy_delete
+
+
+class StrategyForm(ServiceCheckedForm):
+    class Meta:
+        model = Strategy
+        fields = (
+            "name", "type", "workflow", "param", "active", "schedule_interval_minutes",
+            "schedule_crontab",
+        )  # fmt: skip
+
+    def check(self, data):
+        if "type" in data and "param" in data:
+            params_check(type=data["type"], param=data["param"], workflow=data.get("workflow"))
+        schedule_check(
+            interval_minutes=data.get("schedule_interval_minutes"),
+            crontab=data.get("schedule_crontab"),
+        )
 
 
 class StrategyCodeInline(admin.TabularInline):
@@ -16,6 +38,18 @@ class StrategyAdmin(admin.ModelAdmin):
     list_select_related = ("workflow",)
     search_fields = ("name",)
     inlines = [StrategyCodeInline]
+    form = StrategyForm
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # The schedule follows the saved strategy into beat.
+        strategy_schedule_sync(strategy=form.instance)
+
+    def delete_model(self, request, obj):
+        try:
+            strategy_delete(strategy=obj)
+        except ApplicationError as refused:
+            self.message_user(request, str(refused), messages.ERROR)
 
 
 @admin.register(Decision)

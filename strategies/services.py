@@ -105,6 +105,11 @@ def strategy_steps(*, strategy_type, workflow):
     return template["steps"], dict(template["default_params"])
 
 
+def params_check(*, type, param, workflow):
+    """Refuse ``param`` when the strategy's workflow could not run with it."""
+    _strategy_check(name="-", type=type, param=param, workflow=workflow)
+
+
 def _strategy_check(*, name, type, param, workflow):
     problems = {}
     if not str(name or "").strip():

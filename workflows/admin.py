@@ -1,6 +1,20 @@
 from django.contrib import admin
 
+from tradingsite.admin_forms import ServiceCheckedForm
+
+from .engine import workflow_errors
 from .models import AgentConversation, Workflow, WorkflowExecution, WorkflowMetrics, WorkflowVersion
+from .services import EDITABLE, workflow_create, workflow_update
+
+
+class WorkflowForm(ServiceCheckedForm):
+    class Meta:
+        model = Workflow
+        fields = ("name", "type", "description", "steps", "default_params")
+
+    def check(self, data):
+        for error in workflow_errors(data.get("steps", [])):
+            self.add_error("steps", str(error))
 
 
 class WorkflowVersionInline(admin.TabularInline):
@@ -22,6 +36,17 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_select_related = ("current_version",)
     search_fields = ("name",)
     inlines = [WorkflowVersionInline]
+    form = WorkflowForm
+
+    def save_model(self, request, obj, form, change):
+        # Through the services, so a change of steps writes a version by this user.
+        fields = {name: form.cleaned_data[name] for name in EDITABLE if name in form.cleaned_data}
+        if change:
+            saved = workflow_update(workflow=obj, created_by=request.user, **fields)
+        else:
+            saved = workflow_create(created_by=request.user, **fields)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
 
 class AgentConversationInline(admin.TabularInline):
