@@ -10,7 +10,6 @@ from tradingsite.broker import BrokerError, BrokerUnavailable, ContractInfo, get
 from tradingsite.broker.vocabulary import bar_error, period_error
 from tradingsite.exceptions import ApplicationError
 
-from .indicators import indicator_set
 from .models import Code, MarketData
 
 
@@ -89,6 +88,9 @@ def market_data_get(*, code, period, bar, broker=None, now=None):
 
 def bars_document(bars):
     """The cached JSON: OHLCV columns and the indicator set computed on them."""
+    # Imported here: scipy costs every process about a second at start-up otherwise.
+    from .indicators import indicator_set
+
     columns = {
         name: np.fromiter((getattr(b, name) for b in bars), dtype=float, count=len(bars))
         for name in ("open", "high", "low", "close", "volume")

@@ -1,11 +1,27 @@
 """The Celery app, configured from Django settings (``CELERY_`` namespace)."""
 
 import os
+import sys
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
 
 app = Celery("tradingsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+def refuse_unready_database(**kwargs):
+    """A worker on a database behind its migrations would fail task after task, far from the
+    cause: it refuses to start instead, saying what to run.
+
+    Celery logs and swallows a receiver's exceptions, so the refusal is an exit, not a raise.
+    """
+    from tradingsite.startup import readiness_problem
+
+    problem = readiness_problem()
+    if problem:
+        print(f"Refusing to start the worker: {problem}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,83 @@
+"""The site's processes refuse a database that is behind its migrations and say what to run.
+(That they start on a ready one, test_migrations shows on an adopted database.)"""
+
+import pytest
+
+MIGRATE = "run `python manage.py migrate`"
+
+
+@pytest.fixture(scope="module")
+def started(scratch_databases, unmigrated_database):
+    """Every process of this module, started at once (each spends its time importing Django)."""
+    seed_system = scratch_databases.create_as_seed_system()
+    never_created = f"{scratch_databases.prefix}never_created"
+    processes = {
+        "runserver": (unmigrated_database, "manage.py", "runserver", "--noreload", "127.0.0.1:0"),
+        "worker": (
+            unmigrated_database, "-m", "celery", "-A", "tradingsite", "worker", "--pool=solo",
+            "--loglevel=WARNING",
+        ),
+        "web": (unmigrated_database, "-c", "import tradingsite.wsgi"),
+        "check": (unmigrated_database, "manage.py", "check"),
+        "check on a seed system database": (seed_system, "manage.py", "check"),
+        "check without a database": (never_created, "manage.py", "check"),
+    }  # fmt: skip
+    running = {key: scratch_databases.start(*command) for key, command in processes.items()}
+    try:
+        return {
+            key: scratch_databases.finish(process, timeout=60) for key, process in running.items()
+        }
+    finally:
+        for process in running.values():  # the ones left when one did not exit in time
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_runserver_refuses_unapplied_migrations(started):
+    result = started["runserver"]
+
+    assert result.returncode != 0
+    assert f"migrations are not applied: {MIGRATE}" in result.stderr
+    # Refused before the server started, not by a crash once it had.
+    assert "Starting development server" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_celery_worker_refuses_unapplied_migrations(started):
+    result = started["worker"]
+
+    assert result.returncode != 0
+    assert "Refusing to start the worker" in result.stderr
+    assert MIGRATE in result.stderr
+
+
+def test_the_web_application_refuses_unapplied_migrations(started):
+    result = started["web"]
+
+    assert result.returncode != 0
+    assert "DatabaseNotReady" in result.stderr
+    assert MIGRATE in result.stderr
+
+
+def test_manage_py_check_warns_about_unapplied_migrations(started):
+    result = started["check"]
+
+    # A warning, not an error: migrate runs the checks too, and must not be stopped by them.
+    assert result.returncode == 0, result.stderr
+    assert "(tradingsite.W001)" in result.stderr
+    assert MIGRATE in result.stderr
+
+
+def test_a_seed_system_database_is_told_to_migrate_with_fake_initial(started):
+    """Plain migrate would stop at "relation already exists"."""
+    result = started["check on a seed system database"]
+
+    assert "run `python manage.py migrate --fake-initial`" in result.stderr
+
+
+def test_manage_py_check_survives_an_unreachable_database(started):
+    result = started["check without a database"]
+
+    assert result.returncode == 0, result.stderr
+    assert "(tradingsite.W002) Cannot check the schema of database 'default'" in result.stderr
