@@ -5,6 +5,7 @@ To move to the maintained fork, replace ``ib_insync`` by ``ib_async`` in the imp
 
 import asyncio
 import logging
+from collections import deque
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
@@ -48,6 +49,7 @@ class IBBroker:
         self.ib = ibapi.IB()
         self.ib.RequestTimeout = timeout
         self._listeners = []
+        self._pending = deque()  # events waiting to reach the listeners, in arrival order
         self._contracts = {}
         self.ib.execDetailsEvent += self._on_exec_details
         self.ib.commissionReportEvent += self._on_commission
@@ -82,12 +84,20 @@ class IBBroker:
         return accounts[0] if accounts else ""
 
     def wait(self, seconds):
-        """Let ib_insync's loop run (events arrive) for ``seconds``."""
-        self.ib.sleep(seconds)
+        """Let ib_insync's loop run (events arrive) for ``seconds``, then apply the events."""
+        try:
+            self.ib.sleep(seconds)
+        except ConnectionError as exc:
+            raise BrokerUnavailable(
+                f"Lost the connection to IB Gateway/TWS at {self.host}:{self.port} ({exc})."
+            ) from None
+        self._deliver()
 
     def _request(self, what, call, *args):
         try:
-            return call(*args)
+            result = call(*args)
+            self._deliver()
+            return result
         except TimeoutError:
             raise BrokerError(
                 f"IB did not answer {what} within {self.timeout:g}s ({self.host}:{self.port})."
@@ -225,13 +235,20 @@ class IBBroker:
         )
 
     def _emit(self, name, record):
-        for listener in self._listeners:
-            try:
-                getattr(listener, name)(record)
-            except Exception:
-                # One listener's failure must not stop ib_insync's event loop; the periodic
-                # reconcile picks the event up again from the broker.
-                logger.exception("broker listener failed on %s %s", name, record)
+        # Trap: ib_insync calls this from inside its running event loop, where Django refuses
+        # database work; the listeners get the event once the loop has returned (_deliver).
+        self._pending.append((name, record))
+
+    def _deliver(self):
+        while self._pending:
+            name, record = self._pending.popleft()
+            for listener in self._listeners:
+                try:
+                    getattr(listener, name)(record)
+                except Exception:
+                    # One listener's failure must not stop the others; the periodic reconcile
+                    # picks the event up again from the broker.
+                    logger.exception("broker listener failed on %s %s", name, record)
 
     def _on_exec_details(self, trade, fill):
         self._emit("execution", self._report(fill))

@@ -1,0 +1,79 @@
+"""Instruments and the market-data cache against the loopback gateway, over a real socket."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from marketdata.models import Code, MarketData
+from marketdata.services import code_resolve, market_data_get, market_data_purge
+from marketdata.tests.factories import CodeFactory
+from tradingsite.broker import reset_broker
+from tradingsite.exceptions import ApplicationError
+
+pytestmark = pytest.mark.django_db
+
+
+def test_resolve_stores_the_conid_once(gateway):
+    code = code_resolve(symbol="aapl")
+    assert (code.symbol, code.conid, code.exchange, code.currency) == (
+        "AAPL",
+        265598,
+        "SMART",
+        "USD",
+    )
+    again = code_resolve(symbol="AAPL")
+    assert again.pk == code.pk
+    assert Code.objects.filter(conid=265598).count() == 1
+
+
+def test_an_unknown_contract_is_a_clear_error(gateway):
+    with pytest.raises(ApplicationError) as refused:
+        code_resolve(symbol="AAPL", exchange="NOWHERE")
+    assert "symbol" in refused.value.extra
+    assert "NOWHERE" in str(refused.value)
+    assert not Code.objects.exists()
+
+
+def test_history_is_fetched_once_then_served_from_the_cache(gateway):
+    code = code_resolve(symbol="AAPL")
+    first = market_data_get(code=code, period="1 Y", bar="1 day")
+    assert first.served_from_cache is False
+    bars = first.data["bars"]
+    assert 240 <= len(bars["close"]) <= 260
+    for low, open_, close, high in zip(
+        bars["low"], bars["open"], bars["close"], bars["high"], strict=True
+    ):
+        assert low <= min(open_, close) and max(open_, close) <= high
+    indicators = first.data["indicators"]
+    assert len(indicators["sma_20"]) == len(bars["close"])
+    assert indicators["sma_20"][18] is None and indicators["sma_20"][19] is not None
+
+    # With the gateway gone, the cache still answers: the broker is not asked again.
+    gateway.stop()
+    reset_broker()
+    second = market_data_get(code=code, period="1 Y", bar="1 day")
+    assert second.served_from_cache is True
+    assert second.pk == first.pk
+    assert MarketData.objects.count() == 1
+
+
+def test_a_stale_row_is_fetched_again_and_purged(gateway):
+    code = code_resolve(symbol="MSFT")
+    stale = market_data_get(code=code, period="6 M", bar="1 day")
+    MarketData.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    fresh = market_data_get(code=code, period="6 M", bar="1 day")
+    assert fresh.served_from_cache is False and fresh.pk != stale.pk
+    assert market_data_purge() == 1
+    assert list(MarketData.objects.values_list("pk", flat=True)) == [fresh.pk]
+
+
+@pytest.mark.parametrize(
+    ("period", "bar", "field"),
+    [("1 year", "1 day", "period"), ("1 Y", "1 days", "bar"), ("", "1 day", "period")],
+)
+def test_bad_period_or_bar_names_the_field(period, bar, field):
+    with pytest.raises(ApplicationError) as refused:
+        market_data_get(code=CodeFactory(), period=period, bar=bar)
+    assert field in refused.value.extra
+    assert not MarketData.objects.exists()

@@ -1,0 +1,70 @@
+"""``python manage.py ibgateway``: the loopback IB Gateway for demos and paper trading.
+
+It needs no database and no IB account; the product connects to it exactly as to IB Gateway
+(IBKR_HOST/IBKR_PORT). Prices are simulated; orders, fills and positions last until it stops.
+"""
+
+import logging
+
+from django.core.management.base import BaseCommand, CommandError
+
+from tradingsite.ibgateway import LoopbackGateway
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the loopback IB Gateway (a paper account on a simulated market) until "
+        "interrupted. Point IBKR_HOST/IBKR_PORT at it."
+    )
+    # A gateway needs neither the database nor the system checks that look at it.
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1", help="Address to listen on.")
+        parser.add_argument("--port", type=int, default=4002, help="Port (IB Gateway paper: 4002).")
+        parser.add_argument(
+            "--bars-dir",
+            default=None,
+            help="Directory of <SYMBOL>.csv files (date,open,high,low,close,volume) that "
+            "replace the simulated history of those symbols.",
+        )
+        parser.add_argument("--seed", type=int, default=0, help="Seed of the simulated prices.")
+        parser.add_argument(
+            "--tick-seconds",
+            type=float,
+            default=None,
+            help="Move every traded symbol's price by a small random step this often (off by "
+            "default; prices then move only when something sets them).",
+        )
+        parser.add_argument(
+            "--max-fill-size",
+            type=int,
+            default=None,
+            help="Fill resting orders at most this many shares per price tick (partial fills).",
+        )
+
+    def handle(self, *args, host, port, bars_dir, seed, tick_seconds, max_fill_size, **options):
+        if max_fill_size is not None and max_fill_size <= 0:
+            raise CommandError("--max-fill-size must be a positive number of shares.")
+        if tick_seconds is not None and tick_seconds <= 0:
+            raise CommandError("--tick-seconds must be positive.")
+        if int(options.get("verbosity", 1)) >= 2:
+            logging.getLogger("tradingsite.ibgateway").setLevel(logging.DEBUG)
+        gateway = LoopbackGateway(
+            host=host,
+            port=port,
+            seed=seed,
+            bars_dir=bars_dir,
+            max_fill_size=max_fill_size,
+            tick_seconds=tick_seconds,
+        )
+
+        def ready(bound_port):
+            self.stdout.write(f"Loopback IB Gateway (paper) listening on {host}:{bound_port}")
+            self.stdout.flush()
+
+        try:
+            gateway.serve_forever(ready=ready)
+        except OSError as exc:
+            raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        self.stdout.write("Loopback IB Gateway stopped.")
