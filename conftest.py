@@ -50,3 +50,54 @@ def wait_for():
         return True
 
     return wait
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker process on the test database, with its own loopback gateway.
+
+    Yields ``(gateway, port)``. Tests that use it need ``django_db(transaction=True)`` so
+    that the worker sees their rows.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.db import connection
+
+    from tradingsite.celery import app as celery_app
+    from tradingsite.ibgateway import LoopbackGateway
+
+    gateway = LoopbackGateway(host="127.0.0.1", port=0, seed=11)
+    port = gateway.start()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "TESTING": "true",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "IBKR_HOST": "127.0.0.1",
+        "IBKR_PORT": str(port),
+        "IBKR_CLIENT_ID": "70",
+        "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+    }
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tradingsite", "worker", "--pool=solo",
+             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-n", f"test-{os.getpid()}@%h"],
+            cwd=Path(__file__).resolve().parent, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(timeout=0.5):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            gateway.stop()
+            pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
+    yield gateway, port
+    process.terminate()
+    process.wait(timeout=20)
+    gateway.stop()

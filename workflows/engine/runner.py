@@ -95,6 +95,18 @@ class Run:
         if self.lock is not None:
             self.lock.extend()
 
+    def final_progress(self):
+        """Progress of a run that went through every code (the last step of the last one)."""
+        return {
+            "current_step": len(self.steps),
+            "step_type": None,
+            "total_steps": len(self.steps),
+            "current_symbol": self.codes[-1].symbol if self.codes else None,
+            "completed_symbols": len(self.codes),
+            "total_symbols": len(self.codes),
+            "percent": 100,
+        }
+
     def check_cancelled(self):
         if WorkflowExecution.objects.filter(
             pk=self.execution.pk, status=ExecutionStatus.CANCELLED
@@ -107,6 +119,8 @@ def _finish(execution, *, status, run=None, error=None):
     updates = {"status": status, "completed_at": timezone.now(), "error_message": error}
     if run is not None:
         updates["results"] = run.results()
+        if status == ExecutionStatus.COMPLETED:
+            updates["progress"] = run.final_progress()
     running = WorkflowExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING)
     if not running.update(**updates) and run is not None:
         WorkflowExecution.objects.filter(pk=execution.pk).update(

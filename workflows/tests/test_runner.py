@@ -86,7 +86,7 @@ def test_a_dry_run_decides_and_skips_the_order():
     assert all(m.tokens_used > 0 for m in AgentConversation.objects.filter(message_type="response"))
     chart = Path(settings.MEDIA_ROOT) / results["charts"][0]["path"]
     assert chart.read_bytes().startswith(b"\x89PNG")
-    assert execution.progress["completed_symbols"] == 0  # the last step of the only code
+    assert (execution.progress["completed_symbols"], execution.progress["percent"]) == (1, 100)
     assert execution.progress["total_steps"] == len(TWO["steps"])
 
 
