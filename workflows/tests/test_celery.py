@@ -13,7 +13,7 @@ from orders.models import Order
 from strategies.models import Decision
 from strategies.services import strategy_create
 from tradingsite.celery import app as celery_app
-from workflows.models import AgentConversation, ExecutionStatus, WorkflowExecution
+from workflows.models import AgentConversation, ExecutionStatus
 from workflows.services import execution_cancel, execution_start, workflow_create
 from workflows.templates import TEMPLATES
 
