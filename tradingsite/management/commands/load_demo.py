@@ -9,7 +9,7 @@ from workflows.services import workflow_create
 from workflows.templates import TEMPLATES
 
 DEMO_CODES = [("AAPL", 265598), ("MSFT", 272093), ("SPY", 756733)]
-DEMO_STRATEGY = "Demo: two indicator on AAPL and MSFT"
+DEMO_STRATEGY = "Demo: two indicator on AAPL, MSFT and SPY"
 DEMO_INTERVAL_MINUTES = 1  # the demo runs by itself soon after `make run`; pause it in the admin
 
 
@@ -43,7 +43,7 @@ class Command(BaseCommand):
                 name=DEMO_STRATEGY,
                 type=StrategyType.TWO_INDICATOR,
                 workflow=workflows["two_indicator"],
-                codes=[codes["AAPL"], codes["MSFT"]],
+                codes=list(codes.values()),
                 schedule_interval_minutes=DEMO_INTERVAL_MINUTES,
             )
         self.stdout.write(
