@@ -11,7 +11,7 @@ TEST_ENV := TESTING=true \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://$(DB_USER)@127.0.0.1:5432/tradingsite} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
-.PHONY: run test venv services lint clean
+.PHONY: run test venv services chromium lint clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,20 @@ run: venv
 	DEBUG=$${DEBUG:-true} $(PY) manage.py ensure_admin
 	DEBUG=$${DEBUG:-true} PORT=$(PORT) PY=$(PY) bash tradingsite/bin/run.sh
 
-test: venv services
+test: venv services chromium
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium; installed here when missing (as root), since
+# Playwright's own browser downloads are not used.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "Missing: /usr/bin/chromium (Debian package 'chromium'). Run as root:" \
+	         "apt-get install -y chromium. Until then the browser tests are skipped."; \
+	  fi; \
+	fi
 
 lint: venv
 	$(PY) -m ruff check .

@@ -1,25 +1,165 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.utils.html import format_html, format_html_join
 
+from tradingsite.admin_forms import ServiceCheckedForm
+from tradingsite.admin_tools import ReadOnlyAdmin, changelist_url
+from tradingsite.broker import BrokerUnavailable
+from tradingsite.broker.vocabulary import BAR_SIZES
+from tradingsite.exceptions import ApplicationError
+
+from .admin_charts import price_chart_data
 from .models import Code, MarketData
+from .services import CODE_EDITABLE, code_create, code_delete, code_resolve, code_update
+
+
+class CodeForm(ServiceCheckedForm):
+    """A new code with its conid as IB knows it, or with the conid left empty: then the
+    broker is asked for it (``code_resolve``)."""
+
+    class Meta:
+        model = Code
+        fields = ("symbol", "conid", "exchange", "currency", "sec_type")
+        help_texts = {"conid": "IB contract id; leave empty to look the symbol up at IB."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["conid"].required = False
+        self.resolved = self.saved = None
+
+    def check(self, data):
+        if self.instance.pk is not None:
+            # The change is made here, inside the admin's transaction, so that a refusal
+            # (a conid that orders already use) shows next to its field.
+            if not self.errors:
+                fields = {name: data[name] for name in CODE_EDITABLE if name in data}
+                self.saved = code_update(code=Code.objects.get(pk=self.instance.pk), **fields)
+        elif data.get("conid") is None and data.get("symbol"):
+            try:
+                self.resolved = code_resolve(
+                    symbol=data["symbol"],
+                    exchange=data.get("exchange") or "SMART",
+                    currency=data.get("currency") or "USD",
+                    sec_type=data.get("sec_type") or "STK",
+                )
+            except BrokerUnavailable as exc:
+                raise ApplicationError(
+                    "IB could not be reached.",
+                    extra={"conid": f"Enter the conid by hand, or try again ({exc})."},
+                ) from None
+        elif data.get("conid") is None:
+            raise ApplicationError("conid is required.", extra={"conid": "This field is required."})
 
 
 @admin.register(Code)
 class CodeAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "conid", "exchange", "updated_at")
+    list_display = ("symbol", "conid", "exchange", "currency", "sec_type", "updated_at")
     search_fields = ("symbol", "=conid")
-    list_filter = ("exchange",)
+    search_help_text = "Search by symbol or exact conid"
+    list_filter = ("exchange", "sec_type")
+    form = CodeForm
+    readonly_fields = ("related",)
+
+    def get_fields(self, request, obj=None):
+        fields = ["symbol", "conid", "exchange", "currency", "sec_type"]
+        return fields + ["related"] if obj is not None else fields
+
+    @admin.display(description="rows about this code")
+    def related(self, code):
+        from orders.models import Order, Position, Trade
+        from strategies.models import Decision
+
+        links = [
+            (changelist_url(Decision, code__id__exact=code.pk), "decisions"),
+            (changelist_url(Order, instrument__exact=code.conid), "orders"),
+            (changelist_url(Trade, instrument__exact=code.conid), "trades"),
+            (changelist_url(Position, instrument__exact=code.conid), "positions"),
+            (changelist_url(MarketData, conid=code.conid), "market data"),
+        ]
+        return format_html_join(" | ", '<a href="{}">{}</a>', links)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = form.saved
+        elif form.resolved is not None:
+            saved = form.resolved
+            self.message_user(request, f"{saved.symbol} resolved at IB: conid {saved.conid}.")
+        else:
+            saved = code_create(**{name: form.cleaned_data[name] for name in CODE_EDITABLE})
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        try:
+            code_delete(code=obj)
+        except ApplicationError as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for code in queryset:
+            self.delete_model(request, code)
+
+
+class BarFilter(admin.SimpleListFilter):
+    """IB's bar sizes, from the vocabulary: no DISTINCT over a big table to list them."""
+
+    title = "bar size"
+    parameter_name = "bar"
+    UNITS = {"secs": 1, "min": 60, "mins": 60, "hour": 3600, "hours": 3600, "day": 86400,
+             "week": 7 * 86400, "month": 30 * 86400}  # fmt: skip
+
+    def lookups(self, request, model_admin):
+        def seconds(size):
+            number, unit = size.split()
+            return int(number) * self.UNITS[unit]
+
+        return [(size, size) for size in sorted(BAR_SIZES, key=seconds)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(bar=self.value()) if self.value() else queryset
 
 
 @admin.register(MarketData)
-class MarketDataAdmin(admin.ModelAdmin):
-    list_display = ("conid", "period", "bar", "created_at")
-    list_filter = ("period", "bar")
+class MarketDataAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "conid", "symbol", "period", "bar")
+    list_filter = (BarFilter,)
     search_fields = ("=conid",)
+    search_help_text = "Exact conid"
     date_hierarchy = "created_at"
-    show_full_result_count = False
+    ordering = ("-created_at", "-id")  # the market_data_created_at_idx index, read backwards
+    fields = ("conid", "symbol", "period", "bar", "created_at", "summary", "chart")
+    readonly_fields = ("symbol", "summary", "chart")
 
-    def has_add_permission(self, request):
-        return False
+    class Media:
+        js = ("vendor/chart.umd.min.js", "tradingsite/price_chart.js")
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    def get_queryset(self, request):
+        symbol = Code.objects.filter(conid=OuterRef("conid")).values("symbol")[:1]
+        rows = super().get_queryset(request).annotate(symbol=Subquery(symbol))
+        # The document is large (every bar and indicator): a list never loads it.
+        return rows if request.resolver_match.url_name.endswith("_change") else rows.defer("data")
+
+    @admin.display(description="symbol")
+    def symbol(self, row):
+        return row.symbol or "-"
+
+    @admin.display(description="bars")
+    def summary(self, row):
+        bars = (row.data or {}).get("bars") or {}
+        times = bars.get("time") or []
+        if not times:
+            return "no bars"
+        indicators = ", ".join(sorted((row.data or {}).get("indicators") or {})) or "none"
+        return format_html(
+            "{} bars from {} to {}, last close {}; indicators: {}",
+            len(times), times[0][:10], times[-1][:10], bars["close"][-1], indicators,
+        )  # fmt: skip
+
+    @admin.display(description="chart")
+    def chart(self, row):
+        data = price_chart_data(row, decisions=[])
+        return format_html(
+            '<div class="price-chart"><canvas data-chart-id="md-{}"></canvas></div>{}',
+            row.pk,
+            data.script(f"md-{row.pk}"),
+        )

@@ -1,76 +1,160 @@
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from marketdata.models import Code
+from tradingsite.admin_tools import ReadOnlyAdmin, change_url, changelist_url, link
 
 from .models import Order, Position, Trade
 
 
-class BrokerOwnedAdmin(admin.ModelAdmin):
-    """The broker owns the truth of these rows: the admin shows them and never edits them."""
+def _code(field):
+    """The instrument's ``field`` through the unique code.conid, never a join that would hide
+    a row whose contract is not stored as a code."""
+    return Subquery(Code.objects.filter(conid=OuterRef("instrument_id")).values(field)[:1])
 
-    show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
+class BrokerOwnedAdmin(ReadOnlyAdmin):
+    """The broker owns the truth of these rows: the admin shows them and never edits them.
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    Every screen names the trading mode (templates/admin/orders/ add a banner; titles too).
+    """
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(symbol=_code("symbol"), code_pk=_code("pk"))
+
+    def _mode_title(self, extra_context, title):
+        return {**(extra_context or {}), "title": f"{title} ({settings.TRADING_MODE} trading)"}
 
     def changelist_view(self, request, extra_context=None):
-        title = f"{self.opts.verbose_name_plural.capitalize()} ({settings.TRADING_MODE} trading)"
-        extra_context = {**(extra_context or {}), "title": title}
-        return super().changelist_view(request, extra_context)
+        title = self.opts.verbose_name_plural.capitalize()
+        return super().changelist_view(request, self._mode_title(extra_context, title))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        title = f"{self.opts.verbose_name.capitalize()} {object_id}"
+        return super().change_view(
+            request, object_id, form_url, self._mode_title(extra_context, title)
+        )
+
+    @admin.display(description="instrument", ordering="symbol")
+    def instrument_link(self, row):
+        if row.code_pk is None:
+            return f"conid {row.instrument_id} (no code stored)"
+        return link(change_url(Code, row.code_pk), f"{row.symbol} ({row.instrument_id})")
 
 
 @admin.register(Order)
 class OrderAdmin(BrokerOwnedAdmin):
     list_display = (
-        "created_at",
-        "instrument",
-        "side",
-        "quantity",
-        "order_type",
-        "price",
-        "tif",
-        "status",
-        "filled_quantity",
-        "avg_fill_price",
-        "ibkr_order_id",
-        "decision",
-    )
+        "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price", "tif",
+        "status", "filled_quantity", "avg_fill_price", "ibkr_order_id", "decision_link",
+        "trades_link",
+    )  # fmt: skip
+    list_display_links = ("id", "created_at")
     list_filter = ("status", "side", "order_type", "tif")
-    list_select_related = ("instrument", "decision")
-    search_fields = ("instrument__symbol", "=ibkr_order_id")
+    search_fields = ("^instrument__symbol",)
+    search_help_text = "Search by symbol (its first letters) or IB order id (a number)"
     date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")  # the ix_orders_created_at index, read backwards
+    readonly_fields = ("instrument_link", "decision_link", "trades_link")
+    fields = (
+        "instrument_link", "side", "quantity", "order_type", "price", "tif", "status",
+        "filled_quantity", "avg_fill_price", "ibkr_order_id", "decision_link", "trades_link",
+        "created_at", "updated_at",
+    )  # fmt: skip
+
+    def get_search_results(self, request, queryset, search_term):
+        # A number is an IB order id: one index look-up, where an OR with the symbol's
+        # condition would read the whole table.
+        term = search_term.strip()
+        if term.isdigit() and len(term) < 10:
+            return queryset.filter(ibkr_order_id=int(term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_queryset(self, request):
+        trades = (
+            Trade.objects.filter(order=OuterRef("pk"))
+            .order_by()
+            .values("order")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(trade_count=Coalesce(Subquery(trades), 0))
+
+    @admin.display(description="decision")
+    def decision_link(self, order):
+        if order.decision_id is None:
+            return "-"
+        from strategies.models import Decision
+
+        return link(change_url(Decision, order.decision_id), f"decision #{order.decision_id}")
+
+    @admin.display(description="trades")
+    def trades_link(self, order):
+        if not order.trade_count:
+            return "none"
+        return link(changelist_url(Trade, order__id__exact=order.pk), f"{order.trade_count} trades")
 
 
 @admin.register(Trade)
 class TradeAdmin(BrokerOwnedAdmin):
     list_display = (
-        "entry_date",
-        "instrument",
-        "order",
-        "entry_price",
-        "entry_quantity",
-        "exit_price",
-        "exit_quantity",
-        "exit_date",
-        "realized_pnl",
-    )
-    list_select_related = ("instrument", "order")
-    search_fields = ("instrument__symbol",)
+        "id", "entry_date", "instrument_link", "order_link", "entry_price", "entry_quantity",
+        "exit_price", "exit_quantity", "exit_date", "realized_pnl",
+    )  # fmt: skip
+    list_display_links = ("id", "entry_date")
+    search_fields = ("^instrument__symbol",)
+    search_help_text = "Search by symbol"
     date_hierarchy = "entry_date"
+    ordering = ("-id",)  # the primary key's index (ids grow with entry)
+    readonly_fields = ("instrument_link", "order_link")
+    fields = (
+        "instrument_link", "order_link", "entry_price", "entry_quantity", "entry_date",
+        "exit_price", "exit_quantity", "exit_date", "realized_pnl", "created_at", "updated_at",
+    )  # fmt: skip
+
+    @admin.display(description="order")
+    def order_link(self, trade):
+        return link(change_url(Order, trade.order_id), f"order #{trade.order_id}")
+
+
+class OpenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("open", "Open"), ("closed", "Closed"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("open", "closed"):
+            return queryset.filter(closed_at__isnull=self.value() == "open")
+        return queryset
 
 
 @admin.register(Position)
 class PositionAdmin(BrokerOwnedAdmin):
     list_display = (
-        "instrument",
-        "quantity",
-        "average_cost",
-        "current_price",
-        "unrealized_pnl",
-        "updated_at",
-        "closed_at",
-    )
-    list_select_related = ("instrument",)
-    search_fields = ("instrument__symbol",)
+        "instrument_link", "side", "quantity", "average_cost", "current_price", "unrealized_pnl",
+        "updated_at", "closed_at", "trades_link",
+    )  # fmt: skip
+    list_filter = (OpenFilter,)
+    search_fields = ("^instrument__symbol",)
+    search_help_text = "Search by symbol"
+    ordering = ("-updated_at", "-id")
+    readonly_fields = ("instrument_link", "side", "trades_link")
+    fields = (
+        "instrument_link", "side", "quantity", "average_cost", "current_price", "unrealized_pnl",
+        "updated_at", "closed_at", "trades_link",
+    )  # fmt: skip
+
+    @admin.display(description="side")
+    def side(self, position):
+        return "long" if position.quantity > 0 else "short" if position.quantity < 0 else "flat"
+
+    @admin.display(description="trades")
+    def trades_link(self, position):
+        return link(
+            changelist_url(Trade, instrument__exact=position.instrument_id),
+            f"trades in {position.symbol or position.instrument_id}",
+        )

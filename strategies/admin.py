@@ -1,49 +1,267 @@
+from django import forms
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Prefetch, Subquery
+from django.http import HttpResponseRedirect
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
-from tradingsite.admin_forms import ServiceCheckedForm
+from marketdata.models import Code
+from orders.models import Order
+from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
+from tradingsite.admin_tools import (
+    ObjectActionsMixin,
+    ReadOnlyAdmin,
+    change_url,
+    each,
+    link,
+    report,
+)
 from tradingsite.exceptions import ApplicationError
+from workflows.engine.params import PLACEHOLDER
+from workflows.models import WorkflowExecution
+from workflows.services import execution_start
 
 from .models import Decision, Strategy, StrategyCode
-from .schedules import schedule_check, strategy_schedule_sync
-from .services import params_check, strategy_delete
+from .schedules import schedule_check
+from .services import (
+    params_check,
+    strategy_create,
+    strategy_delete,
+    strategy_pause,
+    strategy_resume,
+    strategy_steps,
+    strategy_update,
+)
+
+# The parameters every built-in workflow understands, edited as fields of their own; anything
+# else stays in the "Other parameters" JSON.
+PARAM_FIELDS = {
+    "period_1": "IB duration of the first timeframe, e.g. 1 Y",
+    "bar_1": "IB bar size of the first timeframe, e.g. 1 day",
+    "period_2": "IB duration of the second timeframe, e.g. 2 Y",
+    "bar_2": "IB bar size of the second timeframe, e.g. 1 week",
+    "period_3": "IB duration of the third timeframe (three indicator), e.g. 5 Y",
+    "bar_3": "IB bar size of the third timeframe (three indicator), e.g. 1 month",
+    "min_r_coefficient": "Smallest reward-to-risk (-r) the risk gate accepts",
+    "min_profit_margin": "Smallest |target - price| / price the risk gate accepts, e.g. 0.05",
+    "risk_per_trade": "Share of the account risked on one trade, e.g. 0.01",
+    "account_size": "Account value the position size is computed from",
+}
 
 
-class StrategyForm(ServiceCheckedForm):
+# One text field per known parameter, declared so the admin's fieldsets can name them.
+ParamFields = type(
+    "ParamFields",
+    (forms.Form,),
+    {
+        name: forms.CharField(required=False, label=name, help_text=help_text)
+        for name, help_text in PARAM_FIELDS.items()
+    },
+)
+
+
+class StrategyForm(ServiceCheckedForm, ParamFields):
+    """The strategy with its parameters as fields; an empty field means the workflow default,
+    shown as the field's placeholder."""
+
     class Meta:
         model = Strategy
         fields = (
-            "name", "type", "workflow", "param", "active", "schedule_interval_minutes",
+            "name", "type", "workflow", "active", "param", "schedule_interval_minutes",
             "schedule_crontab",
         )  # fmt: skip
+        field_classes = {"param": PrettyJSONField}
+        labels = {"param": "Other parameters"}
+        help_texts = {"param": "Any further parameter the workflow uses, as a JSON object."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        param = dict(self.instance.param or {})
+        _, defaults = strategy_steps(
+            strategy_type=self.instance.type or "two_indicator", workflow=self.instance.workflow
+        )
+        for name in PARAM_FIELDS:
+            self.initial[name] = param.pop(name, None)
+            self.fields[name].widget.attrs["placeholder"] = defaults.get(name, "")
+        self.initial["param"] = param
+        self.fields["param"].required = False
+        self.fields["param"].widget.attrs.update({"rows": 3, "cols": 60})
+
+    def param_from(self, data):
+        param = dict(data.get("param") or {}) if isinstance(data.get("param"), dict) else {}
+        for name in PARAM_FIELDS:
+            value = (data.get(name) or "").strip()
+            if value:
+                param[name] = value
+        return param
 
     def check(self, data):
-        if "type" in data and "param" in data:
-            params_check(type=data["type"], param=data["param"], workflow=data.get("workflow"))
+        if "param" not in data or not isinstance(data["param"], dict | None):
+            return
+        data["param"] = self.param_from(data)
+        if "type" in data:
+            try:
+                params_check(type=data["type"], param=data["param"], workflow=data.get("workflow"))
+            except ApplicationError as refused:
+                self.add_param_errors(refused.extra, data)
         schedule_check(
             interval_minutes=data.get("schedule_interval_minutes"),
             crontab=data.get("schedule_crontab"),
         )
+
+    def add_param_errors(self, problems, data):
+        """Each problem next to the field of the parameter it is about: a step field filled
+        from ``{{bar_2}}`` is the bar_2 field's problem."""
+        steps, _ = strategy_steps(strategy_type=data["type"], workflow=data.get("workflow"))
+        by_param = problems.pop("param", {})
+        if not isinstance(by_param, dict):
+            self.add_error("param", str(by_param))
+            by_param = {}
+        for field, reason in problems.items():
+            self.add_error(field if field in self.fields else None, str(reason))
+        for name, reason in by_param.items():
+            target = name if name in PARAM_FIELDS else self.param_behind(steps, name)
+            self.add_error(target or "param", f"{name}: {reason}")
+
+    @staticmethod
+    def param_behind(steps, problem):
+        """``"step 6 min_r_coefficient"`` -> the parameter that step field is filled from."""
+        parts = problem.split()
+        if len(parts) != 3 or parts[0] != "step" or not parts[1].isdigit():
+            return None
+        number, field = int(parts[1]), parts[2]
+        if not 1 <= number <= len(steps) or not isinstance(steps[number - 1], dict):
+            return None
+        value = (steps[number - 1].get("config") or {}).get(field)
+        whole = PLACEHOLDER.fullmatch(value.strip()) if isinstance(value, str) else None
+        return whole.group(1) if whole and whole.group(1) in PARAM_FIELDS else None
 
 
 class StrategyCodeInline(admin.TabularInline):
     model = StrategyCode
     extra = 1
     autocomplete_fields = ("code",)
+    verbose_name = "code"
+    verbose_name_plural = "codes traded"
+
+
+def _last_execution(field):
+    return Subquery(
+        WorkflowExecution.objects.filter(strategy=OuterRef("pk")).order_by("-id").values(field)[:1]
+    )
 
 
 @admin.register(Strategy)
-class StrategyAdmin(admin.ModelAdmin):
-    list_display = ("name", "type", "workflow", "active", "updated_at")
-    list_filter = ("type", "active", "workflow")
-    list_select_related = ("workflow",)
-    search_fields = ("name",)
+class StrategyAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    list_display = (
+        "name", "type", "workflow", "code_list", "schedule", "active", "last_run",
+    )  # fmt: skip
+    list_filter = ("active", "type", "workflow")
+    list_select_related = ("workflow", "periodic_task__interval", "periodic_task__crontab")
+    search_fields = ("name", "codes__symbol")
     inlines = [StrategyCodeInline]
     form = StrategyForm
+    actions = ["run_now", "pause", "resume", "clone"]
+    object_actions = ("run_now", "pause", "resume", "clone")
+    readonly_fields = ("recent_runs",)
+    fieldsets = (
+        (None, {"fields": ("name", "type", "workflow", "active")}),
+        ("Parameters", {"fields": (*PARAM_FIELDS, "param")}),
+        (
+            "Schedule",
+            {
+                "fields": ("schedule_interval_minutes", "schedule_crontab"),
+                "description": "Saved into Celery beat with the strategy; a paused strategy's "
+                "schedule is kept but disabled.",
+            },
+        ),
+        ("Runs", {"fields": ("recent_runs",)}),
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("codes", queryset=Code.objects.order_by("symbol")))
+            .annotate(
+                last_run_id=_last_execution("id"),
+                last_run_status=_last_execution("status"),
+                last_run_at=_last_execution("created_at"),
+            )
+        )
+
+    @admin.display(description="codes")
+    def code_list(self, strategy):
+        return ", ".join(code.symbol for code in strategy.codes.all()) or "-"
+
+    @admin.display(description="schedule")
+    def schedule(self, strategy):
+        if strategy.schedule_interval_minutes:
+            text = f"every {strategy.schedule_interval_minutes} min"
+        elif strategy.schedule_crontab:
+            text = f"cron {strategy.schedule_crontab} UTC"
+        else:
+            return "-"
+        task = strategy.periodic_task
+        if task is not None and not task.enabled:
+            text += " (paused)"
+        return text
+
+    @admin.display(description="last run", ordering="last_run_id")
+    def last_run(self, strategy):
+        if strategy.last_run_id is None:
+            return "never"
+        return format_html(
+            '<a href="{}"><span class="status status-{}">{}</span> {} ago</a>',
+            change_url(WorkflowExecution, strategy.last_run_id),
+            strategy.last_run_status,
+            strategy.last_run_status,
+            timesince(strategy.last_run_at).split(",")[0],
+        )
+
+    @admin.display(description="recent runs")
+    def recent_runs(self, strategy):
+        if strategy.pk is None:
+            return "-"
+        runs = WorkflowExecution.objects.filter(strategy=strategy).order_by("-id")[:10]
+        rows = format_html_join(
+            "",
+            '<li><a href="{}">#{}</a> <span class="status status-{}">{}</span> {}</li>',
+            (
+                (change_url(run), run.pk, run.status, run.status,
+                 f"{run.created_at:%Y-%m-%d %H:%M} UTC")
+                for run in runs
+            ),
+        )  # fmt: skip
+        return format_html("<ul class='plain'>{}</ul>", rows) if runs else "none yet"
+
+    def object_action_allowed(self, request, strategy, name):
+        return {"pause": strategy.active, "resume": not strategy.active}.get(name, True)
+
+    # --- Saving through the services -------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        fields = {
+            name: form.cleaned_data[name]
+            for name in ("name", "type", "param", "workflow", "active",
+                         "schedule_interval_minutes", "schedule_crontab")
+        }  # fmt: skip
+        fields["schedule_crontab"] = fields["schedule_crontab"] or ""
+        saved = strategy_update(strategy=obj, **fields) if change else strategy_create(**fields)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        # The schedule follows the saved strategy into beat.
-        strategy_schedule_sync(strategy=form.instance)
+        # The codes go through strategy_update too, which syncs the schedule into beat.
+        codes = []
+        for formset in formsets:
+            formset.save(commit=False)  # what the history message lists; nothing is written
+            codes += [
+                row.cleaned_data["code"]
+                for row in formset.forms
+                if row.cleaned_data.get("code") and not row.cleaned_data.get("DELETE")
+            ]
+        strategy_update(strategy=form.instance, codes=codes)
 
     def delete_model(self, request, obj):
         try:
@@ -51,28 +269,102 @@ class StrategyAdmin(admin.ModelAdmin):
         except ApplicationError as refused:
             self.message_user(request, str(refused), messages.ERROR)
 
+    def delete_queryset(self, request, queryset):
+        for strategy in queryset:
+            self.delete_model(request, strategy)
+
+    # --- Actions -----------------------------------------------------------------------------
+
+    @admin.action(description="Run now", permissions=["change"])
+    def run_now(self, request, queryset):
+        started = []
+        for strategy in queryset:
+            execution = execution_start(strategy=strategy)
+            started.append(execution)
+            self.message_user(
+                request,
+                format_html(
+                    'Started execution <a href="{}">#{}</a> of {}.',
+                    change_url(execution), execution.pk, strategy,
+                ),
+            )  # fmt: skip
+        if len(started) == 1:
+            return HttpResponseRedirect(change_url(started[0]))
+        return None
+
+    @admin.action(description="Pause (stop scheduled runs)", permissions=["change"])
+    def pause(self, request, queryset):
+        report(self, request, *each(queryset, lambda s: strategy_pause(strategy=s)),
+               verb="Paused")  # fmt: skip
+
+    @admin.action(description="Resume (scheduled runs again)", permissions=["change"])
+    def resume(self, request, queryset):
+        report(self, request, *each(queryset, lambda s: strategy_resume(strategy=s)),
+               verb="Resumed")  # fmt: skip
+
+    @admin.action(description="Clone (the copy starts paused)", permissions=["add"])
+    def clone(self, request, queryset):
+        copies = []
+        for strategy in queryset:
+            copy = strategy_create(
+                name=f"{strategy.name} (Copy)",
+                type=strategy.type,
+                param=dict(strategy.param or {}),
+                workflow=strategy.workflow,
+                codes=list(strategy.codes.all()),
+                active=False,
+                schedule_interval_minutes=strategy.schedule_interval_minutes,
+                schedule_crontab=strategy.schedule_crontab,
+            )
+            copies.append(copy)
+            self.message_user(
+                request,
+                format_html('Cloned {} as <a href="{}">{}</a> (paused).',
+                            strategy, change_url(copy), copy),
+            )  # fmt: skip
+        if len(copies) == 1:
+            return HttpResponseRedirect(change_url(copies[0]))
+        return None
+
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ReadOnlyAdmin):
     list_display = (
-        "created_at",
-        "code",
-        "strategy",
-        "type",
-        "current_price",
-        "target_price",
-        "stop_loss",
-        "r_coefficient",
-        "profit_margin",
-    )
+        "created_at", "code_link", "strategy_link", "type", "current_price", "target_price",
+        "stop_loss", "r_coefficient", "profit_margin", "execution_link", "order_link",
+    )  # fmt: skip
     list_filter = ("type", "strategy")
     list_select_related = ("code", "strategy")
-    search_fields = ("code__symbol",)
+    search_fields = ("^code__symbol",)
+    search_help_text = "Search by symbol"
     date_hierarchy = "created_at"
-    show_full_result_count = False
+    ordering = ("-created_at", "-id")  # the ix_decision_created_at index, read backwards
+    readonly_fields = ("order_link", "execution_link")
 
-    def has_add_permission(self, request):
-        return False
+    def get_queryset(self, request):
+        order = Order.objects.filter(decision=OuterRef("pk")).values("pk")[:1]
+        return super().get_queryset(request).annotate(order_id=Subquery(order))
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    @admin.display(description="code", ordering="code__symbol")
+    def code_link(self, decision):
+        return link(change_url(decision.code), decision.code.symbol)
+
+    @admin.display(description="strategy")
+    def strategy_link(self, decision):
+        return link(change_url(decision.strategy), decision.strategy.name)
+
+    @admin.display(description="execution")
+    def execution_link(self, decision):
+        if decision.workflow_execution_id is None:
+            return "-"
+        return link(
+            change_url(WorkflowExecution, decision.workflow_execution_id),
+            f"#{decision.workflow_execution_id}",
+        )
+
+    @admin.display(description="order")
+    def order_link(self, decision):
+        order_id = getattr(decision, "order_id", None)
+        if order_id is None:
+            return "-"
+        return link(change_url(Order, order_id), f"order #{order_id}")

@@ -1,6 +1,8 @@
 """Admin forms that run the services' checks, so the admin shows the same messages as the API,
 next to the field they are about."""
 
+import json
+
 from django import forms
 
 from tradingsite.exceptions import ApplicationError
@@ -25,3 +27,12 @@ class ServiceCheckedForm(forms.ModelForm):
                 for message in messages:
                     self.add_error(target, message)
         return data
+
+
+class PrettyJSONField(forms.JSONField):
+    """JSON shown indented, one key a line, so steps and parameters read like a document."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)

@@ -156,20 +156,56 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- REST API -------------------------------------------------------------------------------
+# Token (`manage.py drf_create_token USERNAME`) or session; staff write, other users read.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["tradingsite.api.permissions.StaffWritesOthersRead"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "tradingsite.api.pagination.StandardPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "tradingsite.api.exceptions.api_exception_handler",
+    # Date-times leave the serializers as they are (UTC, as the database and TIME_ZONE give
+    # them) and the JSON encoder writes ISO 8601 with "Z": the same text, without converting
+    # each one to the current time zone first (a tenth of a big list's time).
+    "DATETIME_FORMAT": None,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        "user": env.str("API_THROTTLE_USER", default="1000/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Trading site API",
-    "DESCRIPTION": "Strategies, workflows, decisions, orders, trades and positions.",
+    "DESCRIPTION": (
+        "Strategies, workflows, decisions, orders, trades and positions. Authenticate with "
+        "`Authorization: Token <key>` or a session; staff users write, other users read. "
+        "A refused request is a 400 whose body is `{detail, errors: {field: [reason]}}`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "StrategyTypeEnum": "strategies.models.StrategyType",
+        "WorkflowTypeEnum": "workflows.models.WorkflowType",
+        "DecisionTypeEnum": "strategies.models.DecisionType",
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "ExecutionStatusEnum": "workflows.models.ExecutionStatus",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tradingsite.api.schema.document_error_responses",
+    ],
+    # Swagger UI from the drf-spectacular-sidecar package, served by tradingsite.api.urls.
+    "SWAGGER_UI_DIST": "/api/docs/assets/swagger-ui-dist",
+    "SWAGGER_UI_FAVICON_HREF": "/api/docs/assets/swagger-ui-dist/favicon-32x32.png",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
 LOGGING = {

@@ -1,42 +1,219 @@
-from django.contrib import admin
+from pathlib import Path
 
-from tradingsite.admin_forms import ServiceCheckedForm
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count, Sum
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
+from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
+from tradingsite.admin_tools import (
+    ObjectActionsMixin,
+    ReadOnlyAdmin,
+    change_url,
+    changelist_url,
+    link,
+    report,
+)
+from tradingsite.exceptions import ApplicationError
+
+from .admin_diff import diff_summary, steps_diff
 from .engine import workflow_errors
-from .models import AgentConversation, Workflow, WorkflowExecution, WorkflowMetrics, WorkflowVersion
-from .services import EDITABLE, workflow_create, workflow_update
+from .models import (
+    AgentConversation,
+    ExecutionStatus,
+    Workflow,
+    WorkflowExecution,
+    WorkflowMetrics,
+)
+from .services import (
+    EDITABLE,
+    execution_cancel,
+    workflow_clone,
+    workflow_create,
+    workflow_delete,
+    workflow_revert,
+    workflow_update,
+)
+
+RUNNING = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
+
+
+def admin_url(name, *args):
+    return reverse(f"admin:{name}", args=args)
+
+
+# --- Workflows ---------------------------------------------------------------------------------
 
 
 class WorkflowForm(ServiceCheckedForm):
     class Meta:
         model = Workflow
         fields = ("name", "type", "description", "steps", "default_params")
+        field_classes = {"steps": PrettyJSONField, "default_params": PrettyJSONField}
+        help_texts = {
+            "steps": 'A list of {"type": ..., "config": {...}}; {{name}} takes a parameter.',
+            "default_params": "Parameters a strategy inherits unless it sets its own.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["steps"].widget.attrs.update({"rows": 24, "cols": 90, "class": "code"})
+        self.fields["default_params"].widget.attrs.update({"rows": 10, "cols": 90, "class": "code"})
 
     def check(self, data):
         for error in workflow_errors(data.get("steps", [])):
             self.add_error("steps", str(error))
 
 
-class WorkflowVersionInline(admin.TabularInline):
-    model = WorkflowVersion
-    fk_name = "workflow"
-    fields = ("version_number", "created_by", "created_at", "note")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
-    list_display = ("name", "type", "current_version", "updated_at")
+class WorkflowAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    list_display = ("name", "type", "version", "strategies_using", "updated_at")
     list_filter = ("type",)
     list_select_related = ("current_version",)
     search_fields = ("name",)
-    inlines = [WorkflowVersionInline]
     form = WorkflowForm
+    actions = ["clone"]
+    object_actions = ("clone",)
+    readonly_fields = ("used_by", "history")
+    fieldsets = (
+        (None, {"fields": ("name", "type", "description")}),
+        ("Steps", {"fields": ("steps", "default_params")}),
+        ("Strategies using this workflow", {"fields": ("used_by",)}),
+        ("Version history", {"fields": ("history",)}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(strategy_count=Count("strategies"))
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/versions/<int:number>/", self.admin_site.admin_view(self.version_view),
+                 name="workflows_workflow_version"),
+            path("<int:pk>/versions/<int:number>/revert/",
+                 self.admin_site.admin_view(self.revert_view), name="workflows_workflow_revert"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    @admin.display(description="version", ordering="current_version__version_number")
+    def version(self, workflow):
+        version = workflow.current_version
+        return f"v{version.version_number}" if version else "-"
+
+    @admin.display(description="strategies", ordering="strategy_count")
+    def strategies_using(self, workflow):
+        if not workflow.strategy_count:
+            return 0
+        from strategies.models import Strategy
+
+        return link(
+            changelist_url(Strategy, workflow__id__exact=workflow.pk), workflow.strategy_count
+        )
+
+    @admin.display(description="used by")
+    def used_by(self, workflow):
+        if workflow.pk is None:
+            return "-"
+        strategies = workflow.strategies.order_by("name")
+        if not strategies:
+            return "No strategy uses this workflow."
+        return format_html_join(
+            ", ", '<a href="{}">{}</a>{}',
+            ((change_url(s), s.name, "" if s.active else " (paused)") for s in strategies),
+        )  # fmt: skip
+
+    @admin.display(description="versions")
+    def history(self, workflow):
+        if workflow.pk is None:
+            return "-"
+        versions = list(workflow.versions.order_by("version_number"))
+        rows = []
+        previous = None
+        for version in versions:
+            changes = diff_summary(steps_diff(previous.steps, version.steps)) if previous else "-"
+            rows.append((
+                admin_url("workflows_workflow_version", workflow.pk, version.version_number),
+                version.version_number,
+                " (current)" if version.pk == workflow.current_version_id else "",
+                version.created_by or "-",
+                f"{version.created_at:%Y-%m-%d %H:%M} UTC",
+                version.note or "",
+                changes,
+            ))  # fmt: skip
+            previous = version
+        body = format_html_join(
+            "",
+            '<tr><td><a href="{}">v{}</a>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            reversed(rows),
+        )
+        return format_html(
+            '<table class="history"><thead><tr><th>version</th><th>saved by</th><th>at</th>'
+            "<th>note</th><th>steps changed since the version before</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            body,
+        )
+
+    def version_view(self, request, pk, number):
+        workflow = get_object_or_404(Workflow.objects.select_related("current_version"), pk=pk)
+        if not self.has_view_permission(request, workflow):
+            raise Http404
+        version = get_object_or_404(workflow.versions, version_number=number)
+        against_number = request.GET.get("against")
+        if against_number and against_number.isdigit():
+            against = get_object_or_404(workflow.versions, version_number=int(against_number))
+        else:
+            against = (
+                workflow.versions.filter(version_number__lt=number)
+                .order_by("-version_number")
+                .first()
+            )
+        numbers = list(workflow.versions.order_by("-version_number").values_list(
+            "version_number", flat=True
+        ))  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{workflow.name}: version {number}",
+            "workflow": workflow,
+            "version": version,
+            "against": against,
+            "numbers": numbers,
+            "changes": steps_diff(against.steps if against else [], version.steps),
+            "is_current": version.pk == workflow.current_version_id,
+            "can_revert": self.has_change_permission(request, workflow),
+            "revert_url": admin_url("workflows_workflow_revert", workflow.pk, number),
+        }
+        return TemplateResponse(request, "admin/workflows/workflow/version.html", context)
+
+    def revert_view(self, request, pk, number):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        workflow = get_object_or_404(Workflow, pk=pk)
+        if not self.has_change_permission(request, workflow):
+            raise Http404
+        try:
+            workflow = workflow_revert(
+                workflow=workflow, version_number=number, created_by=request.user
+            )
+        except ApplicationError as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Reverted {workflow.name} to the steps of v{number}, saved as "
+                f"v{workflow.current_version.version_number}.",
+            )
+        return HttpResponseRedirect(change_url(workflow))
 
     def save_model(self, request, obj, form, change):
         # Through the services, so a change of steps writes a version by this user.
@@ -48,37 +225,338 @@ class WorkflowAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
         obj.refresh_from_db()
 
+    def delete_model(self, request, obj):
+        try:
+            workflow_delete(workflow=obj)
+        except ApplicationError as refused:
+            self.message_user(request, str(refused), messages.ERROR)
 
-class AgentConversationInline(admin.TabularInline):
-    model = AgentConversation
-    fields = ("timestamp", "agent_name", "message_type", "message_content", "tokens_used")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
+    def delete_queryset(self, request, queryset):
+        for workflow in queryset:
+            self.delete_model(request, workflow)
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    @admin.action(description="Clone (a copy with the same steps)", permissions=["add"])
+    def clone(self, request, queryset):
+        copies = [workflow_clone(workflow=w, created_by=request.user) for w in queryset]
+        for copy in copies:
+            self.message_user(
+                request, format_html('Created <a href="{}">{}</a>.', change_url(copy), copy)
+            )
+        if len(copies) == 1:
+            return HttpResponseRedirect(change_url(copies[0]))
+        return None
+
+
+# --- Executions --------------------------------------------------------------------------------
+
+
+def progress_of(execution):
+    """The progress of a run as a person reads it, and its percentage."""
+    progress = execution.progress or {}
+    if execution.status == ExecutionStatus.PENDING:
+        return 0, "Queued: waiting for a worker"
+    if execution.status == ExecutionStatus.COMPLETED:
+        return 100, "Completed"
+    percent = progress.get("percent", 0) if isinstance(progress.get("percent"), int) else 0
+    if "current_step" not in progress:
+        return percent, execution.get_status_display()
+    text = (
+        f"Step {progress['current_step']} of {progress.get('total_steps', '?')} "
+        f"({progress.get('step_type', '?')}) on {progress.get('current_symbol', '?')}, "
+        f"{progress.get('completed_symbols', 0)} of {progress.get('total_symbols', '?')} codes done"
+    )
+    if execution.status != ExecutionStatus.RUNNING:
+        text = f"{execution.get_status_display()} at: {text}"
+    return percent, text
+
+
+def progress_html(execution):
+    percent, text = progress_of(execution)
+    return format_html(
+        '<div class="exec-progress" data-url="{}" data-status="{}">'
+        '<div class="bar"><div class="fill status-{}" style="width: {}%"></div></div>'
+        '<span class="percent">{}%</span> <span class="text">{}</span></div>',
+        admin_url("workflows_workflowexecution_progress", execution.pk),
+        execution.status,
+        execution.status,
+        percent,
+        percent,
+        text,
+    )
+
+
+def charts_of(execution):
+    """{file name: caption} of the PNGs a run drew (``results["charts"]``, from generate_chart)."""
+    charts = {}
+    for chart in (execution.results or {}).get("charts") or []:
+        if isinstance(chart, dict) and chart.get("path"):
+            charts[Path(chart["path"]).name] = f"{chart.get('symbol', '')} {chart.get('bar', '')}"
+        elif isinstance(chart, str):
+            charts[Path(chart).name] = Path(chart).stem
+    return charts
+
+
+def status_html(status):
+    return format_html('<span class="status status-{}">{}</span>', status, status)
 
 
 @admin.register(WorkflowExecution)
-class WorkflowExecutionAdmin(admin.ModelAdmin):
-    list_display = ("id", "strategy", "workflow", "status", "started_at", "completed_at")
-    list_filter = ("status", "workflow", "strategy")
+class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
+    list_display = (
+        "id", "strategy_link", "workflow_link", "status_badge", "progress_bar", "created_at",
+        "duration",
+    )  # fmt: skip
+    list_display_links = ("id",)
+    list_filter = ("status", "workflow", "strategy", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("strategy", "workflow")
-    date_hierarchy = "started_at"
-    show_full_result_count = False
-    inlines = [AgentConversationInline]
+    search_fields = ("=id", "strategy__name")
+    search_help_text = "Search by execution id or strategy name"
+    ordering = ("-id",)  # the primary key's index
+    actions = ["cancel"]
+    object_actions = ("cancel",)
+    fieldsets = (
+        (None, {"fields": (
+            "strategy", "workflow", "status_badge", "progress_bar", "created_at", "started_at",
+            "completed_at", "duration", "task_id", "error_message",
+        )}),
+        ("Results", {"fields": ("results_summary", "decisions", "charts")}),
+        ("Agents", {"fields": ("transcript",)}),
+        ("Log", {"fields": ("log",)}),
+    )  # fmt: skip
+    readonly_fields = (
+        "status_badge", "progress_bar", "duration", "results_summary", "decisions", "charts",
+        "transcript", "log",
+    )  # fmt: skip
 
-    def has_add_permission(self, request):
-        return False
+    class Media:
+        js = ("tradingsite/execution_progress.js",)
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/progress/", view(self.progress_view),
+                 name="workflows_workflowexecution_progress"),
+            path("<int:pk>/transcript/", view(self.transcript_view),
+                 name="workflows_workflowexecution_transcript"),
+            path("<int:pk>/charts/<str:name>", view(self.chart_view),
+                 name="workflows_workflowexecution_chart"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("workflows.change_workflowexecution")
+
+    def object_action_allowed(self, request, execution, name):
+        return execution.status in RUNNING
+
+    @admin.display(description="strategy", ordering="strategy__name")
+    def strategy_link(self, execution):
+        return link(change_url(execution.strategy), execution.strategy.name)
+
+    @admin.display(description="workflow")
+    def workflow_link(self, execution):
+        if execution.workflow is None:
+            return "legacy template"
+        return link(change_url(execution.workflow), execution.workflow.name)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, execution):
+        return status_html(execution.status)
+
+    @admin.display(description="progress")
+    def progress_bar(self, execution):
+        return progress_html(execution)
+
+    @admin.display(description="duration")
+    def duration(self, execution):
+        if not execution.started_at or not execution.completed_at:
+            return "-"
+        seconds = (execution.completed_at - execution.started_at).total_seconds()
+        return f"{seconds:.1f} s"
+
+    @admin.display(description="summary")
+    def results_summary(self, execution):
+        results = execution.results or {}
+        failed = ", ".join(results.get("failed_symbols") or []) or "none"
+        return format_html(
+            "{} codes processed, {} decisions, {} orders{}; failed codes: {}",
+            results.get("symbols_processed", 0),
+            results.get("decisions_made", 0),
+            results.get("orders_placed", 0),
+            " (dry run: no order sent)" if results.get("dry_run") else "",
+            failed,
+        )
+
+    @admin.display(description="decisions and orders")
+    def decisions(self, execution):
+        from strategies.models import Decision
+
+        made = (
+            Decision.objects.filter(workflow_execution=execution)
+            .select_related("code")
+            .prefetch_related("orders")
+            .order_by("id")
+        )
+        rows = []
+        for decision in made:
+            orders = format_html_join(
+                ", ", '<a href="{}">order #{} {} {} ({})</a>',
+                ((change_url(o), o.pk, o.side, o.quantity, o.status)
+                 for o in decision.orders.all()),
+            ) or "no order"  # fmt: skip
+            rows.append(format_html(
+                '<li><a href="{}">{} {} @ {}</a> (r {}, margin {}) &rarr; {}</li>',
+                change_url(decision), decision.type, decision.code.symbol,
+                decision.current_price, decision.r_coefficient, decision.profit_margin, orders,
+            ))  # fmt: skip
+        if not rows:
+            return "none"
+        items = format_html_join("", "{}", ((row,) for row in rows))
+        return format_html("<ul class='plain'>{}</ul>", items)
+
+    @admin.display(description="charts")
+    def charts(self, execution):
+        charts = charts_of(execution)
+        if not charts:
+            return "none"
+        return format_html_join(
+            "", '<figure class="chart"><img src="{}" alt="{}" loading="lazy"><figcaption>{}'
+                "</figcaption></figure>",
+            ((admin_url("workflows_workflowexecution_chart", execution.pk, name), caption,
+              caption) for name, caption in charts.items()),
+        )  # fmt: skip
+
+    @admin.display(description="conversation")
+    def transcript(self, execution):
+        totals = AgentConversation.objects.filter(workflow_execution=execution).aggregate(
+            messages=Count("id"), tokens=Sum("tokens_used")
+        )
+        if not totals["messages"]:
+            return "The agents said nothing in this run."
+        return format_html(
+            '<a class="button" href="{}">Open the transcript</a> {} messages, {} tokens',
+            admin_url("workflows_workflowexecution_transcript", execution.pk),
+            totals["messages"],
+            totals["tokens"] or 0,
+        )
+
+    @admin.display(description="log")
+    def log(self, execution):
+        lines = (execution.results or {}).get("execution_logs") or []
+        if not lines:
+            return "empty"
+        return format_html(
+            '<table class="log"><tbody>{}</tbody></table>',
+            format_html_join(
+                "", '<tr class="level-{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+                ((line.get("level", "info"), (line.get("time") or "")[11:19],
+                  line.get("symbol", ""), line.get("step", ""), line.get("message", ""))
+                 for line in lines),
+            ),
+        )  # fmt: skip
+
+    def _execution(self, request, pk):
+        execution = get_object_or_404(
+            WorkflowExecution.objects.select_related("strategy", "workflow"), pk=pk
+        )
+        if not self.has_view_permission(request, execution):
+            raise Http404
+        return execution
+
+    def progress_view(self, request, pk):
+        execution = self._execution(request, pk)
+        percent, text = progress_of(execution)
+        return JsonResponse({
+            "id": execution.pk,
+            "status": execution.status,
+            "final": execution.status not in RUNNING,
+            "percent": percent,
+            "text": text,
+            "progress": execution.progress,
+        })  # fmt: skip
+
+    def transcript_view(self, request, pk):
+        execution = self._execution(request, pk)
+        messages_ = list(AgentConversation.objects.filter(workflow_execution=execution).order_by(
+            "timestamp", "id"
+        ))  # fmt: skip
+        by_agent = {}
+        for message in messages_:
+            seen = by_agent.setdefault(message.agent_name, {"messages": 0, "tokens": 0})
+            seen["messages"] += 1
+            seen["tokens"] += message.tokens_used or 0
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Transcript of execution #{execution.pk}",
+            "execution": execution,
+            "conversation": messages_,
+            "by_agent": sorted(by_agent.items()),
+            "total_tokens": sum(m.tokens_used or 0 for m in messages_),
+        }
+        return TemplateResponse(request, "admin/workflows/workflowexecution/transcript.html",
+                                context)  # fmt: skip
+
+    def chart_view(self, request, pk, name):
+        execution = self._execution(request, pk)
+        charts = charts_of(execution)
+        target = Path(settings.MEDIA_ROOT) / "executions" / str(execution.pk) / name
+        if name not in charts or not target.is_file():
+            raise Http404("No such chart")
+        return FileResponse(target.open("rb"), content_type="image/png")
+
+    @admin.action(description="Cancel (a running one stops between two steps)",
+                  permissions=["cancel"])  # fmt: skip
+    def cancel(self, request, queryset):
+        done, refused = [], []
+        for execution in queryset:
+            try:
+                execution_cancel(execution=execution)
+            except ApplicationError as error:
+                refused.append((f"Execution #{execution.pk}", error))
+            else:
+                done.append(f"#{execution.pk}")
+        report(self, request, done, refused, verb="Cancelled execution")
+
+
+@admin.register(AgentConversation)
+class AgentConversationAdmin(ReadOnlyAdmin):
+    list_display = (
+        "timestamp", "execution_link", "agent_name", "message_type", "tokens_used", "excerpt",
+    )  # fmt: skip
+    list_filter = ("message_type",)
+    search_fields = ("=agent_name", "=workflow_execution__id")
+    search_help_text = "Exact agent name or execution id"
+    ordering = ("-id",)
+
+    @admin.display(description="execution")
+    def execution_link(self, message):
+        return link(
+            admin_url("workflows_workflowexecution_transcript", message.workflow_execution_id),
+            f"#{message.workflow_execution_id}",
+        )
+
+    @admin.display(description="message")
+    def excerpt(self, message):
+        return Truncator(message.message_content).chars(120)
 
 
 @admin.register(WorkflowMetrics)
-class WorkflowMetricsAdmin(admin.ModelAdmin):
-    list_display = ("workflow", "date")
+class WorkflowMetricsAdmin(ReadOnlyAdmin):
+    list_display = ("date", "workflow", "runs", "success_rate", "orders_placed")
     list_filter = ("workflow",)
     list_select_related = ("workflow",)
     date_hierarchy = "date"
+
+    @admin.display(description="runs")
+    def runs(self, row):
+        return row.metrics.get("total_executions")
+
+    @admin.display(description="success rate")
+    def success_rate(self, row):
+        rate = row.metrics.get("success_rate")
+        return "-" if rate is None else f"{rate:.0%}"
+
+    @admin.display(description="orders")
+    def orders_placed(self, row):
+        return row.metrics.get("orders_placed")

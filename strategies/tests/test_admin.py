@@ -4,8 +4,10 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from marketdata.tests.factories import CodeFactory
-from strategies.models import Strategy
-from workflows.models import Workflow
+from strategies.models import Strategy, StrategyCode
+from strategies.services import strategy_create
+from tradingsite.testing.factories import ExecutionFactory, make_decision, make_fill
+from workflows.models import Workflow, WorkflowExecution
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +50,197 @@ def test_params_the_workflow_cannot_run_with_are_refused_by_field(admin_client):
     assert response.status_code == 200
     assert "bar_2: &#x27;1 fortnight&#x27; is not an IB bar size" in response.content.decode()
     assert not Strategy.objects.filter(name="Admin made").exists()
+
+
+def test_each_parameter_is_a_field_and_its_problem_shows_next_to_it(admin_client):
+    workflow = Workflow.objects.get(type="two_indicator")
+    data = add_form(workflow, [CodeFactory()], param="{}", bar_1="1 fortnight")
+    response = admin_client.post("/admin/strategies/strategy/add/", data, secure=True)
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors["bar_1"] == ["bar_1: '1 fortnight' is not an IB bar size such as "
+                                    '"1 day", "1 week" or "1 hour".']  # fmt: skip
+    assert not Strategy.objects.filter(name="Admin made").exists()
+
+
+def test_a_parameter_a_step_cannot_use_is_named_at_its_field(admin_client):
+    workflow = Workflow.objects.get(type="two_indicator")
+    data = add_form(workflow, [CodeFactory()], param="{}", min_r_coefficient="lots")
+    response = admin_client.post("/admin/strategies/strategy/add/", data, secure=True)
+    form = response.context["adminform"].form
+    [message] = form.errors["min_r_coefficient"]
+    assert message.startswith("step 6 min_r_coefficient: ")
+    assert "param" not in form.errors
+
+
+def test_parameter_fields_are_saved_into_param_and_shown_back(admin_client):
+    workflow = Workflow.objects.get(type="two_indicator")
+    data = add_form(workflow, [CodeFactory()], param=json.dumps({"note": "x"}), period_1="6 M",
+                    bar_1="1 day", min_r_coefficient="1.5")  # fmt: skip
+    response = admin_client.post("/admin/strategies/strategy/add/", data, secure=True)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    strategy = Strategy.objects.get(name="Admin made")
+    assert strategy.param == {"note": "x", "period_1": "6 M", "bar_1": "1 day",
+                              "min_r_coefficient": "1.5"}  # fmt: skip
+    page = admin_client.get(f"/admin/strategies/strategy/{strategy.pk}/change/", secure=True)
+    html = page.content.decode()
+    assert 'name="period_1" value="6 M"' in html
+    assert 'name="period_2" placeholder="2 Y"' in html  # the workflow's default
+    assert page.context["adminform"].form["param"].value() == '{\n  "note": "x"\n}'
+
+
+def test_a_bad_crontab_is_refused_next_to_the_schedule(admin_client):
+    workflow = Workflow.objects.get(type="two_indicator")
+    data = add_form(workflow, [CodeFactory()], schedule_interval_minutes="",
+                    schedule_crontab="every day")  # fmt: skip
+    response = admin_client.post("/admin/strategies/strategy/add/", data, secure=True)
+    assert response.context["adminform"].form.errors["schedule_crontab"] == [
+        "Use 'minute hour day-of-month month day-of-week'."
+    ]
+
+
+def test_codes_removed_in_the_inline_leave_the_strategy(admin_client):
+    workflow = Workflow.objects.get(type="two_indicator")
+    keep, drop = CodeFactory(symbol="KEEP"), CodeFactory(symbol="DROP")
+    strategy = strategy_create(name="Two", type="two_indicator", workflow=workflow,
+                               codes=[keep, drop])  # fmt: skip
+    rows = list(StrategyCode.objects.filter(strategy=strategy).order_by("code__symbol"))
+    data = add_form(workflow, [], name="Two")
+    data.update({
+        "strategycode_set-TOTAL_FORMS": "2", "strategycode_set-INITIAL_FORMS": "2",
+        "strategycode_set-0-id": rows[0].pk, "strategycode_set-0-code": rows[0].code_id,
+        "strategycode_set-0-strategy": strategy.pk, "strategycode_set-0-DELETE": "on",
+        "strategycode_set-1-id": rows[1].pk, "strategycode_set-1-code": rows[1].code_id,
+        "strategycode_set-1-strategy": strategy.pk,
+    })  # fmt: skip
+    response = admin_client.post(f"/admin/strategies/strategy/{strategy.pk}/change/", data,
+                                 secure=True)  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert list(strategy.codes.values_list("symbol", flat=True)) == ["KEEP"]
+
+
+def test_the_code_inline_looks_codes_up_as_you_type(admin_client):
+    aapl = CodeFactory(symbol="AAPL")
+    CodeFactory(symbol="MSFT")
+    page = admin_client.get("/admin/strategies/strategy/add/", secure=True).content.decode()
+    assert "admin-autocomplete" in page
+    found = admin_client.get(
+        "/admin/autocomplete/?term=AAP&app_label=strategies&model_name=strategycode"
+        "&field_name=code", secure=True,
+    ).json()  # fmt: skip
+    assert [row["text"] for row in found["results"]] == [f"AAPL (SMART, {aapl.conid})"]
+
+
+@pytest.fixture
+def listed(admin_client):
+    workflow = Workflow.objects.get(type="two_indicator")
+    strategy = strategy_create(
+        name="Trend", type="two_indicator", workflow=workflow,
+        codes=[CodeFactory(symbol="AAPL"), CodeFactory(symbol="MSFT")],
+        schedule_interval_minutes=15,
+    )  # fmt: skip
+    return strategy
+
+
+def test_the_list_shows_codes_schedule_and_the_last_run_linked(admin_client, listed):
+    execution = ExecutionFactory(strategy=listed, workflow=listed.workflow, status="failed")
+    page = admin_client.get("/admin/strategies/strategy/", secure=True).content.decode()
+    assert "AAPL, MSFT" in page
+    assert "every 15 min" in page
+    assert f'href="/admin/workflows/workflowexecution/{execution.pk}/change/"' in page
+    assert '<span class="status status-failed">failed</span>' in page
+
+
+def test_run_now_starts_an_execution_and_opens_it(admin_client, listed):
+    response = admin_client.post("/admin/strategies/strategy/", {
+        "action": "run_now", "_selected_action": [listed.pk],
+    }, secure=True, follow=True)  # fmt: skip
+    execution = WorkflowExecution.objects.get(strategy=listed)
+    assert execution.status == "pending"
+    assert response.redirect_chain[-1][0].endswith(
+        f"/admin/workflows/workflowexecution/{execution.pk}/change/"
+    )
+    page = response.content.decode()
+    assert f'Started execution <a href="/admin/workflows/workflowexecution/{execution.pk}' in page
+    assert "Queued: waiting for a worker" in page
+
+
+def test_the_run_now_button_on_the_strategy_page(admin_client, listed):
+    page = admin_client.get(f"/admin/strategies/strategy/{listed.pk}/change/", secure=True)
+    html = page.content.decode()
+    assert f'action="/admin/strategies/strategy/{listed.pk}/do/run_now/"' in html
+    assert f'action="/admin/strategies/strategy/{listed.pk}/do/pause/"' in html
+    assert "/do/resume/" not in html  # it is active
+    response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/run_now/",
+                                 secure=True)  # fmt: skip
+    execution = WorkflowExecution.objects.get(strategy=listed)
+    assert response["Location"].endswith(
+        f"/admin/workflows/workflowexecution/{execution.pk}/change/"
+    )
+    assert admin_client.get(f"/admin/strategies/strategy/{listed.pk}/do/run_now/",
+                            secure=True).status_code == 405  # fmt: skip
+
+
+def test_pause_and_resume_disable_and_enable_the_schedule(admin_client, listed):
+    response = admin_client.post("/admin/strategies/strategy/", {
+        "action": "pause", "_selected_action": [listed.pk],
+    }, secure=True, follow=True)  # fmt: skip
+    listed.refresh_from_db()
+    assert not listed.active and not PeriodicTask.objects.get(pk=listed.periodic_task_id).enabled
+    assert "Paused Trend." in response.content.decode()
+    assert "every 15 min (paused)" in response.content.decode()
+    response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/resume/",
+                                 secure=True, follow=True)  # fmt: skip
+    listed.refresh_from_db()
+    assert listed.active and PeriodicTask.objects.get(pk=listed.periodic_task_id).enabled
+    assert "Resumed Trend." in response.content.decode()
+
+
+def test_clone_copies_codes_and_parameters_and_starts_paused(admin_client, listed):
+    response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/clone/",
+                                 secure=True, follow=True)  # fmt: skip
+    copy = Strategy.objects.get(name="Trend (Copy)")
+    assert response.redirect_chain[-1][0].endswith(f"/admin/strategies/strategy/{copy.pk}/change/")
+    assert "Cloned Trend as" in response.content.decode()
+    assert set(copy.codes.values_list("symbol", flat=True)) == {"AAPL", "MSFT"}
+    assert (copy.workflow, copy.param, copy.active) == (listed.workflow, listed.param, False)
+    assert not PeriodicTask.objects.get(pk=copy.periodic_task_id).enabled
+
+
+def test_deleting_a_strategy_with_history_is_refused_naming_the_runs(admin_client, listed):
+    ExecutionFactory(strategy=listed, workflow=listed.workflow)
+    response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/delete/",
+                                 {"post": "yes"}, secure=True, follow=True)  # fmt: skip
+    page = response.content.decode()
+    assert "Cannot delete strategy" in page
+    assert '<ul id="deleted-objects">\t<li>workflow execution</li></ul>' in page
+    assert Strategy.objects.filter(pk=listed.pk).exists()
+
+
+def test_deleting_an_unused_strategy_removes_its_schedule(admin_client, listed):
+    task_id = listed.periodic_task_id
+    response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/delete/",
+                                 {"post": "yes"}, secure=True, follow=True)  # fmt: skip
+    assert "was deleted successfully" in response.content.decode()
+    assert not Strategy.objects.filter(pk=listed.pk).exists()
+    assert not PeriodicTask.objects.filter(pk=task_id).exists()
+
+
+def test_decisions_are_read_only_and_link_code_strategy_execution_and_order(admin_client):
+    decision = make_decision()
+    order = make_fill(decision=decision, instrument=decision.code)
+    page = admin_client.get("/admin/strategies/decision/", secure=True).content.decode()
+    assert f'href="/admin/orders/order/{order.pk}/change/">order #{order.pk}</a>' in page
+    assert f'href="/admin/marketdata/code/{decision.code_id}/change/"' in page
+    detail = admin_client.get(f"/admin/strategies/decision/{decision.pk}/change/", secure=True)
+    html = detail.content.decode()
+    assert f"/admin/orders/order/{order.pk}/change/" in html
+    assert 'name="_save"' not in html  # nothing to save: the run made it
+    assert admin_client.get("/admin/strategies/decision/add/", secure=True).status_code == 403
+
+
+def test_decisions_are_searched_by_symbol(admin_client):
+    make_decision(code=CodeFactory(symbol="NVDA"))
+    make_decision(code=CodeFactory(symbol="TSLA"))
+    page = admin_client.get("/admin/strategies/decision/?q=nvd", secure=True).content.decode()
+    assert ">NVDA</a>" in page and ">TSLA</a>" not in page

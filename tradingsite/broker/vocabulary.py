@@ -13,14 +13,18 @@ BAR_SIZES = frozenset(
 
 
 def period_error(period):
-    """The reason ``period`` is not an IB duration, or None."""
-    if not isinstance(period, str) or not DURATION.match(period):
+    """The reason ``period`` is not an IB duration, or None (any JSON value may come here)."""
+    if not isinstance(period, str):
+        return 'must be a string, an IB duration such as "1 Y", "6 M", "2 W" or "10 D".'
+    if not DURATION.match(period):
         return f'{period!r} is not an IB duration such as "1 Y", "6 M", "2 W" or "10 D".'
     return None
 
 
 def bar_error(bar):
-    """The reason ``bar`` is not an IB bar size, or None."""
+    """The reason ``bar`` is not an IB bar size, or None (any JSON value may come here)."""
+    if not isinstance(bar, str):
+        return 'must be a string, an IB bar size such as "1 day", "1 week" or "1 hour".'
     if bar not in BAR_SIZES:
         return f'{bar!r} is not an IB bar size such as "1 day", "1 week" or "1 hour".'
     return None

@@ -135,6 +135,7 @@ class LoopbackGateway:
             loop.stop()
 
     def _shutdown(self, loop: asyncio.AbstractEventLoop) -> None:
+        started = self.server.started
         try:
             loop.run_until_complete(self.server.close())
             pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
@@ -146,7 +147,8 @@ class LoopbackGateway:
             loop.close()
             self._loop = None
             self._loop_thread_id = None
-            logger.info("loopback IB gateway on %s:%s stopped", self.host, self.port)
+            if started:
+                logger.info("loopback IB gateway on %s:%s stopped", self.host, self.port)
 
     def serve_forever(self, ready=None) -> None:
         """Serve on the calling thread until SIGINT/SIGTERM (the management command).

@@ -7,6 +7,7 @@ all socket writes happen on that loop's thread, so none of them needs a lock.
 import asyncio
 import contextlib
 import logging
+import os
 import struct
 from datetime import UTC, datetime
 
@@ -290,13 +291,24 @@ class GatewayServer(BookListener):
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        try:
+            self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        except OSError as exc:
+            # asyncio words it "error while attempting to bind on address (...): address
+            # already in use"; the caller names the address, so keep the operating system's.
+            if exc.errno is None:
+                raise
+            raise OSError(exc.errno, os.strerror(exc.errno)) from None
         self.port = self._server.sockets[0].getsockname()[1]
         self._spawn(self._housekeeping())
         if self.tick_seconds:
             self._spawn(self._ticker(self.tick_seconds))
         logger.info("loopback IB gateway listening on %s:%s", self.host, self.port)
         return self.port
+
+    @property
+    def started(self) -> bool:
+        return self._server is not None
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

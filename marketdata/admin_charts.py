@@ -1,0 +1,84 @@
+"""Price charts for the admin and the dashboard: a cached market-data row's closes with the
+indicators drawn over price, and decisions marked on the bar they were made on. The browser
+draws them with Chart.js (static/vendor/, static/tradingsite/price_chart.js)."""
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils.html import json_script
+
+# Indicators on the price scale; the others (RSI, MACD, ATR) have scales of their own.
+PRICE_LINES = ("sma_20", "sma_50", "sma_200", "bb_upper", "bb_lower", "supertrend")
+
+
+@dataclass
+class PriceChart:
+    title: str
+    labels: list
+    close: list
+    lines: dict
+    markers: list = field(default_factory=list)
+
+    def as_dict(self):
+        return {
+            "title": self.title,
+            "labels": self.labels,
+            "close": self.close,
+            "lines": self.lines,
+            "markers": self.markers,
+        }
+
+    def script(self, element_id):
+        return json_script(self.as_dict(), element_id)
+
+
+def _bar_times(times):
+    parsed = []
+    for text in times:
+        try:
+            parsed.append(datetime.fromisoformat(text))
+        except (TypeError, ValueError):
+            parsed.append(None)
+    return parsed
+
+
+def price_chart_data(row, *, decisions, symbol=None, last=None):
+    """A PriceChart of ``row`` (a MarketData with ``data``), the last ``last`` bars.
+
+    A decision is marked on the last bar at or before its time: the bar it was made on.
+    Decisions before the first bar shown are left out.
+    """
+    document = row.data or {}
+    bars = document.get("bars") or {}
+    times = list(bars.get("time") or [])
+    close = list(bars.get("close") or [])
+    start = max(0, len(times) - last) if last else 0
+    times, close = times[start:], close[start:]
+    indicators = document.get("indicators") or {}
+    lines = {name: list(indicators[name])[start:] for name in PRICE_LINES if name in indicators}
+    parsed = _bar_times(times)
+    markers = []
+    if parsed and None not in parsed:
+        for decision in decisions:
+            moment = decision.created_at
+            if parsed[0].tzinfo is None:
+                moment = moment.replace(tzinfo=None)
+            index = bisect_right(parsed, moment) - 1
+            if index < 0:
+                continue
+            markers.append({
+                "index": index,
+                "price": float(decision.current_price),
+                "type": decision.type,
+                "label": f"{decision.type} #{decision.pk} @ {decision.current_price} "
+                         f"({decision.created_at:%Y-%m-%d %H:%M} UTC)",
+            })  # fmt: skip
+    name = symbol or getattr(row, "symbol", None) or f"conid {row.conid}"
+    return PriceChart(
+        title=f"{name} - {row.period} / {row.bar}",
+        labels=[t[:10] for t in times],
+        close=close,
+        lines=lines,
+        markers=markers,
+    )

@@ -1,0 +1,32 @@
+"""Reads of orders, trades and positions, shaped for the API.
+
+Each row carries its instrument's symbol through a subquery on the unique ``code.conid``
+rather than a join: orders, trades and positions keep ``conid`` without a foreign-key
+constraint, and an inner join would hide a row whose contract is not stored as a code.
+"""
+
+from django.db.models import F, OuterRef, Subquery
+
+from marketdata.models import Code
+
+from .models import Order, Position, Trade
+
+
+def _symbol():
+    return Subquery(Code.objects.filter(conid=OuterRef("instrument_id")).values("symbol")[:1])
+
+
+def orders_list():
+    """Newest first (index on ``created_at``), each with its decision's strategy."""
+    return Order.objects.annotate(
+        symbol=_symbol(), strategy_id=F("decision__strategy_id")
+    ).order_by("-created_at", "-id")
+
+
+def trades_list():
+    return Trade.objects.annotate(symbol=_symbol()).order_by("-entry_date", "-id")
+
+
+def positions_list():
+    """Every position, open and closed (the API's ``state`` filter shows open ones by default)."""
+    return Position.objects.annotate(symbol=_symbol()).order_by("-updated_at", "-id")

@@ -1,0 +1,97 @@
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from strategies import selectors, services
+from tradingsite.api.pagination import NewestFirstCursorPagination
+from workflows.api.serializers import ExecutionStartedSerializer, RunSerializer
+from workflows.api.views import RUN_DESCRIPTION, execution_started
+
+from .filters import DecisionFilter, StrategyFilter
+from .serializers import DecisionSerializer, StrategySerializer
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List strategies"),
+    retrieve=extend_schema(summary="One strategy"),
+    create=extend_schema(
+        summary="Create a strategy",
+        description="`param` is checked against the parameters its workflow needs; a missing "
+        "or wrong one is a 400 naming it under `errors.param`.",
+    ),
+    update=extend_schema(summary="Change a strategy"),
+    partial_update=extend_schema(summary="Change some fields of a strategy"),
+    destroy=extend_schema(summary="Delete a strategy that has no decisions or runs"),
+)
+class StrategyViewSet(viewsets.ModelViewSet):
+    serializer_class = StrategySerializer
+    filterset_class = StrategyFilter
+
+    def get_queryset(self):
+        return selectors.strategies_list()
+
+    def _shaped(self, strategy):
+        return selectors.strategies_list().get(pk=strategy.pk)
+
+    def perform_create(self, serializer):
+        strategy = services.strategy_create(**serializer.validated_data)
+        serializer.instance = self._shaped(strategy)
+
+    def perform_update(self, serializer):
+        strategy = services.strategy_update(
+            strategy=serializer.instance, **serializer.validated_data
+        )
+        serializer.instance = self._shaped(strategy)
+
+    def perform_destroy(self, instance):
+        services.strategy_delete(strategy=instance)
+
+    @extend_schema(
+        summary="Pause a strategy (active = false): its schedule stops",
+        request=None,
+        responses=StrategySerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        strategy = services.strategy_pause(strategy=self.get_object())
+        return Response(self.get_serializer(self._shaped(strategy)).data)
+
+    @extend_schema(
+        summary="Resume a strategy (active = true): its schedule runs again",
+        request=None,
+        responses=StrategySerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        strategy = services.strategy_resume(strategy=self.get_object())
+        return Response(self.get_serializer(self._shaped(strategy)).data)
+
+    @extend_schema(
+        summary="Run the strategy's workflow now",
+        description=RUN_DESCRIPTION,
+        request=RunSerializer,
+        responses={202: ExecutionStartedSerializer},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def run(self, request, pk=None):
+        strategy = self.get_object()
+        running = RunSerializer(data=request.data)
+        running.is_valid(raise_exception=True)
+        return execution_started(strategy=strategy, workflow=strategy.workflow,
+                                 **running.validated_data)  # fmt: skip
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List decisions, newest first"),
+    retrieve=extend_schema(summary="One decision"),
+)
+class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
+    """The agents' buy / sell / hold recommendations with their ratios; read-only."""
+
+    serializer_class = DecisionSerializer
+    filterset_class = DecisionFilter
+    pagination_class = NewestFirstCursorPagination
+
+    def get_queryset(self):
+        return selectors.decisions_list()

@@ -1,0 +1,18 @@
+"""Reads of strategies and decisions, shaped so that a page costs the same queries at any size."""
+
+from django.db.models import Prefetch
+
+from marketdata.models import Code
+
+from .models import Decision, Strategy
+
+
+def strategies_list():
+    return Strategy.objects.prefetch_related(
+        Prefetch("codes", queryset=Code.objects.only("id").order_by("id"))
+    ).order_by("name", "id")
+
+
+def decisions_list():
+    """Newest first, the order of the ``decision.created_at`` index."""
+    return Decision.objects.order_by("-created_at", "-id")

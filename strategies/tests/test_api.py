@@ -1,0 +1,241 @@
+from datetime import UTC, datetime
+
+from django.urls import reverse
+
+from marketdata.tests.factories import CodeFactory
+from strategies.api.filters import DecisionFilter, StrategyFilter
+from strategies.models import Decision, Strategy
+from strategies.tests.factories import StrategyFactory
+from tradingsite.testing.api import APIViewTestCases, assert_refused, ids
+from tradingsite.testing.factories import ExecutionFactory, make_decision
+from workflows.models import WorkflowExecution
+from workflows.tests.factories import WorkflowFactory
+
+STRATEGY_FIELDS = {
+    "id", "name", "type", "param", "workflow_id", "codes", "active",
+    "schedule_interval_minutes", "schedule_crontab", "created_at", "updated_at",
+}  # fmt: skip
+DECISION_FIELDS = {
+    "id", "code_id", "strategy_id", "type", "current_price", "target_price", "stop_loss",
+    "profit_margin", "r_coefficient", "analysis_text", "created_at", "workflow_execution_id",
+}  # fmt: skip
+
+
+def action_url(name, strategy):
+    return reverse(f"api:strategy-{name}", kwargs={"pk": getattr(strategy, "pk", strategy)})
+
+
+PARAM = {"period_1": "1 Y", "bar_1": "1 day", "period_2": "2 Y", "bar_2": "1 week"}
+
+
+class TestStrategies(
+    APIViewTestCases.GetObject,
+    APIViewTestCases.ListObjects,
+    APIViewTestCases.CreateObject,
+    APIViewTestCases.UpdateObject,
+    APIViewTestCases.DeleteObject,
+    APIViewTestCases.Filters,
+):
+    basename = "strategy"
+    model = Strategy
+    expected_fields = STRATEGY_FIELDS
+    list_queries = 3  # count, page, the page's codes
+    filterset = StrategyFilter
+    filter_ignore = {"schedule_interval_minutes", "schedule_crontab", "periodic_task"}
+    invalid_create_data = [
+        ({"type": "martingale"}, "type"),
+        ({"param": ["not", "an", "object"]}, "param"),
+        ({"param": {**PARAM, "bar_1": "1 fortnight"}}, "param"),
+        ({"param": {"bar_1": "1 day\x00"}}, "param"),
+        ({"param": {**PARAM, "bar_2": ["1 week"]}}, "param"),
+        ({"param": {**PARAM, "period_1": {"years": 1}}}, "param"),
+        ({"param": {**PARAM, "bar_1": 1}}, "param"),
+        ({"workflow_id": 2_000_000_000}, "workflow_id"),
+        ({"codes": [2_000_000_000]}, "codes"),
+        ({"codes": "1"}, "codes"),
+        ({"active": "perhaps"}, "active"),
+        ({"schedule_interval_minutes": 0}, "schedule_interval_minutes"),
+        ({"schedule_crontab": "61 * * * *"}, "schedule_crontab"),
+        ({"schedule_crontab": "-1 * * * *"}, "schedule_crontab"),
+        ({"schedule_interval_minutes": 5, "schedule_crontab": "0 * * * *"}, "schedule_crontab"),
+    ]
+    invalid_update_data = [
+        ({"param": {"period_1": "a year"}}, "param"),
+        ({"name": ""}, "name"),
+        ({"workflow_id": "x"}, "workflow_id"),
+    ]
+
+    def make(self):
+        strategy = StrategyFactory()
+        strategy.codes.set([CodeFactory(), CodeFactory()])
+        return strategy
+
+    def create_data(self):
+        workflow = WorkflowFactory()
+        codes = [CodeFactory().pk, CodeFactory().pk]
+        return {
+            "name": "Swing",
+            "type": "two_indicator",
+            "param": {"period_1": "6 M"},
+            "workflow_id": workflow.pk,
+            "codes": codes,
+            "active": True,
+            "schedule_interval_minutes": 15,
+        }
+
+    def update_data(self, obj):
+        return {"name": "Swing weekly", "param": {**PARAM, "bar_1": "1 hour"}, "codes": []}
+
+    def test_param_problems_name_each_parameter(self, staff_client):
+        workflow = WorkflowFactory(default_params={})
+        response = staff_client.post(
+            self.list_url(),
+            {"name": "S", "type": "custom", "workflow_id": workflow.pk, "param": {"bar_1": "x"}},
+            format="json",
+        )
+        assert_refused(response, 400, "param")
+        problems = response.json()["errors"]["param"]
+        assert problems["bar_1"][0].startswith("'x' is not an IB bar size")
+        assert problems["period_2"] == ["is required by the workflow"]
+
+    def test_a_value_of_the_wrong_json_type_is_named_with_the_reason(self, staff_client):
+        param = {**PARAM, "bar_2": ["1 week"], "period_1": None}
+        response = staff_client.post(
+            self.list_url(), {"name": "S", "type": "two_indicator", "param": param}, format="json"
+        )
+        assert_refused(response, 400, "param")
+        problems = response.json()["errors"]["param"]
+        assert problems["bar_2"][0].startswith("must be a string, an IB bar size")
+        assert problems["period_1"][0].startswith("must be a string, an IB duration")
+
+    def test_a_number_jsonb_cannot_store_is_refused(self, staff_client):
+        body = '{"name": "S", "type": "two_indicator", "param": {"account_size": 1e999}}'
+        response = staff_client.post(self.list_url(), body, content_type="application/json")
+        assert_refused(response, 400, "param")
+        assert not Strategy.objects.exists()
+
+    def test_pause_and_resume(self, staff_client, reader_client):
+        strategy = self.make()
+        pause = action_url("pause", strategy)
+        assert_refused(reader_client.post(pause), 403)
+        response = staff_client.post(pause)
+        assert response.status_code == 200, response.content
+        assert response.json()["active"] is False
+        assert Strategy.objects.get(pk=strategy.pk).active is False
+        response = staff_client.post(action_url("resume", strategy))
+        assert response.json()["active"] is True
+        assert Strategy.objects.get(pk=strategy.pk).active is True
+        assert_refused(staff_client.post(action_url("pause", 2_000_000_000)), 404)
+
+    def test_run_queues_an_execution_and_answers_202(self, staff_client, reader_client):
+        strategy = self.make()
+        run = action_url("run", strategy)
+        assert_refused(reader_client.post(run), 403)
+        assert not WorkflowExecution.objects.exists()
+
+        response = staff_client.post(run)
+        assert response.status_code == 202, response.content
+        started = response.json()
+        assert set(started) == {"execution_id", "task_id", "status"}
+        assert started["status"] == "pending" and started["task_id"]
+        execution = staff_client.get(response["Location"]).json()
+        assert execution["id"] == started["execution_id"]
+        assert (execution["strategy_id"], execution["workflow_id"]) == (strategy.pk, None)
+        assert (execution["task_id"], execution["status"]) == (started["task_id"], "pending")
+        assert execution["results"] == {"dry_run": False}
+
+        dry = staff_client.post(run, {"dry_run": True}, format="json").json()
+        assert WorkflowExecution.objects.get(pk=dry["execution_id"]).results == {"dry_run": True}
+        assert_refused(staff_client.post(run, {"dry_run": "perhaps"}, format="json"), 400,
+                       "dry_run")  # fmt: skip
+        assert_refused(staff_client.post(action_url("run", 2_000_000_000)), 404)
+        assert WorkflowExecution.objects.count() == 2
+
+    def test_a_strategy_whose_param_no_longer_suits_its_workflow_does_not_run(self, staff_client):
+        workflow = WorkflowFactory(default_params={})  # period_1 ... bar_2 left to strategies
+        strategy = StrategyFactory(workflow=workflow, param={"period_1": "1 Y"})
+        response = staff_client.post(action_url("run", strategy))
+        assert_refused(response, 400, "param")
+        assert response.json()["errors"]["param"]["bar_1"] == ["is required by the workflow"]
+        assert not WorkflowExecution.objects.exists()
+
+    def test_a_strategy_with_decisions_is_kept(self, staff_client):
+        strategy = make_decision().strategy
+        assert_refused(staff_client.delete(self.detail_url(strategy)), 400, "strategy")
+        assert Strategy.objects.filter(pk=strategy.pk).exists()
+
+    def test_filters(self, reader_client):
+        workflow = WorkflowFactory()
+        code = CodeFactory()
+        a = StrategyFactory(name="Alpha swing", workflow=workflow)
+        a.codes.set([code])
+        b = StrategyFactory(name="Beta", type="three_indicator", active=False)
+        b.param = {**PARAM, "period_3": "5 Y", "bar_3": "1 month"}
+        b.save()
+        get = lambda **query: set(ids(reader_client.get(self.list_url(), query)))  # noqa: E731
+        assert get(workflow_id=workflow.pk) == {a.pk}
+        assert get(code_id=code.pk) == {a.pk}
+        assert get(active="false") == {b.pk}
+        assert get(type="three_indicator") == {b.pk}
+        assert get(name="swing") == {a.pk}
+
+
+class TestDecisions(
+    APIViewTestCases.GetObject,
+    APIViewTestCases.ListObjects,
+    APIViewTestCases.ReadOnly,
+    APIViewTestCases.Filters,
+):
+    basename = "decision"
+    model = Decision
+    expected_fields = DECISION_FIELDS
+    list_queries = 1  # cursor pagination counts nothing
+    filterset = DecisionFilter
+    filter_ignore = {
+        "current_price", "target_price", "stop_loss", "profit_margin", "r_coefficient",
+    }  # fmt: skip
+
+    def make(self):
+        return make_decision()
+
+    def test_a_decision_as_stored(self, reader_client):
+        decision = make_decision(current_price="100", target_price="110", stop_loss="95")
+        body = reader_client.get(self.detail_url(decision)).json()
+        assert body["r_coefficient"] == "-2.000000"  # (110 - 100) / (95 - 100)
+        assert body["profit_margin"] == "0.100000"
+        assert (body["code_id"], body["strategy_id"]) == (decision.code_id, decision.strategy_id)
+
+    def test_filters_by_code_strategy_type_and_created_range(self, reader_client):
+        strategy = StrategyFactory()
+        code = CodeFactory()
+        execution = ExecutionFactory(strategy=strategy)
+        at = lambda day: datetime(2025, 3, day, 12, tzinfo=UTC)  # noqa: E731
+        early = make_decision(code=code, strategy=strategy, created_at=at(1))
+        middle = make_decision(
+            code=code, strategy=strategy, type="sell", target_price="90", stop_loss="105",
+            created_at=at(5), workflow_execution=execution,
+        )  # fmt: skip
+        late = make_decision(strategy=strategy, type="hold", created_at=at(9))
+        other = make_decision(code=code, created_at=at(5))
+        get = lambda **query: ids(reader_client.get(self.list_url(), query))  # noqa: E731
+        assert get(strategy_id=strategy.pk) == [late.pk, middle.pk, early.pk]
+        assert get(code_id=code.pk) == [other.pk, middle.pk, early.pk]
+        assert get(type="sell") == [middle.pk]
+        assert get(workflow_execution_id=execution.pk) == [middle.pk]
+        assert get(
+            strategy_id=strategy.pk,
+            created_after="2025-03-02T00:00:00Z",
+            created_before="2025-03-09T12:00:00Z",
+        ) == [late.pk, middle.pk]
+        assert get(strategy_id=strategy.pk, created_before="2025-03-05") == [early.pk]  # midnight
+        response = reader_client.get(self.list_url(), {"created_after": "03/02/2025"})
+        assert_refused(response, 400, "created_after")
+
+    def test_the_cursor_walks_every_page_once(self, reader_client):
+        made = [make_decision().pk for _ in range(5)]
+        seen, url = [], self.list_url() + "?page_size=2"
+        while url:
+            body = reader_client.get(url).json()
+            seen += [row["id"] for row in body["results"]]
+            url = body["next"]
+        assert seen == sorted(made, reverse=True)

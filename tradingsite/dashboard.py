@@ -1,0 +1,149 @@
+"""The trading desk's dashboard, a staff page beside the admin: today's runs, open positions,
+realized P&L over time, recent decisions, and a price chart per traded code with its
+indicators and decisions.
+
+A handful of queries whatever the size of the tables: the counts are over today's executions
+only, the charts read one cached market-data row per code (the newest of its bar size).
+"""
+
+from collections import defaultdict
+from datetime import datetime, time
+from decimal import Decimal
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncDate
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from marketdata.admin_charts import price_chart_data
+from marketdata.models import Code, MarketData
+from orders.models import Order, Trade
+from orders.selectors import positions_list
+from strategies.models import Decision, Strategy
+from workflows.admin import progress_html
+from workflows.models import ExecutionStatus, WorkflowExecution
+
+CHART_BAR = "1 day"
+CHART_BARS = 180  # about nine months of daily bars
+MAX_CHARTS = 8
+RECENT_DECISIONS = 12
+
+
+def executions_today(now=None):
+    """Runs created since midnight UTC by status, and the share of finished ones that completed."""
+    now = now or timezone.now()
+    start = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
+    counts = dict(
+        WorkflowExecution.objects.filter(created_at__gte=start)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    completed = counts.get(ExecutionStatus.COMPLETED, 0)
+    finished = completed + counts.get(ExecutionStatus.FAILED, 0)
+    return {
+        "total": sum(counts.values()),
+        "completed": completed,
+        "failed": counts.get(ExecutionStatus.FAILED, 0),
+        "running": counts.get(ExecutionStatus.RUNNING, 0) + counts.get(ExecutionStatus.PENDING, 0),
+        "cancelled": counts.get(ExecutionStatus.CANCELLED, 0),
+        "success_rate": round(100 * completed / finished) if finished else None,
+    }
+
+
+def realized_pnl_by_day():
+    """[(day, that day's realized P&L, cumulative)] over closed trades, by exit date (UTC)."""
+    days = (
+        Trade.objects.filter(realized_pnl__isnull=False, exit_date__isnull=False)
+        .annotate(day=TruncDate("exit_date"))
+        .values("day")
+        .annotate(pnl=Sum("realized_pnl"))
+        .order_by("day")
+    )
+    total = Decimal(0)
+    rows = []
+    for row in days:
+        total += row["pnl"]
+        rows.append((row["day"], row["pnl"], total))
+    return rows
+
+
+def price_charts(limit=MAX_CHARTS):
+    """A price chart for each code an active strategy trades (at most ``limit``), from its
+    newest cached daily bars, with the decisions on that code marked."""
+    codes = list(Code.objects.filter(strategies__active=True).distinct().order_by("symbol")[:limit])
+    newest = (
+        MarketData.objects.filter(conid=OuterRef("conid"), bar=CHART_BAR)
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
+    )
+    rows = {
+        row.conid: row
+        for row in MarketData.objects.filter(
+            conid__in=[c.conid for c in codes], bar=CHART_BAR
+        ).filter(id=Subquery(newest))
+    }
+    decisions = defaultdict(list)
+    for decision in Decision.objects.filter(
+        code__in=[c for c in codes if c.conid in rows]
+    ).order_by("-created_at")[:2000]:
+        decisions[decision.code_id].append(decision)
+    charts = []
+    for code in codes:
+        row = rows.get(code.conid)
+        if row is None:
+            charts.append({"code": code, "chart": None})
+            continue
+        chart = price_chart_data(
+            row, decisions=decisions[code.pk], symbol=code.symbol, last=CHART_BARS
+        )
+        charts.append({"code": code, "chart": chart, "id": f"price-{code.pk}"})
+    return charts
+
+
+@staff_member_required
+def dashboard(request):
+    positions = list(positions_list().filter(closed_at__isnull=True).order_by("symbol"))
+    unrealized = sum((p.unrealized_pnl or Decimal(0) for p in positions), Decimal(0))
+    pnl = realized_pnl_by_day()
+    order = Order.objects.filter(decision=OuterRef("pk")).values("pk")[:1]
+    decisions = (
+        Decision.objects.select_related("code", "strategy")
+        .annotate(order_id=Subquery(order))
+        .order_by("-created_at", "-id")[:RECENT_DECISIONS]
+    )
+    strategies = Strategy.objects.aggregate(
+        active=Count("id", filter=Q(active=True)), total=Count("id")
+    )
+    context = {
+        **admin.site.each_context(request),
+        "title": "Trading dashboard",
+        "today": executions_today(),
+        "strategies": strategies,
+        "positions": positions,
+        "unrealized": unrealized,
+        "realized_total": pnl[-1][2] if pnl else Decimal(0),
+        "pnl_chart": {
+            "labels": [day.isoformat() for day, _, _ in pnl],
+            "daily": [str(value) for _, value, _ in pnl],
+            "cumulative": [str(total) for _, _, total in pnl],
+        },
+        "decisions": decisions,
+        "charts": price_charts(),
+        "chart_bar": CHART_BAR,
+        "running": [
+            (execution, progress_html(execution))
+            for execution in WorkflowExecution.objects.filter(
+                status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING]
+            )
+            .select_related("strategy")
+            .order_by("-id")[:10]
+        ],
+    }
+    return TemplateResponse(request, "dashboard.html", context)
+
+
+urlpatterns = [path("", dashboard, name="dashboard")]

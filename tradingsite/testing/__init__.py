@@ -1,0 +1,1 @@
+"""Test helpers shared by every app: the generic API test cases and factories."""

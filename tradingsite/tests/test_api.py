@@ -1,0 +1,230 @@
+"""What every API endpoint shares: authentication, permissions, throttling, error bodies, docs."""
+
+import io
+import re
+
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.urls import reverse
+from rest_framework.throttling import UserRateThrottle
+
+from marketdata.tests.factories import CodeFactory
+from tradingsite.api.exceptions import api_exception_handler
+from tradingsite.testing.api import APITestCase, SecureAPIClient, assert_refused, results
+
+pytestmark = pytest.mark.django_db
+
+CODES = "/api/codes/"
+
+
+def new_code():
+    return {"symbol": "IBM", "conid": 8314}
+
+
+class TestAuthentication(APITestCase):
+    def test_a_token_made_by_drf_create_token_reads_and_staff_tokens_write(self, staff):
+        out = io.StringIO()
+        call_command("drf_create_token", staff.username, stdout=out)
+        key = re.search(r"Generated token (\w+)", out.getvalue()).group(1)
+        client = SecureAPIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert client.get(CODES).status_code == 200
+        assert client.post(CODES, new_code(), format="json").status_code == 201
+
+    def test_a_wrong_token_is_401(self):
+        client = SecureAPIClient()
+        client.credentials(HTTP_AUTHORIZATION="Token not-a-real-key")
+        assert_refused(client.get(CODES), 401)
+
+    def test_anonymous_requests_are_401_with_a_challenge(self, anonymous):
+        response = anonymous.get(CODES)
+        assert_refused(response, 401)
+        assert response["WWW-Authenticate"] == "Token"
+
+    def test_a_session_reads_and_writes_only_with_its_csrf_token(self, staff):
+        client = SecureAPIClient(enforce_csrf_checks=True)
+        client.force_login(staff)  # a real session, as after signing in to the admin
+        assert client.get(CODES).status_code == 200
+        refused = client.post(CODES, new_code(), format="json")
+        assert_refused(refused, 403)
+        assert "CSRF" in refused.json()["detail"]
+
+        secret = "a" * 32
+        client.cookies["csrftoken"] = secret
+        allowed = client.post(
+            CODES,
+            new_code(),
+            format="json",
+            HTTP_X_CSRFTOKEN=secret,
+            HTTP_REFERER="https://testserver/api/docs/",  # https: Django checks the origin
+        )
+        assert allowed.status_code == 201, allowed.content
+
+    def test_a_readonly_user_reads_but_never_writes(self, reader, reader_client):
+        assert reader.groups.filter(name="readonly").exists()
+        code = CodeFactory()
+        assert reader_client.get(CODES).status_code == 200
+        assert_refused(reader_client.post(CODES, new_code(), format="json"), 403)
+        assert_refused(reader_client.patch(f"{CODES}{code.pk}/", {"symbol": "X"}), 403)
+        assert_refused(reader_client.delete(f"{CODES}{code.pk}/"), 403)
+
+    def test_any_signed_in_non_staff_user_reads(self, django_user_model):
+        client = SecureAPIClient()
+        client.force_authenticate(django_user_model.objects.create_user("someone"))
+        assert client.get(CODES).status_code == 200
+        assert_refused(client.post(CODES, new_code(), format="json"), 403)
+
+
+class TestThrottling(APITestCase):
+    def test_a_user_past_the_rate_is_told_when_to_come_back(self, reader_client, monkeypatch):
+        monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/min"})
+        cache.clear()
+        try:
+            assert [reader_client.get(CODES).status_code for _ in range(3)] == [200] * 3
+            response = reader_client.get(CODES)
+            assert_refused(response, 429)
+            assert 0 < int(response["Retry-After"]) <= 60
+        finally:
+            cache.clear()
+
+
+class TestErrorBodies(APITestCase):
+    def test_a_model_validation_error_is_a_400_naming_the_field(self):
+        response = api_exception_handler(
+            ValidationError({"stop_loss": "Must differ from current_price."}), {}
+        )
+        assert response.status_code == 400
+        assert response.data == {
+            "detail": "Invalid input: stop_loss.",
+            "errors": {"stop_loss": ["Must differ from current_price."]},
+        }
+
+    def test_malformed_json_is_a_400(self, staff_client):
+        response = staff_client.post(CODES, "{not json", content_type="application/json")
+        assert_refused(response, 400)
+
+    def test_an_unknown_url_under_the_api_is_404(self, reader_client):
+        assert reader_client.get("/api/codes/abc/").status_code == 404
+
+
+class TestDocs(APITestCase):
+    def test_swagger_ui_is_served_from_this_site(self, reader_client):
+        page = reader_client.get(reverse("api:docs"))
+        assert page.status_code == 200
+        html = page.content.decode()
+        scripts = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert scripts and all(src.startswith("/") for src in scripts), scripts
+        assert "/api/docs/assets/swagger-ui-dist/swagger-ui-bundle.js" in scripts
+        for src in scripts:
+            asset = reader_client.get(src)
+            assert asset.status_code == 200, src
+            assert b"".join(asset.streaming_content)
+
+    def test_the_docs_and_schema_need_a_signed_in_user(self, anonymous):
+        assert anonymous.get(reverse("api:docs")).status_code == 401
+        assert anonymous.get(reverse("api:schema")).status_code == 401
+
+    def test_no_asset_outside_swagger_ui_is_served(self, anonymous):
+        assert (
+            anonymous.get("/api/docs/assets/swagger-ui-dist/../../redoc/LICENSE").status_code == 404
+        )
+
+
+class TestAProgramHoldingOnlyAToken:
+    """The issue's "done when", through documented endpoints alone: codes, a workflow from the
+    two_indicator template, a strategy, a run followed to completion, and what it produced.
+
+    A Celery worker is replaced by Celery's eager mode: the run endpoint queues the same task
+    (``run_workflow``) after its transaction commits, and it runs in this process against
+    the loopback IB gateway and the offline model. workflows/tests/test_celery.py runs it in a
+    real worker.
+    """
+
+    @pytest.fixture
+    def token_client(self, django_user_model):
+        django_user_model.objects.create_user("robot", is_staff=True)
+        out = io.StringIO()
+        call_command("drf_create_token", "robot", stdout=out)
+        client = SecureAPIClient()
+        key = re.search(r"Generated token (\w+)", out.getvalue()).group(1)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client
+
+    @pytest.fixture
+    def eager_celery(self, monkeypatch, settings, tmp_path):
+        from tradingsite.celery import app
+
+        monkeypatch.setattr(app.conf, "task_always_eager", True)
+        monkeypatch.setattr(app.conf, "task_eager_propagates", True)
+        settings.MEDIA_ROOT = tmp_path  # the run's charts
+
+    def test_codes_workflow_strategy_run_and_its_results(
+        self, token_client, gateway, eager_celery, django_capture_on_commit_callbacks
+    ):
+        api = token_client
+        codes = []
+        for symbol in ("AAPL", "MSFT"):
+            response = api.post("/api/codes/resolve/", {"symbol": symbol}, format="json")
+            assert response.status_code == 200, response.content
+            codes.append(response.json())
+        assert [c["symbol"] for c in codes] == ["AAPL", "MSFT"]
+        assert codes[0]["conid"] == 265598  # IB's own contract id, as the gateway answers
+
+        templates = results(api.get("/api/workflows/", {"type": "two_indicator"}))
+        template = next(t for t in templates if t["name"] == "Two indicator (daily + weekly)")
+        workflow = api.post(f"/api/workflows/{template['id']}/clone/").json()
+        assert workflow["steps"] == template["steps"] and workflow["id"] != template["id"]
+
+        response = api.post(
+            "/api/strategies/",
+            {"name": "Daily and weekly", "type": "two_indicator", "workflow_id": workflow["id"],
+             "codes": [c["id"] for c in codes], "param": {"account_size": "50000"}},
+            format="json",
+        )  # fmt: skip
+        assert response.status_code == 201, response.content
+        strategy = response.json()
+
+        with django_capture_on_commit_callbacks() as queued:
+            response = api.post(f"/api/strategies/{strategy['id']}/run/")
+        assert response.status_code == 202, response.content
+        execution_url = response["Location"]
+        execution_id = response.json()["execution_id"]
+        assert api.get(execution_url).json()["status"] == "pending"  # no worker has it yet
+
+        for send_task in queued:  # the commit: the task goes to the (eager) worker
+            send_task()
+        seen = []
+        while not seen or seen[-1]["status"] in ("pending", "running"):
+            seen.append(api.get(execution_url).json())
+            assert len(seen) < 50, seen[-1]
+        execution = seen[-1]
+        assert execution["status"] == "completed", execution["error_message"]
+        assert execution["progress"]["percent"] == 100
+        assert execution["progress"]["completed_symbols"] == 2
+        assert execution["results"]["symbols_processed"] == 2
+
+        decisions = results(api.get("/api/decisions/", {"strategy_id": strategy["id"]}))
+        assert len(decisions) == execution["results"]["decisions_made"] == 2
+        assert {d["code_id"] for d in decisions} == {c["id"] for c in codes}
+        assert {d["workflow_execution_id"] for d in decisions} == {execution_id}
+
+        orders = results(api.get("/api/orders/", {"strategy_id": strategy["id"]}))
+        assert len(orders) == execution["results"]["orders_placed"] >= 1
+        trading = {d["id"]: d for d in decisions if d["type"] != "hold"}
+        for order in orders:
+            decision = trading[order["decision_id"]]
+            assert order["strategy_id"] == strategy["id"]
+            assert order["side"] == decision["type"].upper()
+            assert order["price"] == decision["current_price"]
+            assert order["ibkr_order_id"] is not None and order["trading_mode"] == "paper"
+
+        conversation = results(api.get(f"{execution_url}conversation/", {"page_size": 500}))
+        assert {"TechnicalAnalyst", "RiskManager", "Executor"} <= {
+            m["agent_name"] for m in conversation
+        }
+        assert [m["timestamp"] for m in conversation] == sorted(
+            m["timestamp"] for m in conversation
+        )
+        assert {m["workflow_execution_id"] for m in conversation} == {execution_id}

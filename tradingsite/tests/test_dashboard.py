@@ -1,0 +1,87 @@
+"""The dashboard: today's runs, open positions, realized P&L, recent decisions, price charts."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from marketdata.tests.factories import CodeFactory, cache_market_data
+from orders.services import order_fill_record, position_mark_price
+from orders.tests.factories import OrderFactory
+from strategies.tests.factories import StrategyFactory
+from tradingsite.testing.factories import ExecutionFactory, make_decision
+
+pytestmark = pytest.mark.django_db
+
+
+def script(html, element_id):
+    start = html.index(f'<script id="{element_id}" type="application/json">')
+    start = html.index(">", start) + 1
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def test_only_staff_see_the_dashboard(client, django_user_model):
+    response = client.get("/admin/dashboard/", secure=True)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    django_user_model.objects.create_user("viewer", password="pw-viewer-123")
+    client.login(username="viewer", password="pw-viewer-123")
+    assert client.get("/admin/dashboard/", secure=True).status_code == 302
+
+
+def test_the_admin_index_links_to_the_dashboard(admin_client):
+    page = admin_client.get("/admin/", secure=True).content.decode()
+    assert 'href="/admin/dashboard/">Open the trading dashboard</a>' in page
+
+
+def test_executions_today_and_their_success_rate(admin_client):
+    for status in ("completed", "completed", "completed", "failed", "running"):
+        ExecutionFactory(status=status)
+    ExecutionFactory(status="failed", created_at=timezone.now() - timedelta(days=2))
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    assert '<div class="figure" id="executions-today">5</div>' in page
+    assert '<div class="figure" id="success-rate">75%</div>' in page
+    assert "success rate (3 completed, 1 failed)" in page
+
+
+def fill(code, side, quantity, price, days_ago=0):
+    order = OrderFactory(instrument=code, side=side, quantity=quantity)
+    at = timezone.now() - timedelta(days=days_ago)
+    return order_fill_record(order=order, quantity=str(quantity), price=price, at=at)
+
+
+def test_open_positions_with_unrealized_pnl_and_realized_pnl_by_day(admin_client):
+    aapl, msft = CodeFactory(symbol="AAPL"), CodeFactory(symbol="MSFT")
+    fill(aapl, "BUY", 4, "100", days_ago=3)
+    fill(aapl, "SELL", 4, "110", days_ago=2)  # +40 two days ago
+    fill(msft, "SELL", 2, "100", days_ago=1)
+    fill(msft, "BUY", 2, "105")  # a short closed today: -10
+    fill(aapl, "BUY", 4, "100")
+    position_mark_price(conid=aapl.conid, price="105")
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    assert '<th id="unrealized-total" class="pnl-positive">20.00' in page  # 4 x (105 - 100)
+    assert ">AAPL</a></td>" in page and ">MSFT</a></td>" not in page
+    pnl = script(page, "pnl-data")
+    assert [float(v) for v in pnl["daily"]] == [40.0, -10.0]
+    assert [float(v) for v in pnl["cumulative"]] == [40.0, 30.0]
+    assert '<span id="realized-total" class="pnl-positive">30.00' in page
+
+
+def test_recent_decisions_link_to_their_order_and_charts_mark_them(admin_client):
+    code = CodeFactory(symbol="MSFT")
+    strategy = StrategyFactory(active=True)
+    strategy.codes.set([code])
+    cache_market_data(code, period="1 Y", bar="1 day", trend="up")
+    decision = make_decision(code=code, strategy=strategy)
+    order = OrderFactory(instrument=code, decision=decision)
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    assert f'href="/admin/orders/order/{order.pk}/change/">#{order.pk}</a>' in page
+    chart = script(page, f"price-{code.pk}")
+    assert chart["title"] == "MSFT - 1 Y / 1 day" and len(chart["close"]) == 180
+    assert {"sma_20", "sma_50", "bb_upper", "supertrend"} <= set(chart["lines"])
+    # Made after the last cached bar: marked on that bar, the one it was made on.
+    assert chart["markers"] == [{
+        "index": 179, "price": 100.0, "type": "buy",
+        "label": f"buy #{decision.pk} @ 100.000000 ({decision.created_at:%Y-%m-%d %H:%M} UTC)",
+    }]  # fmt: skip
+    assert "vendor/chart.umd.min.js" in page

@@ -1,0 +1,122 @@
+from rest_framework import serializers
+
+from strategies.models import Strategy
+from tradingsite.api.fields import JSONListField, JSONObjectField
+from workflows.models import (
+    AgentConversation,
+    Workflow,
+    WorkflowExecution,
+    WorkflowMetrics,
+    WorkflowVersion,
+)
+
+
+class WorkflowSerializer(serializers.ModelSerializer):
+    steps = JSONListField(
+        required=False, help_text='The steps, each {"type": ..., "config": {...}}, run in order.'
+    )
+    default_params = JSONObjectField(
+        required=False, help_text="Parameters a strategy inherits unless its param overrides."
+    )
+    current_version_id = serializers.IntegerField(read_only=True, allow_null=True)
+    current_version_number = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Workflow
+        fields = [
+            "id", "name", "type", "steps", "default_params", "description",
+            "current_version_id", "current_version_number", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class WorkflowVersionSerializer(serializers.ModelSerializer):
+    workflow_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = WorkflowVersion
+        fields = [
+            "id",
+            "workflow_id",
+            "version_number",
+            "steps",
+            "created_at",
+            "created_by",
+            "note",
+        ]
+        read_only_fields = fields
+
+
+class WorkflowRevertSerializer(serializers.Serializer):
+    version_number = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, help_text="The version whose steps become the next one."
+    )
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    workflow_id = serializers.IntegerField(read_only=True, allow_null=True)
+    strategy_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = WorkflowExecution
+        fields = [
+            "id", "workflow_id", "strategy_id", "task_id", "status", "started_at",
+            "completed_at", "results", "error_message", "progress", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class AgentMessageSerializer(serializers.ModelSerializer):
+    workflow_execution_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = AgentConversation
+        fields = [
+            "id", "workflow_execution_id", "agent_name", "message_type", "message_content",
+            "timestamp", "tokens_used",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class WorkflowMetricsSerializer(serializers.ModelSerializer):
+    workflow_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = WorkflowMetrics
+        fields = ["id", "workflow_id", "date", "metrics"]
+        read_only_fields = fields
+
+
+class AgentPerformanceSerializer(serializers.Serializer):
+    agent_name = serializers.CharField()
+    total_messages = serializers.IntegerField()
+    average_tokens = serializers.FloatField(
+        allow_null=True, help_text="Mean tokens_used of the agent's messages that report it."
+    )
+    decisions_influenced = serializers.IntegerField(
+        help_text="Distinct decisions recorded by the executions the agent spoke in."
+    )
+
+
+class RunSerializer(serializers.Serializer):
+    """What a run may ask for: a dry run decides but sends no order."""
+
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Decide, but send no order to the broker."
+    )
+
+
+class WorkflowRunSerializer(RunSerializer):
+    strategy_id = serializers.PrimaryKeyRelatedField(
+        source="strategy",
+        queryset=Strategy.objects.all(),
+        help_text="The strategy whose codes and param the workflow runs with.",
+    )
+
+
+class ExecutionStartedSerializer(serializers.Serializer):
+    """A run that was queued: follow it at ``/api/executions/{execution_id}/``."""
+
+    execution_id = serializers.IntegerField(source="pk")
+    task_id = serializers.CharField(help_text="The Celery task that runs it.")
+    status = serializers.CharField(help_text="pending until a worker picks it up.")

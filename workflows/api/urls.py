@@ -1,0 +1,16 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from .views import AgentPerformanceView, ExecutionViewSet, WorkflowMetricsViewSet, WorkflowViewSet
+
+router = SimpleRouter()
+router.register("workflows", WorkflowViewSet, basename="workflow")
+router.register("executions", ExecutionViewSet, basename="execution")
+router.register("workflow-metrics", WorkflowMetricsViewSet, basename="workflow-metrics")
+
+# Endpoints that are not a viewset; the API root includes them beside the routers.
+extra_urlpatterns = [
+    path("agents/performance/", AgentPerformanceView.as_view(), name="agent-performance"),
+]
+
+urlpatterns = [*extra_urlpatterns, *router.urls]

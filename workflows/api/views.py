@@ -1,0 +1,207 @@
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from strategies.services import params_check
+from tradingsite.api.pagination import NewestIdFirstCursorPagination, TimelineCursorPagination
+from workflows import selectors, services
+
+from .filters import ExecutionFilter, WorkflowFilter, WorkflowMetricsFilter
+from .serializers import (
+    AgentMessageSerializer,
+    AgentPerformanceSerializer,
+    ExecutionSerializer,
+    ExecutionStartedSerializer,
+    WorkflowMetricsSerializer,
+    WorkflowRevertSerializer,
+    WorkflowRunSerializer,
+    WorkflowSerializer,
+    WorkflowVersionSerializer,
+)
+
+RUN_DESCRIPTION = (
+    "Queues one run for a Celery worker and answers at once with 202: follow the execution at "
+    "`/api/executions/{execution_id}/` (its `status` and `progress`), then read its "
+    "`/conversation/`, and the decisions and orders filtered by `workflow_execution_id` / "
+    "`strategy_id`. A strategy whose `param` does not suit the workflow is a 400 naming each "
+    "parameter under `errors.param`."
+)
+
+
+def execution_started(*, strategy, workflow, dry_run):
+    """Queue a run of ``workflow`` for ``strategy``: 202 with where to follow it."""
+    params_check(type=strategy.type, param=strategy.param, workflow=workflow)
+    execution = services.execution_start(strategy=strategy, workflow=workflow, dry_run=dry_run)
+    return Response(
+        ExecutionStartedSerializer(execution).data,
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": reverse("api:execution-detail", kwargs={"pk": execution.pk})},
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List workflows"),
+    retrieve=extend_schema(summary="One workflow"),
+    create=extend_schema(
+        summary="Create a workflow (writes version 1)",
+        description="`steps` are checked by the engine; each problem is listed under "
+        "`errors.steps`, naming the step and its field.",
+    ),
+    update=extend_schema(summary="Change a workflow (a change of steps writes a version)"),
+    partial_update=extend_schema(summary="Change some fields of a workflow"),
+    destroy=extend_schema(summary="Delete a workflow no strategy uses and that never ran"),
+)
+class WorkflowViewSet(viewsets.ModelViewSet):
+    """Reusable step lists; every change of steps is saved as a numbered version."""
+
+    serializer_class = WorkflowSerializer
+    filterset_class = WorkflowFilter
+
+    def get_queryset(self):
+        return selectors.workflows_list()
+
+    def _shaped(self, workflow):
+        return selectors.workflows_list().get(pk=workflow.pk)
+
+    def perform_create(self, serializer):
+        workflow = services.workflow_create(
+            **serializer.validated_data, created_by=self.request.user
+        )
+        serializer.instance = self._shaped(workflow)
+
+    def perform_update(self, serializer):
+        workflow = services.workflow_update(
+            workflow=serializer.instance, created_by=self.request.user, **serializer.validated_data
+        )
+        serializer.instance = self._shaped(workflow)
+
+    def perform_destroy(self, instance):
+        services.workflow_delete(workflow=instance)
+
+    @extend_schema(
+        summary="The workflow's saved versions, newest first",
+        responses=WorkflowVersionSerializer(many=True),
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def versions(self, request, pk=None):
+        versions = selectors.workflow_versions(workflow=self.get_object())
+        page = self.paginate_queryset(versions)
+        return self.get_paginated_response(WorkflowVersionSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Write the next version with an earlier version's steps",
+        request=WorkflowRevertSerializer,
+        responses=WorkflowSerializer,
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def revert(self, request, pk=None):
+        workflow = self.get_object()
+        reverting = WorkflowRevertSerializer(data=request.data)
+        reverting.is_valid(raise_exception=True)
+        workflow = services.workflow_revert(
+            workflow=workflow, created_by=request.user, **reverting.validated_data
+        )
+        return Response(self.get_serializer(self._shaped(workflow)).data)
+
+    @extend_schema(
+        summary='Copy the workflow as "NAME (Copy)"',
+        request=None,
+        responses={201: WorkflowSerializer},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def clone(self, request, pk=None):
+        copy = services.workflow_clone(workflow=self.get_object(), created_by=request.user)
+        return Response(
+            self.get_serializer(self._shaped(copy)).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        summary="Run this workflow for a strategy (its codes and param)",
+        description=RUN_DESCRIPTION,
+        request=WorkflowRunSerializer,
+        responses={202: ExecutionStartedSerializer},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def run(self, request, pk=None):
+        workflow = self.get_object()
+        running = WorkflowRunSerializer(data=request.data)
+        running.is_valid(raise_exception=True)
+        return execution_started(workflow=workflow, **running.validated_data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List executions, newest first"),
+    retrieve=extend_schema(summary="One execution, with its progress and results"),
+)
+class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Runs of strategies' workflows (Celery tasks); read-only."""
+
+    serializer_class = ExecutionSerializer
+    filterset_class = ExecutionFilter
+    pagination_class = NewestIdFirstCursorPagination
+
+    def get_queryset(self):
+        return selectors.executions_list()
+
+    @extend_schema(
+        summary="The agents' messages of an execution, in the order spoken",
+        responses=AgentMessageSerializer(many=True),
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=None,
+        pagination_class=TimelineCursorPagination,
+    )
+    def conversation(self, request, pk=None):
+        messages = selectors.conversation_of(execution=self.get_object())
+        page = self.paginate_queryset(messages)
+        return self.get_paginated_response(AgentMessageSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Cancel a pending or running execution",
+        description="A pending execution is cancelled at once and its task revoked; a running "
+        "one stops between two steps (its `status` is `cancelled` now, `completed_at` is set "
+        "when it stops). A finished execution is a 400 naming `status`.",
+        request=None,
+        responses=ExecutionSerializer,
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def cancel(self, request, pk=None):
+        execution = services.execution_cancel(execution=self.get_object())
+        return Response(self.get_serializer(execution).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List workflows' daily metrics, newest day first"),
+    retrieve=extend_schema(summary="One workflow's metrics of one day"),
+)
+class WorkflowMetricsViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = WorkflowMetricsSerializer
+    filterset_class = WorkflowMetricsFilter
+
+    def get_queryset(self):
+        return selectors.workflow_metrics_list()
+
+
+class AgentPerformanceView(APIView):
+    """Per agent_name: total_messages, average_tokens and decisions_influenced.
+
+    ``decisions_influenced`` counts the distinct decisions recorded by the executions in which
+    the agent spoke (``decision.workflow_execution_id``). It credits every agent of a team
+    with the team's decisions: it says how many decisions an agent took part in, not whose
+    argument won.
+    """
+
+    @extend_schema(
+        summary="How much each agent spoke and how many decisions it took part in",
+        responses=AgentPerformanceSerializer(many=True),
+    )
+    def get(self, request):
+        rows = selectors.agent_performance()
+        return Response(AgentPerformanceSerializer(rows, many=True).data)

@@ -1,0 +1,52 @@
+"""Reads of workflows, their runs and what the agents said, shaped for the API."""
+
+from django.db.models import Avg, Count, F
+
+from strategies.models import Decision
+
+from .models import AgentConversation, Workflow, WorkflowExecution, WorkflowMetrics
+
+
+def workflows_list():
+    return Workflow.objects.annotate(
+        current_version_number=F("current_version__version_number")
+    ).order_by("name", "id")
+
+
+def workflow_versions(*, workflow):
+    return workflow.versions.order_by("-version_number")
+
+
+def executions_list():
+    """Newest first: the id grows with creation and is the primary key's index."""
+    return WorkflowExecution.objects.order_by("-id")
+
+
+def conversation_of(*, execution):
+    """The agents' messages in the order they were spoken."""
+    return AgentConversation.objects.filter(workflow_execution=execution).order_by(
+        "timestamp", "id"
+    )
+
+
+def workflow_metrics_list():
+    return WorkflowMetrics.objects.order_by("-date", "-id")
+
+
+def agent_performance():
+    """Per agent: messages, average tokens per message (of those that report tokens), and the
+    decisions influenced, counted as the distinct decisions recorded by the executions the
+    agent spoke in. Two queries whatever the number of agents or messages."""
+    rows = (
+        AgentConversation.objects.values("agent_name")
+        .annotate(total_messages=Count("id"), average_tokens=Avg("tokens_used"))
+        .order_by("agent_name")
+    )
+    agent = "workflow_execution__conversation__agent_name"
+    influenced = dict(
+        Decision.objects.filter(**{f"{agent}__isnull": False})
+        .values(agent)
+        .annotate(n=Count("id", distinct=True))
+        .values_list(agent, "n")
+    )
+    return [{**row, "decisions_influenced": influenced.get(row["agent_name"], 0)} for row in rows]
