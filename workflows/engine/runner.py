@@ -86,10 +86,17 @@ class Run:
         }
         done = completed * len(self.steps) + step_number - 1
         progress["percent"] = round(100 * done / max(1, len(self.steps) * len(self.codes)))
-        # One write keeps progress and the log readable while the run goes on.
-        WorkflowExecution.objects.filter(pk=self.execution.pk).update(
-            progress=progress, results=self.results()
+        # One write per step keeps progress readable while the run goes on and finds a cancel:
+        # a cancelled execution is no longer running, so nothing matches. The log (which
+        # grows with the run) is written when a code starts, not at every step.
+        updates = {"progress": progress}
+        if step_number == 1:
+            updates["results"] = self.results()
+        running = WorkflowExecution.objects.filter(
+            pk=self.execution.pk, status=ExecutionStatus.RUNNING
         )
+        if not running.update(**updates):
+            raise Cancelled
         if self.task is not None and self.task.request.id:
             self.task.update_state(state="PROGRESS", meta=progress)
         if self.lock is not None:
@@ -106,12 +113,6 @@ class Run:
             "total_symbols": len(self.codes),
             "percent": 100,
         }
-
-    def check_cancelled(self):
-        if WorkflowExecution.objects.filter(
-            pk=self.execution.pk, status=ExecutionStatus.CANCELLED
-        ).exists():
-            raise Cancelled
 
 
 def _finish(execution, *, status, run=None, error=None):
@@ -210,7 +211,6 @@ def _run_symbols(run):
         symbol = SymbolRun(code=code)
         try:
             for number, step in enumerate(run.steps, start=1):
-                run.check_cancelled()
                 run.progress(step_number=number, step_type=step["type"], symbol=code.symbol,
                              completed=index)  # fmt: skip
                 handler = REGISTRY[step["type"]]
