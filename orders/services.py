@@ -300,6 +300,26 @@ def _order_fields(*, side, quantity, order_type, price, tif):
     return quantity, price
 
 
+def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=None,
+                       tif=TimeInForce.DAY, broker=None):  # fmt: skip
+    """Place an order that no decision stands behind (the API's manual orders).
+
+    It passes ``strategies.risk.manual_order_check`` first. The check and the order's row are
+    one transaction holding the code's row lock, so two requests at once cannot both pass the
+    "one working order per contract" limit; the order goes to IB once that has committed.
+    """
+    from strategies.risk import manual_order_check
+
+    with transaction.atomic():
+        Code.objects.select_for_update().filter(pk=code.pk).first()
+        manual_order_check(code=code, side=side, quantity=quantity, order_type=order_type,
+                           price=price)  # fmt: skip
+        broker = broker or get_broker()
+        order = _order_write(code=code, side=side, quantity=quantity, order_type=order_type,
+                             price=price, tif=tif, decision=None, broker=broker)  # fmt: skip
+    return _order_send(order, broker=broker)
+
+
 def order_place(
     *, code, side, quantity, order_type=OrderType.LMT, price=None, tif=TimeInForce.DAY,
     decision=None, broker=None,
@@ -309,6 +329,13 @@ def order_place(
     The row is written first and its id travels to IB as ``orderRef``: if the process dies
     between the two, the reconcile task still ties IB's order and executions to this row.
     """
+    broker = broker or get_broker()
+    order = _order_write(code=code, side=side, quantity=quantity, order_type=order_type,
+                         price=price, tif=tif, decision=decision, broker=broker)  # fmt: skip
+    return _order_send(order, broker=broker)
+
+
+def _order_write(*, code, side, quantity, order_type, price, tif, decision, broker):
     quantity, price = _order_fields(
         side=side, quantity=quantity, order_type=order_type, price=price, tif=tif
     )
@@ -317,9 +344,8 @@ def order_place(
             f"Decision {decision.pk} already has an order.",
             extra={"decision_id": "A decision is sent to the broker once."},
         )
-    broker = broker or get_broker()
     trading_mode_check(broker=broker)
-    order = Order.objects.create(
+    return Order.objects.create(
         decision=decision,
         instrument=code,
         side=side,
@@ -329,14 +355,17 @@ def order_place(
         tif=tif,
         status=OrderStatus.SUBMITTED,
     )
+
+
+def _order_send(order, *, broker):
     try:
         broker_order_id = broker.place_order(
-            contract=contract_of(code),
-            side=side,
-            quantity=quantity,
-            order_type=order_type,
-            price=price,
-            tif=tif,
+            contract=contract_of(order.instrument),
+            side=order.side,
+            quantity=order.quantity,
+            order_type=order.order_type,
+            price=order.price,
+            tif=order.tif,
             order_ref=_order_ref(order),
         )
     except BrokerError:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from orders.models import Order, OrderStatus, Position
 from tradingsite.decimals import to_decimal
+from tradingsite.exceptions import ApplicationError
 
 from .services import decision_ratios
 
@@ -137,3 +138,75 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     limit = _setting(params, overrides, "max_orders_per_day")
     outcome.record("daily_orders", placed < limit, f"{placed} today (maximum {limit})")
     return outcome
+
+
+def _reference_price(code, price):
+    """The limit price, else the last price known here (the position's mark, the cache)."""
+    from marketdata.models import MarketData
+
+    if price is not None:
+        return price
+    position = Position.objects.filter(instrument_id=code.conid, closed_at__isnull=True).first()
+    if position is not None and position.current_price:
+        return position.current_price
+    cached = MarketData.objects.filter(conid=code.conid).order_by("-created_at").first()
+    closes = ((cached.data or {}).get("bars") or {}).get("close") if cached else None
+    return Decimal(str(closes[-1])) if closes else None
+
+
+def manual_order_check(*, code, side, quantity, order_type, price):
+    """The risk limits a manual order (no decision, no strategy) passes, at the default settings.
+
+    One position costs at most 10 % of the account, at most ``max_open_positions`` open
+    positions, one working manual order per contract, at most ``max_orders_per_day`` manual
+    orders a day. An order that only reduces a position is never held back by the first two.
+    Raises ApplicationError naming the field; the caller holds the lock (see
+    ``orders.services.manual_order_place``).
+    """
+    from orders.models import OrderSide
+
+    position = Position.objects.filter(instrument_id=code.conid, closed_at__isnull=True).first()
+    held = position.quantity if position else Decimal(0)
+    after = held + (quantity if side == OrderSide.BUY else -quantity)
+    reduces_only = abs(after) <= abs(held) and after * held >= 0
+    if not reduces_only:
+        equity = DEFAULTS["account_size"]
+        cap = equity * MAX_POSITION_SHARE
+        reference = _reference_price(code, price)
+        if reference is None:
+            _refuse(
+                {"price": f"No price of {code.symbol} is known to check the position limit: "
+                          "send a limit order (LMT with a price)."}
+            )  # fmt: skip
+        if abs(after) * reference > cap:
+            _refuse(
+                {"quantity": f"The position would cost {abs(after) * reference:.2f}, over 10 % "
+                             f"of the account ({cap:.2f})."}
+            )  # fmt: skip
+        limit = DEFAULTS["max_open_positions"]
+        if position is None and Position.objects.filter(closed_at__isnull=True).count() >= limit:
+            _refuse(
+                {"code_id": f"{limit:.0f} positions are open already (the maximum)."},
+            )
+    working = Order.objects.filter(
+        instrument_id=code.conid,
+        decision__isnull=True,
+        status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
+    ).first()
+    if working is not None:
+        _refuse(
+            {"code_id": f"Manual order {working.pk} on {code.symbol} is still working: "
+                        "cancel it or wait for its fill."}
+        )  # fmt: skip
+    today = timezone.make_aware(datetime.combine(timezone.localdate(), time()))
+    placed = Order.objects.filter(decision__isnull=True, created_at__gte=today).count()
+    limit = DEFAULTS["max_orders_per_day"]
+    if placed >= limit:
+        _refuse(
+            {"non_field_errors": f"{placed} manual orders today (the maximum is {limit:.0f})."},
+        )
+
+
+def _refuse(reasons):
+    """A refused manual order: the reason is the message, and the field it concerns."""
+    raise ApplicationError(next(iter(reasons.values())), extra=reasons)

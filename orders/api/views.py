@@ -46,7 +46,7 @@ class OrderViewSet(
     def create(self, request, *args, **kwargs):
         placing = OrderPlaceSerializer(data=request.data)
         placing.is_valid(raise_exception=True)
-        order = services.order_place(**placing.validated_data)
+        order = services.manual_order_place(**placing.validated_data)
         return Response(
             self.get_serializer(self._shaped(order)).data, status=status.HTTP_201_CREATED
         )
