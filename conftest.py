@@ -56,7 +56,9 @@ def wait_for():
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real Celery worker process on the test database, with its own loopback gateway.
 
-    Yields ``(gateway, port)``. Tests that use it need ``django_db(transaction=True)`` so
+    Yields ``(gateway, port, media_root)``: the worker writes execution charts under
+    ``media_root``, so a test that serves them sets ``settings.MEDIA_ROOT`` to it. Tests that
+    use it need ``django_db(transaction=True)`` so
     that the worker sees their rows.
     """
     import os
@@ -71,6 +73,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     from tradingsite.ibgateway import LoopbackGateway
 
     gateway = LoopbackGateway(host="127.0.0.1", port=0, seed=11)
+    media = tmp_path_factory.mktemp("media")
     port = gateway.start()
     db = connection.settings_dict
     env = {
@@ -81,7 +84,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "IBKR_HOST": "127.0.0.1",
         "IBKR_PORT": str(port),
         "IBKR_CLIENT_ID": "70",
-        "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+        "MEDIA_ROOT": str(media),
     }
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with open(log, "wb") as output:
@@ -97,7 +100,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
             process.kill()
             gateway.stop()
             pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
-    yield gateway, port
+    yield gateway, port, str(media)
     process.terminate()
     process.wait(timeout=20)
     gateway.stop()

@@ -80,7 +80,7 @@ def worker_broker(celery_worker_process, settings):
     """This test process resolves codes at the worker's gateway, so the conids agree."""
     from tradingsite.broker import reset_broker
 
-    gateway, port = celery_worker_process
+    gateway, port, settings.MEDIA_ROOT = celery_worker_process
     settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CLIENT_ID = "127.0.0.1", port, 72
     reset_broker()
     yield gateway
@@ -157,6 +157,14 @@ def test_a_strategy_made_in_the_browser_runs_and_its_decision_and_order_are_foun
     assert execution.status == "completed", execution.error_message
     assert "2 codes processed, 2 decisions, 2 orders" in page.inner_text(".field-results_summary")
     assert page.inner_text(".exec-progress .percent") == "100%"
+    charts = page.locator("figure.chart img")
+    assert charts.count() == 4  # two timeframes of each code
+    for n in range(4):
+        charts.nth(n).scroll_into_view_if_needed()
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('figure.chart img'))"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
     shot(page, "04-execution-completed")
 
     page.click("a >> text=Open the transcript")

@@ -28,7 +28,7 @@ def broker_settings(celery_worker_process, settings):
     """This test process talks to the worker's gateway too (to resolve codes)."""
     from tradingsite.broker import reset_broker
 
-    gateway, port = celery_worker_process
+    gateway, port, settings.MEDIA_ROOT = celery_worker_process
     settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CLIENT_ID = "127.0.0.1", port, 71
     reset_broker()
     yield gateway
