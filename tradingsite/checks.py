@@ -10,7 +10,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import DEFAULT_DB_ALIAS
 
 from tradingsite.schema.compare import schema_compare
-from tradingsite.startup import DATABASE_ERRORS, pending_migrations_problem
+from tradingsite.startup import DATABASE_ERRORS, pending_migrations_problem, secret_key_problem
 
 HINT = (
     "`python manage.py check_schema` lists every difference from the seed specification; "
@@ -40,3 +40,9 @@ def database_schema_check(app_configs=None, databases=None, **kwargs):
                 Error(problem, hint=HINT, id="tradingsite.E001") for problem in report.problems
             )
     return messages
+
+
+@register(Tags.security, deploy=True)
+def secret_key_check(app_configs=None, **kwargs):
+    problem = secret_key_problem()
+    return [Error(problem, id="tradingsite.E002")] if problem else []

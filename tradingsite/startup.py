@@ -4,10 +4,12 @@ Seed 000: "migration failures SHALL prevent application startup". A web process 
 started on such a database would fail later, at the first request or task that touches a
 missing table or column, with an error far from its cause; refusing at once says what to run.
 The web process (wsgi/asgi), ``runserver`` and the Celery worker call ``require_ready_database``;
-``manage.py check`` reports the same through tradingsite/checks.py.
+``manage.py check`` reports the same through tradingsite/checks.py. The web process also
+refuses to start without a SECRET_KEY (``require_secret_key``).
 """
 
 import sqlalchemy.exc
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import Error as DjangoDatabaseError
@@ -67,3 +69,24 @@ def require_ready_database(using=DEFAULT_DB_ALIAS):
     problem = readiness_problem(using)
     if problem:
         raise DatabaseNotReady(problem)
+
+
+SECRET_KEY_MISSING = (
+    "SECRET_KEY must be set when DEBUG is off: set the SECRET_KEY environment variable (a long "
+    "random string), or DEBUG=true for local development."
+)
+
+
+def secret_key_problem():
+    """Why nothing could be signed (logins, sessions, CSRF), or None."""
+    try:
+        settings.SECRET_KEY  # noqa: B018 - Django refuses an empty key when it is read
+    except ImproperlyConfigured:
+        return SECRET_KEY_MISSING
+    return None
+
+
+def require_secret_key():
+    problem = secret_key_problem()
+    if problem:
+        raise ImproperlyConfigured(problem)

@@ -81,3 +81,52 @@ def test_manage_py_check_survives_an_unreachable_database(started):
 
     assert result.returncode == 0, result.stderr
     assert "(tradingsite.W002) Cannot check the schema of database 'default'" in result.stderr
+
+
+def test_without_a_secret_key_the_site_refuses_and_management_still_works(tmp_path):
+    """DEBUG off and no SECRET_KEY: nothing could be signed, so the web process refuses to
+    start and `check --deploy` fails, while commands that sign nothing still run."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in ("SECRET_KEY", "TESTING", "DEBUG", "DJANGO_SETTINGS_MODULE")
+    }  # fmt: skip
+    env.update(DEBUG="false", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    commands = {
+        "runserver": ("manage.py", "runserver", "--noreload", "127.0.0.1:0"),
+        "web": ("-c", "import tradingsite.wsgi"),
+        "deploy": ("manage.py", "check", "--deploy"),
+        "makemigrations": ("manage.py", "makemigrations", "--check", "--dry-run"),
+    }
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, *command],
+            cwd=settings.BASE_DIR,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        for name, command in commands.items()
+    }
+    results = {}
+    for name, process in running.items():
+        out, err = process.communicate(timeout=60)
+        results[name] = (process.returncode, out, err)
+
+    refusal = "SECRET_KEY must be set when DEBUG is off"
+    code, out, err = results["runserver"]
+    assert code != 0 and refusal in err and "Traceback" not in err
+    assert "Starting development server" not in out
+    code, out, err = results["web"]
+    assert code != 0 and refusal in err
+    code, out, err = results["deploy"]
+    assert code != 0 and f"(tradingsite.E002) {refusal}" in err
+    code, out, err = results["makemigrations"]
+    assert code == 0, err
+    assert "No changes detected" in out
