@@ -7,12 +7,7 @@ from marketdata.models import Code
 from tradingsite.admin_tools import ReadOnlyAdmin, change_url, changelist_url, link
 
 from .models import Order, Position, Trade
-
-
-def _code(field):
-    """The instrument's ``field`` through the unique code.conid, never a join that would hide
-    a row whose contract is not stored as a code."""
-    return Subquery(Code.objects.filter(conid=OuterRef("instrument_id")).values(field)[:1])
+from .selectors import instrument_code
 
 
 class BrokerOwnedAdmin(ReadOnlyAdmin):
@@ -22,7 +17,11 @@ class BrokerOwnedAdmin(ReadOnlyAdmin):
     """
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(symbol=_code("symbol"), code_pk=_code("pk"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(symbol=instrument_code("symbol"), code_pk=instrument_code("pk"))
+        )
 
     def _mode_title(self, extra_context, title):
         return {**(extra_context or {}), "title": f"{title} ({settings.TRADING_MODE} trading)"}

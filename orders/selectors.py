@@ -12,21 +12,24 @@ from marketdata.models import Code
 from .models import Order, Position, Trade
 
 
-def _symbol():
-    return Subquery(Code.objects.filter(conid=OuterRef("instrument_id")).values("symbol")[:1])
+def instrument_code(field):
+    """The instrument's code ``field`` (e.g. ``symbol``) through the unique ``code.conid``."""
+    return Subquery(Code.objects.filter(conid=OuterRef("instrument_id")).values(field)[:1])
 
 
 def orders_list():
     """Newest first (index on ``created_at``), each with its decision's strategy."""
     return Order.objects.annotate(
-        symbol=_symbol(), strategy_id=F("decision__strategy_id")
+        symbol=instrument_code("symbol"), strategy_id=F("decision__strategy_id")
     ).order_by("-created_at", "-id")
 
 
 def trades_list():
-    return Trade.objects.annotate(symbol=_symbol()).order_by("-entry_date", "-id")
+    return Trade.objects.annotate(symbol=instrument_code("symbol")).order_by("-entry_date", "-id")
 
 
 def positions_list():
     """Every position, open and closed (the API's ``state`` filter shows open ones by default)."""
-    return Position.objects.annotate(symbol=_symbol()).order_by("-updated_at", "-id")
+    return Position.objects.annotate(symbol=instrument_code("symbol")).order_by(
+        "-updated_at", "-id"
+    )
