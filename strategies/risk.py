@@ -54,6 +54,25 @@ def _setting(params, overrides, name):
     return to_decimal(value, field=name)
 
 
+def _working_order(conid, **scope):
+    """An order on ``conid`` still working at IB (``scope``: whose orders count)."""
+    return Order.objects.filter(
+        instrument_id=conid,
+        status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
+        **scope,
+    ).first()
+
+
+def _orders_today(now=None, **scope):
+    """How many orders (``scope``: whose) were placed since midnight, local time."""
+    start = timezone.make_aware(datetime.combine(timezone.localdate(now or timezone.now()), time()))
+    return Order.objects.filter(created_at__gte=start, **scope).count()
+
+
+def _open_positions():
+    return Position.objects.filter(closed_at__isnull=True).count()
+
+
 def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None):
     """Apply every rule to ``decision``; stops at the first rule that fails."""
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
@@ -114,17 +133,13 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     outcome.quantity = int(quantity)
 
     limit = _setting(params, overrides, "max_open_positions")
-    open_positions = Position.objects.filter(closed_at__isnull=True).count()
+    open_positions = _open_positions()
     if not outcome.record(
         "open_positions", open_positions < limit, f"{open_positions} open (maximum {limit})"
     ):
         return outcome
 
-    open_order = Order.objects.filter(
-        instrument_id=decision.code.conid,
-        decision__strategy=strategy,
-        status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
-    ).first()
+    open_order = _working_order(decision.code.conid, decision__strategy=strategy)
     if not outcome.record(
         "open_order",
         open_order is None,
@@ -132,9 +147,7 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     ):
         return outcome
 
-    today = timezone.localdate(now or timezone.now())
-    start = timezone.make_aware(datetime.combine(today, time()))
-    placed = Order.objects.filter(decision__strategy=strategy, created_at__gte=start).count()
+    placed = _orders_today(now, decision__strategy=strategy)
     limit = _setting(params, overrides, "max_orders_per_day")
     outcome.record("daily_orders", placed < limit, f"{placed} today (maximum {limit})")
     return outcome
@@ -184,22 +197,17 @@ def manual_order_check(*, code, side, quantity, order_type, price):
                              f"of the account ({cap:.2f})."}
             )  # fmt: skip
         limit = DEFAULTS["max_open_positions"]
-        if position is None and Position.objects.filter(closed_at__isnull=True).count() >= limit:
+        if position is None and _open_positions() >= limit:
             _refuse(
                 {"code_id": f"{limit:.0f} positions are open already (the maximum)."},
             )
-    working = Order.objects.filter(
-        instrument_id=code.conid,
-        decision__isnull=True,
-        status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
-    ).first()
+    working = _working_order(code.conid, decision__isnull=True)
     if working is not None:
         _refuse(
             {"code_id": f"Manual order {working.pk} on {code.symbol} is still working: "
                         "cancel it or wait for its fill."}
         )  # fmt: skip
-    today = timezone.make_aware(datetime.combine(timezone.localdate(), time()))
-    placed = Order.objects.filter(decision__isnull=True, created_at__gte=today).count()
+    placed = _orders_today(decision__isnull=True)
     limit = DEFAULTS["max_orders_per_day"]
     if placed >= limit:
         _refuse(
