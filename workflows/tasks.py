@@ -9,16 +9,15 @@ def run_workflow(self, strategy_id, workflow_id=None, execution_id=None, dry_run
     """Run a strategy's workflow (beat calls it with the strategy id alone)."""
     from strategies.models import Strategy
 
-    from .models import ExecutionStatus, Workflow, WorkflowExecution
-    from .services import execution_run
+    from .models import Workflow
+    from .services import execution_run, execution_start
 
-    if execution_id is None:
+    if execution_id is None:  # the runner records this task's id when it starts the run
         strategy = Strategy.objects.get(pk=strategy_id)
         workflow = Workflow.objects.get(pk=workflow_id) if workflow_id else strategy.workflow
-        execution_id = WorkflowExecution.objects.create(
-            strategy=strategy, workflow=workflow, task_id=self.request.id,
-            status=ExecutionStatus.PENDING, results={"dry_run": dry_run},
-        ).pk  # fmt: skip
+        execution_id = execution_start(
+            strategy=strategy, workflow=workflow, dry_run=dry_run, enqueue=False
+        ).pk
     execution = execution_run(execution_id=execution_id, task=self, dry_run=dry_run)
     return {
         "execution_id": execution.pk,

@@ -146,3 +146,19 @@ def test_a_run_while_another_holds_the_strategy_is_skipped(broker_settings):
     assert execution.status == ExecutionStatus.CANCELLED
     assert execution.error_message.startswith("Skipped: another run of strategy")
     assert not Decision.objects.filter(strategy=strategy).exists()
+
+
+def test_beat_calls_the_task_with_the_strategy_id_alone(broker_settings):
+    from workflows.models import WorkflowExecution
+    from workflows.tasks import run_workflow
+
+    strategy = rising_strategy("two_indicator")
+    sent = run_workflow.apply_async(args=[strategy.pk])  # as the PeriodicTask sends it
+    deadline = time.monotonic() + 60
+    while not WorkflowExecution.objects.filter(strategy=strategy).exists():
+        assert time.monotonic() < deadline, "the worker made no execution"
+        time.sleep(0.2)
+    execution = wait_final(WorkflowExecution.objects.get(strategy=strategy))
+    assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
+    assert execution.task_id == sent.id and execution.workflow == strategy.workflow
+    assert Decision.objects.filter(workflow_execution=execution).count() == 1
