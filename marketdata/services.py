@@ -88,7 +88,7 @@ def market_data_get(*, code, period, bar, broker=None, now=None):
 
 def bars_document(bars):
     """The cached JSON: OHLCV columns and the indicator set computed on them."""
-    # Imported here: scipy costs every process about a second at start-up otherwise.
+    # Imported here: numba costs every process about half a second at start-up otherwise.
     from .indicators import indicator_set
 
     columns = {

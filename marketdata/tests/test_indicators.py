@@ -223,3 +223,37 @@ def test_supertrend_matches_the_plain_loop(walk, period, multiplier):
     np.testing.assert_allclose(line, expected_line, rtol=1e-12, equal_nan=True)
     flips = np.count_nonzero(np.diff(direction[period:]))
     assert flips > 20  # the walk trends both ways: the test exercises turns, not one trend
+
+
+# --- long series ----------------------------------------------------------------------------
+def test_moving_windows_stay_exact_across_the_periodic_re_sum():
+    """Moving sums and Bollinger's deviations slide bar by bar and are computed afresh every
+    RESUM bars: the values on both sides of each re-sum equal the windows' own mean and
+    standard deviation, computed directly, over prices that wander from 10,000 to 100,000."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from marketdata.kernels import RESUM
+
+    close = random_walk(3 * RESUM + 100, seed=7)[2] * 1000.0
+    tolerance = 1e-8 * close.max()  # a hundred-millionth of the price level
+    for period in (1, 2, 20, 201):
+        windows = sliding_window_view(close, period)
+        means, widths = windows.mean(axis=1), 2.0 * windows.std(axis=1)
+        np.testing.assert_allclose(sma(close, period)[period - 1 :], means, rtol=1e-12)
+        upper, middle, lower = bollinger(close, period, 2.0)
+        np.testing.assert_allclose(middle[period - 1 :], means, rtol=1e-12)
+        np.testing.assert_allclose((upper - middle)[period - 1 :], widths, atol=tolerance)
+        np.testing.assert_allclose((middle - lower)[period - 1 :], widths, atol=tolerance)
+    assert bollinger(close, 1, 2.0)[0][5] == close[5]  # one bar: no width at all
+
+
+def test_any_array_like_input():
+    """Lists of ints, strided views and float32 arrays give the same values as float64."""
+    high, low, close = random_walk(600, seed=3)
+    strided = np.repeat(close, 2)[::2]
+    assert not strided.flags.c_contiguous
+    same(ema(strided, 10), ema(close, 10))
+    same(rsi(close.astype(np.float32), 14), rsi(close.astype(np.float32).astype(float), 14))
+    same(sma([1, 2, 3, 4], 2), [NAN, 1.5, 2.5, 3.5])
+    line, direction = supertrend(list(high), list(low), list(close), 10, 3.0)
+    same(line, supertrend(high, low, close, 10, 3.0)[0])
