@@ -279,7 +279,11 @@ class StrategyAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def run_now(self, request, queryset):
         started = []
         for strategy in queryset:
-            execution = execution_start(strategy=strategy)
+            try:
+                execution = execution_start(strategy=strategy)
+            except ApplicationError as refused:
+                self.message_user(request, f"{strategy} did not run: {refused}", messages.ERROR)
+                continue
             started.append(execution)
             self.message_user(
                 request,

@@ -14,5 +14,16 @@ class ApplicationError(Exception):
     def __str__(self):
         if not self.extra:
             return self.message
-        details = "; ".join(f"{field}: {reason}" for field, reason in self.extra.items())
-        return f"{self.message} ({details})"
+        return f"{self.message} ({'; '.join(_reasons(self.extra))})"
+
+
+def _reasons(extra, prefix=""):
+    """``field: reason`` for each problem, nested fields dotted (``param.bar_1: ...``)."""
+    for field, reason in extra.items():
+        name = f"{prefix}{field}"
+        if isinstance(reason, dict):
+            yield from _reasons(reason, f"{name}.")
+        elif isinstance(reason, list | tuple):
+            yield f"{name}: {', '.join(str(item) for item in reason)}"
+        else:
+            yield f"{name}: {reason}"

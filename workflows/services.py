@@ -150,15 +150,24 @@ def conversation_record(*, execution, messages):
 # --- Executions -----------------------------------------------------------------------------
 
 
-def execution_start(*, strategy, workflow=None, dry_run=False, enqueue=True):
+def execution_start(*, strategy, workflow=None, dry_run=False, enqueue=True, check=True):
     """Create a pending execution and queue it; the worker runs it after this commits.
 
     The Celery task id is chosen here, so the execution carries it before the task starts.
     ``enqueue=False`` leaves it pending for the caller to run in-process.
+
+    A strategy whose params its workflow cannot run with (the workflow changed after the
+    strategy was saved) is refused with ApplicationError naming each param, and nothing is
+    written. Beat's scheduled runs pass ``check=False``: nobody is there to read a refusal, so
+    the run itself fails and records why on its execution.
     """
+    from strategies.services import params_check
+
     from .tasks import run_workflow
 
     workflow = workflow or strategy.workflow
+    if check:
+        params_check(type=strategy.type, param=strategy.param, workflow=workflow)
     task_id = str(uuid.uuid4())
     execution = WorkflowExecution.objects.create(
         strategy=strategy,

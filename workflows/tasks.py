@@ -16,7 +16,7 @@ def run_workflow(self, strategy_id, workflow_id=None, execution_id=None, dry_run
         strategy = Strategy.objects.get(pk=strategy_id)
         workflow = Workflow.objects.get(pk=workflow_id) if workflow_id else strategy.workflow
         execution_id = execution_start(
-            strategy=strategy, workflow=workflow, dry_run=dry_run, enqueue=False
+            strategy=strategy, workflow=workflow, dry_run=dry_run, enqueue=False, check=False
         ).pk
     execution = execution_run(execution_id=execution_id, task=self, dry_run=dry_run)
     return {

@@ -165,6 +165,22 @@ def test_run_now_starts_an_execution_and_opens_it(admin_client, listed):
     assert "Queued: waiting for a worker" in page
 
 
+def test_run_now_refuses_a_strategy_its_workflow_cannot_run(admin_client, listed):
+    # The workflow no longer supplies the timeframes this strategy left to it.
+    Workflow.objects.filter(pk=listed.workflow_id).update(default_params={})
+    ready = strategy_create(name="Ready", type="two_indicator", workflow=None,
+                            codes=[CodeFactory(symbol="SPY")])  # fmt: skip
+    response = admin_client.post("/admin/strategies/strategy/", {
+        "action": "run_now", "_selected_action": [listed.pk, ready.pk],
+    }, secure=True, follow=True)  # fmt: skip
+    page = response.content.decode()
+    assert "Trend did not run: The strategy is not valid. (param.bar_1: is required by the " \
+           "workflow" in page  # fmt: skip
+    assert not WorkflowExecution.objects.filter(strategy=listed).exists()
+    started = WorkflowExecution.objects.get(strategy=ready)
+    assert f'Started execution <a href="/admin/workflows/workflowexecution/{started.pk}' in page
+
+
 def test_the_run_now_button_on_the_strategy_page(admin_client, listed):
     page = admin_client.get(f"/admin/strategies/strategy/{listed.pk}/change/", secure=True)
     html = page.content.decode()

@@ -5,7 +5,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from strategies.services import params_check
 from tradingsite.api.pagination import NewestIdFirstCursorPagination, TimelineCursorPagination
 from workflows import selectors, services
 
@@ -33,7 +32,6 @@ RUN_DESCRIPTION = (
 
 def execution_started(*, strategy, workflow, dry_run):
     """Queue a run of ``workflow`` for ``strategy``: 202 with where to follow it."""
-    params_check(type=strategy.type, param=strategy.param, workflow=workflow)
     execution = services.execution_start(strategy=strategy, workflow=workflow, dry_run=dry_run)
     return Response(
         ExecutionStartedSerializer(execution).data,

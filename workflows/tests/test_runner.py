@@ -11,11 +11,13 @@ from marketdata.tests.factories import CodeFactory, cache_market_data
 from orders.models import Order
 from strategies.models import Decision
 from strategies.services import strategy_create
+from tradingsite.exceptions import ApplicationError
 from workflows.agents import team
 from workflows.agents.offline import OfflineChatCompletionClient
 from workflows.engine.locks import RedisRunLock
-from workflows.models import AgentConversation, ExecutionStatus
+from workflows.models import AgentConversation, ExecutionStatus, WorkflowExecution
 from workflows.services import execution_cancel, execution_run, execution_start, executions_sweep
+from workflows.tasks import run_workflow
 from workflows.templates import TEMPLATES
 
 pytestmark = pytest.mark.django_db
@@ -125,11 +127,19 @@ def test_an_unreadable_answer_is_a_parsing_error_and_no_order(monkeypatch):
     assert execution.status == ExecutionStatus.COMPLETED
 
 
-def test_bad_params_fail_the_run_with_the_reason():
+def test_bad_params_refuse_a_run_asked_for_and_fail_a_scheduled_one():
     strategy = cached_strategy({"UPCO": "up"})
-    strategy.param = {"period_1": "1 year"}
+    strategy.param = {"period_1": "1 year"}  # saved around the service, as an old row might be
     strategy.save()
-    execution = run(strategy)
+    with pytest.raises(ApplicationError, match=r"\(param\.period_1: .*1 year") as refused:
+        execution_start(strategy=strategy, enqueue=False)
+    assert list(refused.value.extra["param"]) == ["period_1"]
+    assert not WorkflowExecution.objects.exists()
+
+    # Beat's call: nobody is there to read a refusal, so the run fails and says why.
+    outcome = run_workflow.apply(args=[strategy.pk]).get()
+    execution = WorkflowExecution.objects.get()
+    assert outcome["execution_id"] == execution.pk
     assert execution.status == ExecutionStatus.FAILED
     assert "period_1" in execution.error_message
 

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from strategies.models import Strategy
+from tradingsite.exceptions import ApplicationError
 from workflows.models import ExecutionStatus
 from workflows.services import execution_run, execution_start
 
@@ -23,7 +24,10 @@ class Command(BaseCommand):
                 if not found
                 else f"{found.count()} strategies are named {strategy!r}: give the id."
             )
-        execution = execution_start(strategy=found.get(), dry_run=dry_run, enqueue=not sync)
+        try:
+            execution = execution_start(strategy=found.get(), dry_run=dry_run, enqueue=not sync)
+        except ApplicationError as refused:
+            raise CommandError(str(refused)) from None
         if not sync:
             self.stdout.write(
                 f"Execution {execution.pk} queued (task {execution.task_id}); "
