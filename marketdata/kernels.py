@@ -147,6 +147,15 @@ def _true_range(high, low, close, i):
 
 
 @njit(cache=True, nogil=True, fastmath=CONTRACT)
+def _first_atr(high, low, close, period):
+    """Wilder's first ATR, at bar ``period``: the mean of the true ranges of bars 1..period."""
+    total = 0.0
+    for i in range(1, period + 1):
+        total += _true_range(high, low, close, i)
+    return total / period
+
+
+@njit(cache=True, nogil=True, fastmath=CONTRACT)
 def true_range(high, low, close, out):
     """High-low widened to the previous close, from the second bar (NaN at the first)."""
     if len(close):
@@ -164,10 +173,7 @@ def atr(high, low, close, period, out):
         out[i] = NAN
     if n <= period:
         return
-    last = 0.0
-    for i in range(1, period + 1):
-        last += _true_range(high, low, close, i)
-    last /= period
+    last = _first_atr(high, low, close, period)
     out[period] = last
     alpha = 1.0 / period
     decay = 1.0 - alpha
@@ -227,10 +233,7 @@ def supertrend(high, low, close, period, multiplier, line, direction):
         direction[i] = NAN
     if n <= period:
         return
-    band = 0.0
-    for i in range(1, period + 1):
-        band += _true_range(high, low, close, i)
-    band /= period
+    band = _first_atr(high, low, close, period)
     alpha = 1.0 / period
     decay = 1.0 - alpha
     middle = (high[period] + low[period]) / 2
