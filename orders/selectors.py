@@ -8,15 +8,23 @@ constraint, and an inner join would hide a row whose contract is not stored as a
 from django.db.models import F, OuterRef, Subquery
 
 from marketdata.models import Code
+from tradingsite.querysets import built_once
 
 from .models import Order, Position, Trade
 
 
 def instrument_code(field):
-    """The instrument's code ``field`` (e.g. ``symbol``) through the unique ``code.conid``."""
-    return Subquery(Code.objects.filter(conid=OuterRef("instrument_id")).values(field)[:1])
+    """The instrument's code ``field`` (e.g. ``symbol``) through the unique ``code.conid``.
+
+    Unordered: one code at most matches, so Code's default ordering would only add a sort to
+    the subquery of every row.
+    """
+    return Subquery(
+        Code.objects.filter(conid=OuterRef("instrument_id")).order_by().values(field)[:1]
+    )
 
 
+@built_once
 def orders_list():
     """Newest first (index on ``created_at``), each with its decision's strategy."""
     return Order.objects.annotate(
@@ -24,10 +32,12 @@ def orders_list():
     ).order_by("-created_at", "-id")
 
 
+@built_once
 def trades_list():
     return Trade.objects.annotate(symbol=instrument_code("symbol")).order_by("-entry_date", "-id")
 
 
+@built_once
 def positions_list():
     """Every position, open and closed (the API's ``state`` filter shows open ones by default)."""
     return Position.objects.annotate(symbol=instrument_code("symbol")).order_by(

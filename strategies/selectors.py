@@ -3,16 +3,19 @@
 from django.db.models import Prefetch
 
 from marketdata.models import Code
+from tradingsite.querysets import built_once
 
 from .models import Decision, Strategy
 
 
+@built_once
 def strategies_list():
     return Strategy.objects.prefetch_related(
         Prefetch("codes", queryset=Code.objects.only("id").order_by("id"))
     ).order_by("name", "id")
 
 
+@built_once
 def decisions_list():
     """Newest first, the order of the ``decision.created_at`` index."""
     return Decision.objects.order_by("-created_at", "-id")

@@ -6,10 +6,14 @@ class TradingSiteConfig(AppConfig):
     verbose_name = "Trading site"
 
     def ready(self):
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
         from tradingsite import checks  # noqa: F401  (registers the system checks)
+        from tradingsite.database import timestamptz_loader_register
         from tradingsite.schedules import periodic_jobs_sync
+
+        connection_created.connect(timestamptz_loader_register)
 
         # post_migrate is sent only for apps with models: hang it on the beat tables' app.
         post_migrate.connect(periodic_jobs_sync, sender=apps.get_app_config("django_celery_beat"))

@@ -3,10 +3,12 @@
 from django.db.models import Avg, Count, F
 
 from strategies.models import Decision
+from tradingsite.querysets import built_once
 
 from .models import AgentConversation, Workflow, WorkflowExecution, WorkflowMetrics
 
 
+@built_once
 def workflows_list():
     return Workflow.objects.annotate(
         current_version_number=F("current_version__version_number")
@@ -17,6 +19,7 @@ def workflow_versions(*, workflow):
     return workflow.versions.order_by("-version_number")
 
 
+@built_once
 def executions_list():
     """Newest first: the id grows with creation and is the primary key's index."""
     return WorkflowExecution.objects.order_by("-id")
@@ -29,6 +32,7 @@ def conversation_of(*, execution):
     )
 
 
+@built_once
 def workflow_metrics_list():
     return WorkflowMetrics.objects.order_by("-date", "-id")
 

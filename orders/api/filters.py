@@ -1,10 +1,10 @@
 from django_filters import rest_framework as filters
 
 from orders.models import Order, OrderSide, OrderStatus, OrderType, Position, TimeInForce, Trade
-from tradingsite.api.filters import IdFilter, datetime_range
+from tradingsite.api.filters import FilterSet, IdFilter, datetime_range
 
 
-class OrderFilter(filters.FilterSet):
+class OrderFilter(FilterSet):
     id = IdFilter()
     status = filters.ChoiceFilter(choices=OrderStatus.choices)
     symbol = filters.CharFilter(field_name="instrument__symbol", lookup_expr="iexact")
@@ -23,7 +23,7 @@ class OrderFilter(filters.FilterSet):
         fields = []
 
 
-class TradeFilter(filters.FilterSet):
+class TradeFilter(FilterSet):
     id = IdFilter()
     order_id = IdFilter(field_name="order")
     conid = IdFilter(field_name="instrument_id")
@@ -38,7 +38,7 @@ class TradeFilter(filters.FilterSet):
         fields = []
 
 
-class PositionFilter(filters.FilterSet):
+class PositionFilter(FilterSet):
     """Open positions unless ``state`` says ``closed`` or ``all``."""
 
     STATES = [("open", "open"), ("closed", "closed"), ("all", "all")]

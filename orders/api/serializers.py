@@ -5,13 +5,14 @@ from rest_framework import serializers
 from marketdata.models import Code
 from orders.models import Order, OrderSide, OrderType, Position, TimeInForce, Trade
 from tradingsite.api.fields import TradingModeField
+from tradingsite.api.serializers import ModelSerializer
 from tradingsite.fields import price_field, quantity_field
 
 _PRICE = price_field()
 _QUANTITY = quantity_field()
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(ModelSerializer):
     decision_id = serializers.IntegerField(read_only=True, allow_null=True)
     strategy_id = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="The strategy of the order's decision."
@@ -64,7 +65,7 @@ class OrderPlaceSerializer(serializers.Serializer):
         return attrs
 
 
-class TradeSerializer(serializers.ModelSerializer):
+class TradeSerializer(ModelSerializer):
     order_id = serializers.IntegerField(read_only=True)
     conid = serializers.IntegerField(source="instrument_id", read_only=True)
     symbol = serializers.CharField(read_only=True, allow_null=True)
@@ -80,7 +81,7 @@ class TradeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PositionSerializer(serializers.ModelSerializer):
+class PositionSerializer(ModelSerializer):
     conid = serializers.IntegerField(source="instrument_id", read_only=True)
     symbol = serializers.CharField(read_only=True, allow_null=True)
     trading_mode = TradingModeField()

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from orders import selectors, services
 from tradingsite.api.pagination import NewestFirstCursorPagination
 from tradingsite.api.schema import BROKER_ERRORS
+from tradingsite.api.views import ValuesListMixin
 
 from .filters import OrderFilter, PositionFilter, TradeFilter
 from .serializers import (
@@ -21,6 +22,7 @@ from .serializers import (
     retrieve=extend_schema(summary="One order"),
 )
 class OrderViewSet(
+    ValuesListMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -66,7 +68,7 @@ class OrderViewSet(
     list=extend_schema(summary="List trades, newest entry first"),
     retrieve=extend_schema(summary="One trade"),
 )
-class TradeViewSet(viewsets.ReadOnlyModelViewSet):
+class TradeViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     """Round trips opened by fills, with realized P&L once exited."""
 
     serializer_class = TradeSerializer
@@ -80,7 +82,7 @@ class TradeViewSet(viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="List positions (open ones unless state=closed or state=all)"),
     retrieve=extend_schema(summary="One position"),
 )
-class PositionViewSet(viewsets.ReadOnlyModelViewSet):
+class PositionViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     """The holding per contract; quantity is negative for a short."""
 
     serializer_class = PositionSerializer

@@ -1,10 +1,10 @@
 from django_filters import rest_framework as filters
 
 from strategies.models import Decision, DecisionType, Strategy, StrategyType
-from tradingsite.api.filters import IdFilter, datetime_range
+from tradingsite.api.filters import FilterSet, IdFilter, datetime_range
 
 
-class StrategyFilter(filters.FilterSet):
+class StrategyFilter(FilterSet):
     id = IdFilter()
     name = filters.CharFilter(lookup_expr="icontains")
     type = filters.ChoiceFilter(choices=StrategyType.choices)
@@ -19,7 +19,7 @@ class StrategyFilter(filters.FilterSet):
         fields = []
 
 
-class DecisionFilter(filters.FilterSet):
+class DecisionFilter(FilterSet):
     id = IdFilter()
     code_id = IdFilter(field_name="code")
     strategy_id = IdFilter(field_name="strategy")

@@ -5,6 +5,7 @@ from marketdata.models import Code
 from strategies.models import Decision, Strategy
 from strategies.schedules import crontab_fields
 from tradingsite.api.fields import JSONObjectField
+from tradingsite.api.serializers import ModelSerializer
 from tradingsite.exceptions import ApplicationError
 from workflows.models import Workflow
 
@@ -13,7 +14,7 @@ from workflows.models import Workflow
 MAX_INTERVAL_MINUTES = 525_600
 
 
-class StrategySerializer(serializers.ModelSerializer):
+class StrategySerializer(ModelSerializer):
     workflow_id = serializers.PrimaryKeyRelatedField(
         source="workflow",
         queryset=Workflow.objects.all(),
@@ -51,7 +52,7 @@ class StrategySerializer(serializers.ModelSerializer):
         return value
 
 
-class DecisionSerializer(serializers.ModelSerializer):
+class DecisionSerializer(ModelSerializer):
     code_id = serializers.IntegerField(read_only=True)
     strategy_id = serializers.IntegerField(read_only=True)
     workflow_execution_id = serializers.IntegerField(read_only=True, allow_null=True)

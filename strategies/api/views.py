@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from strategies import selectors, services
 from tradingsite.api.pagination import NewestFirstCursorPagination
+from tradingsite.api.views import ValuesListMixin
 from workflows.api.serializers import ExecutionStartedSerializer, RunSerializer
 from workflows.api.views import RUN_DESCRIPTION, execution_started
 
@@ -24,7 +25,7 @@ from .serializers import DecisionSerializer, StrategySerializer
     partial_update=extend_schema(summary="Change some fields of a strategy"),
     destroy=extend_schema(summary="Delete a strategy that has no decisions or runs"),
 )
-class StrategyViewSet(viewsets.ModelViewSet):
+class StrategyViewSet(ValuesListMixin, viewsets.ModelViewSet):
     serializer_class = StrategySerializer
     filterset_class = StrategyFilter
 
@@ -86,7 +87,7 @@ class StrategyViewSet(viewsets.ModelViewSet):
     list=extend_schema(summary="List decisions, newest first"),
     retrieve=extend_schema(summary="One decision"),
 )
-class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
+class DecisionViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     """The agents' buy / sell / hold recommendations with their ratios; read-only."""
 
     serializer_class = DecisionSerializer

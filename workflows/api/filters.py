@@ -1,6 +1,6 @@
 from django_filters import rest_framework as filters
 
-from tradingsite.api.filters import IdFilter, date_range, datetime_range
+from tradingsite.api.filters import FilterSet, IdFilter, date_range, datetime_range
 from workflows.models import (
     ExecutionStatus,
     Workflow,
@@ -10,7 +10,7 @@ from workflows.models import (
 )
 
 
-class WorkflowFilter(filters.FilterSet):
+class WorkflowFilter(FilterSet):
     id = IdFilter()
     name = filters.CharFilter(lookup_expr="icontains")
     type = filters.ChoiceFilter(choices=WorkflowType.choices)
@@ -22,7 +22,7 @@ class WorkflowFilter(filters.FilterSet):
         fields = []
 
 
-class ExecutionFilter(filters.FilterSet):
+class ExecutionFilter(FilterSet):
     id = IdFilter()
     workflow_id = IdFilter(field_name="workflow")
     strategy_id = IdFilter(field_name="strategy")
@@ -37,7 +37,7 @@ class ExecutionFilter(filters.FilterSet):
         fields = []
 
 
-class WorkflowMetricsFilter(filters.FilterSet):
+class WorkflowMetricsFilter(FilterSet):
     id = IdFilter()
     workflow_id = IdFilter(field_name="workflow")
     date_after, date_before = date_range("date")

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from strategies.models import Strategy
 from tradingsite.api.fields import JSONListField, JSONObjectField
+from tradingsite.api.serializers import ModelSerializer
 from workflows.models import (
     AgentConversation,
     Workflow,
@@ -11,7 +12,7 @@ from workflows.models import (
 )
 
 
-class WorkflowSerializer(serializers.ModelSerializer):
+class WorkflowSerializer(ModelSerializer):
     steps = JSONListField(
         required=False, help_text='The steps, each {"type": ..., "config": {...}}, run in order.'
     )
@@ -30,7 +31,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
-class WorkflowVersionSerializer(serializers.ModelSerializer):
+class WorkflowVersionSerializer(ModelSerializer):
     workflow_id = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -53,7 +54,7 @@ class WorkflowRevertSerializer(serializers.Serializer):
     )
 
 
-class ExecutionSerializer(serializers.ModelSerializer):
+class ExecutionSerializer(ModelSerializer):
     workflow_id = serializers.IntegerField(read_only=True, allow_null=True)
     strategy_id = serializers.IntegerField(read_only=True)
 
@@ -66,7 +67,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AgentMessageSerializer(serializers.ModelSerializer):
+class AgentMessageSerializer(ModelSerializer):
     workflow_execution_id = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -78,7 +79,7 @@ class AgentMessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WorkflowMetricsSerializer(serializers.ModelSerializer):
+class WorkflowMetricsSerializer(ModelSerializer):
     workflow_id = serializers.IntegerField(read_only=True)
 
     class Meta:

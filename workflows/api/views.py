@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tradingsite.api.pagination import NewestIdFirstCursorPagination, TimelineCursorPagination
+from tradingsite.api.views import ValuesListMixin
 from workflows import selectors, services
 
 from .filters import ExecutionFilter, WorkflowFilter, WorkflowMetricsFilter
@@ -52,7 +53,7 @@ def execution_started(*, strategy, workflow, dry_run):
     partial_update=extend_schema(summary="Change some fields of a workflow"),
     destroy=extend_schema(summary="Delete a workflow no strategy uses and that never ran"),
 )
-class WorkflowViewSet(viewsets.ModelViewSet):
+class WorkflowViewSet(ValuesListMixin, viewsets.ModelViewSet):
     """Reusable step lists; every change of steps is saved as a numbered version."""
 
     serializer_class = WorkflowSerializer
@@ -135,7 +136,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     list=extend_schema(summary="List executions, newest first"),
     retrieve=extend_schema(summary="One execution, with its progress and results"),
 )
-class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
+class ExecutionViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     """Runs of strategies' workflows (Celery tasks); read-only."""
 
     serializer_class = ExecutionSerializer
@@ -179,7 +180,7 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="List workflows' daily metrics, newest day first"),
     retrieve=extend_schema(summary="One workflow's metrics of one day"),
 )
-class WorkflowMetricsViewSet(viewsets.ReadOnlyModelViewSet):
+class WorkflowMetricsViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = WorkflowMetricsSerializer
     filterset_class = WorkflowMetricsFilter
 
