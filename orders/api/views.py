@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from orders import selectors, services
 from tradingsite.api.pagination import NewestFirstCursorPagination
 from tradingsite.api.schema import BROKER_ERRORS
-from tradingsite.api.views import ValuesListMixin
+from tradingsite.api.views import ShapedMixin, ValuesListMixin
 
 from .filters import OrderFilter, PositionFilter, TradeFilter
 from .serializers import (
@@ -22,6 +22,7 @@ from .serializers import (
     retrieve=extend_schema(summary="One order"),
 )
 class OrderViewSet(
+    ShapedMixin,
     ValuesListMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -36,9 +37,6 @@ class OrderViewSet(
 
     def get_queryset(self):
         return selectors.orders_list()
-
-    def _shaped(self, order):
-        return selectors.orders_list().get(pk=order.pk)
 
     @extend_schema(
         summary="Place a manual order with the broker",

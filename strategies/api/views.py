@@ -5,7 +5,7 @@ from rest_framework.response import Response
 
 from strategies import selectors, services
 from tradingsite.api.pagination import NewestFirstCursorPagination
-from tradingsite.api.views import ValuesListMixin
+from tradingsite.api.views import ShapedMixin, ValuesListMixin
 from workflows.api.serializers import ExecutionStartedSerializer, RunSerializer
 from workflows.api.views import RUN_DESCRIPTION, execution_started
 
@@ -25,15 +25,12 @@ from .serializers import DecisionSerializer, StrategySerializer
     partial_update=extend_schema(summary="Change some fields of a strategy"),
     destroy=extend_schema(summary="Delete a strategy that has no decisions or runs"),
 )
-class StrategyViewSet(ValuesListMixin, viewsets.ModelViewSet):
+class StrategyViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
     serializer_class = StrategySerializer
     filterset_class = StrategyFilter
 
     def get_queryset(self):
         return selectors.strategies_list()
-
-    def _shaped(self, strategy):
-        return selectors.strategies_list().get(pk=strategy.pk)
 
     def perform_create(self, serializer):
         strategy = services.strategy_create(**serializer.validated_data)

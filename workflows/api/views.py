@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tradingsite.api.pagination import NewestIdFirstCursorPagination, TimelineCursorPagination
-from tradingsite.api.views import ValuesListMixin
+from tradingsite.api.views import ShapedMixin, ValuesListMixin
 from workflows import selectors, services
 
 from .filters import ExecutionFilter, WorkflowFilter, WorkflowMetricsFilter
@@ -53,7 +53,7 @@ def execution_started(*, strategy, workflow, dry_run):
     partial_update=extend_schema(summary="Change some fields of a workflow"),
     destroy=extend_schema(summary="Delete a workflow no strategy uses and that never ran"),
 )
-class WorkflowViewSet(ValuesListMixin, viewsets.ModelViewSet):
+class WorkflowViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
     """Reusable step lists; every change of steps is saved as a numbered version."""
 
     serializer_class = WorkflowSerializer
@@ -61,9 +61,6 @@ class WorkflowViewSet(ValuesListMixin, viewsets.ModelViewSet):
 
     def get_queryset(self):
         return selectors.workflows_list()
-
-    def _shaped(self, workflow):
-        return selectors.workflows_list().get(pk=workflow.pk)
 
     def perform_create(self, serializer):
         workflow = services.workflow_create(
