@@ -1,9 +1,9 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 
 from tradingsite.admin_forms import ServiceCheckedForm
-from tradingsite.admin_tools import ReadOnlyAdmin, changelist_url
+from tradingsite.admin_tools import ReadOnlyAdmin, ServiceDeleteMixin, changelist_url
 from tradingsite.broker import BrokerUnavailable
 from tradingsite.broker.vocabulary import BAR_SIZES
 from tradingsite.exceptions import ApplicationError
@@ -52,7 +52,7 @@ class CodeForm(ServiceCheckedForm):
 
 
 @admin.register(Code)
-class CodeAdmin(admin.ModelAdmin):
+class CodeAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ("symbol", "conid", "exchange", "currency", "sec_type", "updated_at")
     search_fields = ("symbol", "=conid")
     search_help_text = "Search by symbol or exact conid"
@@ -89,15 +89,8 @@ class CodeAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
         obj.refresh_from_db()
 
-    def delete_model(self, request, obj):
-        try:
-            code_delete(code=obj)
-        except ApplicationError as refused:
-            self.message_user(request, str(refused), messages.ERROR)
-
-    def delete_queryset(self, request, queryset):
-        for code in queryset:
-            self.delete_model(request, code)
+    def delete_service(self, code):
+        code_delete(code=code)
 
 
 class BarFilter(admin.SimpleListFilter):

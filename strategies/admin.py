@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Prefetch, Subquery
-from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
@@ -11,9 +10,11 @@ from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
     ObjectActionsMixin,
     ReadOnlyAdmin,
+    ServiceDeleteMixin,
     change_url,
     each,
     link,
+    open_if_one,
     report,
 )
 from tradingsite.exceptions import ApplicationError
@@ -152,7 +153,7 @@ def _last_execution(field):
 
 
 @admin.register(Strategy)
-class StrategyAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     list_display = (
         "name", "type", "workflow", "code_list", "schedule", "active", "last_run",
     )  # fmt: skip
@@ -263,15 +264,8 @@ class StrategyAdmin(ObjectActionsMixin, admin.ModelAdmin):
             ]
         strategy_update(strategy=form.instance, codes=codes)
 
-    def delete_model(self, request, obj):
-        try:
-            strategy_delete(strategy=obj)
-        except ApplicationError as refused:
-            self.message_user(request, str(refused), messages.ERROR)
-
-    def delete_queryset(self, request, queryset):
-        for strategy in queryset:
-            self.delete_model(request, strategy)
+    def delete_service(self, strategy):
+        strategy_delete(strategy=strategy)
 
     # --- Actions -----------------------------------------------------------------------------
 
@@ -292,9 +286,7 @@ class StrategyAdmin(ObjectActionsMixin, admin.ModelAdmin):
                     change_url(execution), execution.pk, strategy,
                 ),
             )  # fmt: skip
-        if len(started) == 1:
-            return HttpResponseRedirect(change_url(started[0]))
-        return None
+        return open_if_one(started)
 
     @admin.action(description="Pause (stop scheduled runs)", permissions=["change"])
     def pause(self, request, queryset):
@@ -326,9 +318,7 @@ class StrategyAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 format_html('Cloned {} as <a href="{}">{}</a> (paused).',
                             strategy, change_url(copy), copy),
             )  # fmt: skip
-        if len(copies) == 1:
-            return HttpResponseRedirect(change_url(copies[0]))
-        return None
+        return open_if_one(copies)
 
 
 @admin.register(Decision)

@@ -131,6 +131,30 @@ class ObjectActionsMixin:
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
+class ServiceDeleteMixin:
+    """Deletes, one or many, go through the app's service (``delete_service(obj)``), which
+    refuses a row that has history; a refusal is shown as an error message and that row is
+    kept, the others are deleted."""
+
+    def delete_service(self, obj):
+        raise NotImplementedError
+
+    def delete_model(self, request, obj):
+        try:
+            self.delete_service(obj)
+        except ApplicationError as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+def open_if_one(made):
+    """An action that made or started exactly one object opens its change page."""
+    return HttpResponseRedirect(change_url(made[0])) if len(made) == 1 else None
+
+
 def report(modeladmin, request, done, refused, *, verb):
     """One success message listing what was done, one error message per refusal."""
     if done:

@@ -20,9 +20,11 @@ from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
     ObjectActionsMixin,
     ReadOnlyAdmin,
+    ServiceDeleteMixin,
     change_url,
     changelist_url,
     link,
+    open_if_one,
     report,
 )
 from tradingsite.exceptions import ApplicationError
@@ -77,7 +79,7 @@ class WorkflowForm(ServiceCheckedForm):
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "type", "version", "strategies_using", "updated_at")
     list_filter = ("type",)
     list_select_related = ("current_version",)
@@ -225,15 +227,8 @@ class WorkflowAdmin(ObjectActionsMixin, admin.ModelAdmin):
         obj.pk = saved.pk
         obj.refresh_from_db()
 
-    def delete_model(self, request, obj):
-        try:
-            workflow_delete(workflow=obj)
-        except ApplicationError as refused:
-            self.message_user(request, str(refused), messages.ERROR)
-
-    def delete_queryset(self, request, queryset):
-        for workflow in queryset:
-            self.delete_model(request, workflow)
+    def delete_service(self, workflow):
+        workflow_delete(workflow=workflow)
 
     @admin.action(description="Clone (a copy with the same steps)", permissions=["add"])
     def clone(self, request, queryset):
@@ -242,9 +237,7 @@ class WorkflowAdmin(ObjectActionsMixin, admin.ModelAdmin):
             self.message_user(
                 request, format_html('Created <a href="{}">{}</a>.', change_url(copy), copy)
             )
-        if len(copies) == 1:
-            return HttpResponseRedirect(change_url(copies[0]))
-        return None
+        return open_if_one(copies)
 
 
 # --- Executions --------------------------------------------------------------------------------
