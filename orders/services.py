@@ -312,8 +312,7 @@ def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=
 
     with transaction.atomic():
         Code.objects.select_for_update().filter(pk=code.pk).first()
-        manual_order_check(code=code, side=side, quantity=quantity, order_type=order_type,
-                           price=price)  # fmt: skip
+        manual_order_check(code=code, side=side, quantity=quantity, price=price)
         broker = broker or get_broker()
         order = _order_write(code=code, side=side, quantity=quantity, order_type=order_type,
                              price=price, tif=tif, decision=None, broker=broker)  # fmt: skip

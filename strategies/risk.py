@@ -13,7 +13,8 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.utils import timezone
 
-from orders.models import Order, OrderStatus, Position
+from marketdata.models import MarketData
+from orders.models import Order, OrderSide, OrderStatus, Position
 from tradingsite.decimals import to_decimal
 from tradingsite.exceptions import ApplicationError
 
@@ -153,13 +154,11 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     return outcome
 
 
-def _reference_price(code, price):
-    """The limit price, else the last price known here (the position's mark, the cache)."""
-    from marketdata.models import MarketData
-
+def _reference_price(code, price, position):
+    """The limit price, else the last price known here (the open ``position``'s mark, the
+    cache)."""
     if price is not None:
         return price
-    position = Position.objects.filter(instrument_id=code.conid, closed_at__isnull=True).first()
     if position is not None and position.current_price:
         return position.current_price
     cached = MarketData.objects.filter(conid=code.conid).order_by("-created_at").first()
@@ -167,17 +166,15 @@ def _reference_price(code, price):
     return Decimal(str(closes[-1])) if closes else None
 
 
-def manual_order_check(*, code, side, quantity, order_type, price):
+def manual_order_check(*, code, side, quantity, price):
     """The risk limits a manual order (no decision, no strategy) passes, at the default settings.
 
     One position costs at most 10 % of the account, at most ``max_open_positions`` open
     positions, one working manual order per contract, at most ``max_orders_per_day`` manual
     orders a day. An order that only reduces a position is never held back by the first two.
     Raises ApplicationError naming the field; the caller holds the lock (see
-    ``orders.services.manual_order_place``).
+    ``orders.services.manual_order_place``). ``price`` is the limit, None for a market order.
     """
-    from orders.models import OrderSide
-
     position = Position.objects.filter(instrument_id=code.conid, closed_at__isnull=True).first()
     held = position.quantity if position else Decimal(0)
     after = held + (quantity if side == OrderSide.BUY else -quantity)
@@ -185,7 +182,7 @@ def manual_order_check(*, code, side, quantity, order_type, price):
     if not reduces_only:
         equity = DEFAULTS["account_size"]
         cap = equity * MAX_POSITION_SHARE
-        reference = _reference_price(code, price)
+        reference = _reference_price(code, price, position)
         if reference is None:
             _refuse(
                 {"price": f"No price of {code.symbol} is known to check the position limit: "
