@@ -20,8 +20,9 @@ DEBUG = env.bool("DEBUG", default=False)
 TESTING = env.bool("TESTING", default=False)
 
 # With DEBUG off and no SECRET_KEY, the key stays empty: Django refuses to sign anything with
-# it, and the system check tradingsite.E002 stops runserver, migrate and `check` with the fix.
-# Commands that sign nothing (makemigrations, check_schema) still work.
+# it, the web process and runserver refuse to start (tradingsite.startup.require_secret_key),
+# and `check --deploy` fails (tradingsite.E002). Commands that sign nothing (migrate,
+# makemigrations, check_schema) still work.
 SECRET_KEY = env("SECRET_KEY", default="")
 if not SECRET_KEY and (DEBUG or TESTING):
     SECRET_KEY = "insecure-local-key-for-debug-and-tests-only"
