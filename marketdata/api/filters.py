@@ -1,10 +1,10 @@
 from django_filters import rest_framework as filters
 
 from marketdata.models import Code, MarketData
-from tradingsite.api.filters import IdFilter, datetime_range
+from tradingsite.api.filters import FilterSet, IdFilter, datetime_range
 
 
-class CodeFilter(filters.FilterSet):
+class CodeFilter(FilterSet):
     id = IdFilter()
     symbol = filters.CharFilter(lookup_expr="iexact")
     conid = IdFilter()
@@ -19,7 +19,7 @@ class CodeFilter(filters.FilterSet):
         fields = []
 
 
-class MarketDataFilter(filters.FilterSet):
+class MarketDataFilter(FilterSet):
     id = IdFilter()
     conid = IdFilter()
     period = filters.CharFilter()

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from marketdata.models import Code, MarketData
+from tradingsite.api.serializers import ModelSerializer
 
 
-class CodeSerializer(serializers.ModelSerializer):
+class CodeSerializer(ModelSerializer):
     class Meta:
         model = Code
         fields = [
@@ -13,7 +14,7 @@ class CodeSerializer(serializers.ModelSerializer):
         extra_kwargs = {"conid": {"min_value": 1}}
 
 
-class MarketDataSerializer(serializers.ModelSerializer):
+class MarketDataSerializer(ModelSerializer):
     class Meta:
         model = MarketData
         fields = ["id", "conid", "period", "bar", "data", "created_at"]

@@ -12,7 +12,9 @@ from django_filters import rest_framework as filters
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
+from marketdata.api.serializers import CodeSerializer, MarketDataListSerializer
 from marketdata.models import Code
+from marketdata.selectors import codes_list, market_data_list
 from orders.api.filters import OrderFilter, PositionFilter
 from orders.api.serializers import OrderSerializer, PositionSerializer, TradeSerializer
 from orders.models import Order, OrderStatus, OrderType
@@ -24,7 +26,7 @@ from strategies.selectors import decisions_list, strategies_list
 from tradingsite.api.filters import FilterSet
 from tradingsite.database import TimestamptzLoader
 from tradingsite.testing.api import APITestCase, results
-from tradingsite.testing.factories import make_decision, make_fill
+from tradingsite.testing.factories import MarketDataFactory, make_decision, make_fill
 from workflows.api.serializers import ExecutionSerializer, WorkflowSerializer
 from workflows.models import WorkflowExecution
 from workflows.selectors import executions_list, workflows_list
@@ -60,6 +62,7 @@ def orders_of_every_shape():
         strategy=strategy, workflow=WorkflowFactory(), started_at=AT, results={"n": 1.5}
     )
     WorkflowExecution.objects.create(strategy=strategy)  # nulls, an empty results
+    MarketDataFactory(created_at=AT)
     Order.objects.create(
         instrument_id=777_001, side="SELL", quantity=Decimal("2"), price=Decimal("5"),
         status=OrderStatus.REJECTED, created_at=AT + timedelta(1),
@@ -76,6 +79,8 @@ def orders_of_every_shape():
         (StrategySerializer, strategies_list),
         (WorkflowSerializer, workflows_list),
         (ExecutionSerializer, executions_list),
+        (CodeSerializer, codes_list),
+        (MarketDataListSerializer, lambda: market_data_list(with_data=False)),
     ],
 )
 def test_rows_read_as_drf_reads_them_from_instances_and_from_values(serializer_class, selector):
@@ -94,6 +99,11 @@ def test_rows_read_as_drf_reads_them_from_instances_and_from_values(serializer_c
 
 def test_orders_are_listed_from_values_and_others_from_instances():
     assert OrderSerializer.values_of(orders_list()).query.values_select
+    assert CodeSerializer.values_of(codes_list()).query.values_select
+    listing = market_data_list(with_data=False)  # the cached document is left out
+    assert MarketDataListSerializer.values_of(listing).query.values_select == (
+        "id", "conid", "period", "bar", "created_at",
+    )  # fmt: skip
     # codes: a list of ids from another table, not a column of the strategy
     assert not StrategySerializer.values_of(strategies_list()).query.values_select
 
