@@ -44,29 +44,30 @@ def _storable(value, path):
             _storable(item, f"{path}[{index}]")
 
 
-@extend_schema_field(OpenApiTypes.OBJECT)
-class JSONObjectField(serializers.JSONField):
-    """A JSON object (``{name: value}``) that PostgreSQL's jsonb can store."""
+class _StorableJSONField(serializers.JSONField):
+    """JSON of one shape (``shape``, a Python type) that PostgreSQL's jsonb can store."""
 
-    default_error_messages = {"not_an_object": "Must be an object of names to values."}
+    shape = object
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if not isinstance(value, dict):
-            self.fail("not_an_object")
+        if not isinstance(value, self.shape):
+            self.fail("wrong_shape")
         _storable(value, self.field_name)
         return value
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class JSONObjectField(_StorableJSONField):
+    """A JSON object (``{name: value}``) that PostgreSQL's jsonb can store."""
+
+    shape = dict
+    default_error_messages = {"wrong_shape": "Must be an object of names to values."}
 
 
 @extend_schema_field({"type": "array", "items": {"type": "object", "additionalProperties": {}}})
-class JSONListField(serializers.JSONField):
+class JSONListField(_StorableJSONField):
     """A JSON array (of steps) that PostgreSQL's jsonb can store."""
 
-    default_error_messages = {"not_a_list": "Must be a list."}
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if not isinstance(value, list):
-            self.fail("not_a_list")
-        _storable(value, self.field_name)
-        return value
+    shape = list
+    default_error_messages = {"wrong_shape": "Must be a list."}
