@@ -9,14 +9,7 @@ CODE_FIELDS = {
 }  # fmt: skip
 
 
-class TestCodes(
-    APIViewTestCases.GetObject,
-    APIViewTestCases.ListObjects,
-    APIViewTestCases.CreateObject,
-    APIViewTestCases.UpdateObject,
-    APIViewTestCases.DeleteObject,
-    APIViewTestCases.Filters,
-):
+class TestCodes(APIViewTestCases.ModelViewSet):
     basename = "code"
     model = Code
     expected_fields = CODE_FIELDS
@@ -66,12 +59,7 @@ class TestCodes(
         assert ids(response) == [aapl.pk]
 
 
-class TestMarketData(
-    APIViewTestCases.GetObject,
-    APIViewTestCases.ListObjects,
-    APIViewTestCases.ReadOnly,
-    APIViewTestCases.Filters,
-):
+class TestMarketData(APIViewTestCases.ReadOnlyViewSet):
     basename = "market-data"
     model = MarketData
     expected_fields = {"id", "conid", "period", "bar", "data", "created_at"}

@@ -243,12 +243,7 @@ class TestOrders(
         assert get(conid=aapl.conid) == [filled.pk, early.pk]
 
 
-class TestTrades(
-    APIViewTestCases.GetObject,
-    APIViewTestCases.ListObjects,
-    APIViewTestCases.ReadOnly,
-    APIViewTestCases.Filters,
-):
+class TestTrades(APIViewTestCases.ReadOnlyViewSet):
     basename = "trade"
     model = Trade
     expected_fields = TRADE_FIELDS
@@ -273,12 +268,7 @@ class TestTrades(
         assert ids(reader_client.get(self.list_url(), {"order_id": bought.pk})) == [trade.pk]
 
 
-class TestPositions(
-    APIViewTestCases.GetObject,
-    APIViewTestCases.ListObjects,
-    APIViewTestCases.ReadOnly,
-    APIViewTestCases.Filters,
-):
+class TestPositions(APIViewTestCases.ReadOnlyViewSet):
     basename = "position"
     model = Position
     expected_fields = POSITION_FIELDS

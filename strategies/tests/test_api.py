@@ -28,14 +28,7 @@ def action_url(name, strategy):
 PARAM = {"period_1": "1 Y", "bar_1": "1 day", "period_2": "2 Y", "bar_2": "1 week"}
 
 
-class TestStrategies(
-    APIViewTestCases.GetObject,
-    APIViewTestCases.ListObjects,
-    APIViewTestCases.CreateObject,
-    APIViewTestCases.UpdateObject,
-    APIViewTestCases.DeleteObject,
-    APIViewTestCases.Filters,
-):
+class TestStrategies(APIViewTestCases.ModelViewSet):
     basename = "strategy"
     model = Strategy
     expected_fields = STRATEGY_FIELDS
@@ -180,12 +173,7 @@ class TestStrategies(
         assert get(name="swing") == {a.pk}
 
 
-class TestDecisions(
-    APIViewTestCases.GetObject,
-    APIViewTestCases.ListObjects,
-    APIViewTestCases.ReadOnly,
-    APIViewTestCases.Filters,
-):
+class TestDecisions(APIViewTestCases.ReadOnlyViewSet):
     basename = "decision"
     model = Decision
     expected_fields = DECISION_FIELDS

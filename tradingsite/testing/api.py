@@ -312,3 +312,9 @@ class APIViewTestCases:
                     assert_refused(response, 400, name)
                     checked += 1
             assert checked
+
+    class ModelViewSet(GetObject, ListObjects, CreateObject, UpdateObject, DeleteObject, Filters):
+        """A resource the API reads and writes (NetBox's ``APIViewTestCase``)."""
+
+    class ReadOnlyViewSet(GetObject, ListObjects, ReadOnly, Filters):
+        """A resource the API only reads."""

@@ -40,14 +40,7 @@ def two_indicator(name="Swing"):
     )
 
 
-class TestWorkflows(
-    APIViewTestCases.GetObject,
-    APIViewTestCases.ListObjects,
-    APIViewTestCases.CreateObject,
-    APIViewTestCases.UpdateObject,
-    APIViewTestCases.DeleteObject,
-    APIViewTestCases.Filters,
-):
+class TestWorkflows(APIViewTestCases.ModelViewSet):
     basename = "workflow"
     model = Workflow
     expected_fields = WORKFLOW_FIELDS
@@ -186,12 +179,7 @@ class TestWorkflows(
         assert other.pk in custom and swing.pk not in custom
 
 
-class TestExecutions(
-    APIViewTestCases.GetObject,
-    APIViewTestCases.ListObjects,
-    APIViewTestCases.ReadOnly,
-    APIViewTestCases.Filters,
-):
+class TestExecutions(APIViewTestCases.ReadOnlyViewSet):
     basename = "execution"
     model = WorkflowExecution
     expected_fields = EXECUTION_FIELDS
@@ -299,12 +287,7 @@ class TestConversation(APITestCase):
         assert_refused(reader_client.get(url("execution-conversation", 2_000_000_000)), 404)
 
 
-class TestWorkflowMetrics(
-    APIViewTestCases.GetObject,
-    APIViewTestCases.ListObjects,
-    APIViewTestCases.ReadOnly,
-    APIViewTestCases.Filters,
-):
+class TestWorkflowMetrics(APIViewTestCases.ReadOnlyViewSet):
     basename = "workflow-metrics"
     model = WorkflowMetrics
     expected_fields = {"id", "workflow_id", "date", "metrics"}
