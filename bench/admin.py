@@ -20,10 +20,10 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import ensure_database  # noqa: E402
 
 DATABASE = "tradingsite_bench_admin"
 CODES = 50
@@ -41,10 +41,7 @@ def arguments():
 
 
 def database_ready(server):
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
-        if not exists:
-            conn.execute(f"CREATE DATABASE {DATABASE}")
+    ensure_database(f"{server}/{DATABASE}")
     # Django reads its database from the environment, as the site does.
     os.environ["DATABASE_URL"] = f"{server}/{DATABASE}"
     os.environ.setdefault("TESTING", "true")

@@ -42,6 +42,8 @@ os.environ.pop("REDIS_URL", None)
 
 import django  # noqa: E402
 
+from bench.common import ensure_database  # noqa: E402
+
 PAGE = 50
 STATUSES = [  # (status, share of the orders)
     ("filled", 0.45), ("cancelled", 0.25), ("submitted", 0.15), ("rejected", 0.1),
@@ -59,16 +61,6 @@ RAW_QUERY = """
      ORDER BY o.created_at DESC, o.id DESC
      LIMIT %s
 """
-
-
-def ensure_database(url):
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def load(connection, count):

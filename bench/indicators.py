@@ -17,17 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from marketdata import indicators  # noqa: E402
-
-
-def random_walk(bars, seed=20240601):
-    """OHLC bars of a geometric random walk (positive prices, highs above lows)."""
-    rng = np.random.default_rng(seed)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, bars)))
-    open_ = np.concatenate([[100.0], close[:-1]])
-    spread = close * np.abs(rng.normal(0.0, 0.006, bars))
-    high = np.maximum(open_, close) + spread
-    low = np.minimum(open_, close) - spread * rng.random(bars)
-    return high, low, close
+from marketdata.tests.series import random_walk  # noqa: E402
 
 
 def best_of(fn, repeat):
@@ -67,7 +57,7 @@ def main():
     except ImportError:
         sys.exit("TA-Lib is not installed: pip install TA-Lib (a bench-only dependency).")
 
-    high, low, close = random_walk(args.bars)
+    high, low, close = random_walk(args.bars, seed=20240601, volatility=0.01)
     print(
         f"{args.bars:,} bars, best of {args.repeat} runs (NumPy {np.__version__}, "
         f"TA-Lib {talib.__version__})"

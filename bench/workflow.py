@@ -34,15 +34,7 @@ os.environ.pop("REDIS_URL", None)  # in-process run: the database run lock, no C
 
 import django  # noqa: E402
 
-
-def ensure_database(url):
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+from bench.common import ensure_database  # noqa: E402
 
 
 class Clock:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from marketdata.indicators import atr, bollinger, ema, macd, rsi, sma, supertrend
+from marketdata.tests.series import random_walk
 
 NAN = math.nan
 CLOSES = [10, 11, 12, 11, 10, 12, 14, 13, 15, 16]
@@ -14,17 +15,6 @@ CLOSES = [10, 11, 12, 11, 10, 12, 14, 13, 15, 16]
 
 def same(ours, expected):
     np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12, equal_nan=True)
-
-
-def random_walk(bars, seed=42):
-    """OHLC bars around 100: a geometric random walk, highs and lows beyond open and close."""
-    rng = np.random.default_rng(seed)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.012, bars)))
-    open_ = np.concatenate([[100.0], close[:-1]])
-    spread = close * np.abs(rng.normal(0.0, 0.006, bars))
-    high = np.maximum(open_, close) + spread
-    low = np.minimum(open_, close) - spread * rng.random(bars)
-    return high, low, close
 
 
 # --- by hand --------------------------------------------------------------------------------
