@@ -78,14 +78,6 @@ def macd(close, fast=12, slow=26, signal=9):
     return line, signal_line, histogram
 
 
-def true_range(high, low, close):
-    """The greatest of high-low, |high-prev close|, |low-prev close|; NaN at the first bar."""
-    high, low, close = _same_length(high, low, close)
-    out = np.empty(len(close))
-    kernels.true_range(high, low, close, out)
-    return out
-
-
 def atr(high, low, close, period=14):
     """Wilder's ATR: the first is the mean of the first ``period`` true ranges (bars 1..n)."""
     period = _period("period", period)

@@ -142,6 +142,8 @@ def macd(close, fast, slow, signal, line, signal_line, histogram):
 
 @njit(cache=True, nogil=True, fastmath=CONTRACT)
 def _true_range(high, low, close, i):
+    """Bar ``i``'s high-low widened to the previous close (the greatest of high-low,
+    |high-prev|, |low-prev|)."""
     previous = close[i - 1]
     return max(high[i], previous) - min(low[i], previous)
 
@@ -153,15 +155,6 @@ def _first_atr(high, low, close, period):
     for i in range(1, period + 1):
         total += _true_range(high, low, close, i)
     return total / period
-
-
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
-def true_range(high, low, close, out):
-    """High-low widened to the previous close, from the second bar (NaN at the first)."""
-    if len(close):
-        out[0] = NAN
-    for i in range(1, len(close)):
-        out[i] = _true_range(high, low, close, i)
 
 
 @njit(cache=True, nogil=True, fastmath=CONTRACT)
