@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from orders.models import Order
 from strategies.models import Decision
+from strategies.services import params_check
 from tradingsite.exceptions import ApplicationError
 
 from .engine import workflow_errors
@@ -161,8 +162,6 @@ def execution_start(*, strategy, workflow=None, dry_run=False, enqueue=True, che
     written. Beat's scheduled runs pass ``check=False``: nobody is there to read a refusal, so
     the run itself fails and records why on its execution.
     """
-    from strategies.services import params_check
-
     from .tasks import run_workflow
 
     workflow = workflow or strategy.workflow
