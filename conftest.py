@@ -6,6 +6,7 @@ import time
 import pytest
 
 _client_ids = itertools.count(11)
+_worker_client_ids = itertools.count(71)  # the worker itself is client 70 of its gateway
 
 
 @pytest.fixture
@@ -104,3 +105,17 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     process.terminate()
     process.wait(timeout=20)
     gateway.stop()
+
+
+@pytest.fixture
+def worker_gateway(celery_worker_process, settings):
+    """This test process talks to the worker's gateway too (to resolve codes, so that the
+    conids agree), as a client of its own, and serves the worker's media (its charts)."""
+    from tradingsite.broker import reset_broker
+
+    gateway, port, settings.MEDIA_ROOT = celery_worker_process
+    settings.IBKR_HOST, settings.IBKR_PORT = "127.0.0.1", port
+    settings.IBKR_CLIENT_ID = next(_worker_client_ids)
+    reset_broker()
+    yield gateway
+    reset_broker()

@@ -75,18 +75,6 @@ def shot(tab, name):
     tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-@pytest.fixture
-def worker_broker(celery_worker_process, settings):
-    """This test process resolves codes at the worker's gateway, so the conids agree."""
-    from tradingsite.broker import reset_broker
-
-    gateway, port, settings.MEDIA_ROOT = celery_worker_process
-    settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CLIENT_ID = "127.0.0.1", port, 72
-    reset_broker()
-    yield gateway
-    reset_broker()
-
-
 def resolve_at_the_gateway(symbols):
     """Codes resolved at the worker's gateway, with rising bars cached for the run.
 
@@ -128,7 +116,7 @@ def pick_code(tab, row, typed, symbol):
 
 
 def test_a_strategy_made_in_the_browser_runs_and_its_decision_and_order_are_found(
-    page, worker_broker
+    page, worker_gateway
 ):
     workflow = two_indicator_workflow()
     resolve_at_the_gateway(["AAPL", "MSFT"])

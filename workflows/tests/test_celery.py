@@ -23,18 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FINAL = {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
 
 
-@pytest.fixture
-def broker_settings(celery_worker_process, settings):
-    """This test process talks to the worker's gateway too (to resolve codes)."""
-    from tradingsite.broker import reset_broker
-
-    gateway, port, settings.MEDIA_ROOT = celery_worker_process
-    settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CLIENT_ID = "127.0.0.1", port, 71
-    reset_broker()
-    yield gateway
-    reset_broker()
-
-
 def wait_final(execution, timeout=90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -60,7 +48,7 @@ def rising_strategy(template, symbols=("AAPL",), **kwargs):
     )
 
 
-def test_a_two_indicator_run_from_start_to_completed(broker_settings):
+def test_a_two_indicator_run_from_start_to_completed(worker_gateway):
     strategy = rising_strategy("two_indicator")
     execution = wait_final(execution_start(strategy=strategy))
 
@@ -81,7 +69,7 @@ def test_a_two_indicator_run_from_start_to_completed(broker_settings):
     assert result.result["orders_placed"] == 1
 
 
-def test_an_autogen_multi_agent_run(broker_settings):
+def test_an_autogen_multi_agent_run(worker_gateway):
     strategy = rising_strategy("autogen_multi_agent")
     execution = wait_final(execution_start(strategy=strategy, dry_run=True))
     assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
@@ -97,7 +85,7 @@ def test_an_autogen_multi_agent_run(broker_settings):
     assert not Order.objects.exists()
 
 
-def test_cancel_stops_a_running_execution_between_steps(broker_settings):
+def test_cancel_stops_a_running_execution_between_steps(worker_gateway):
     steps = [
         {"type": "fetch_data", "config": {"period": "1 Y", "bar": "1 day"}},
         {"type": "decide", "config": {}},
@@ -133,7 +121,7 @@ def test_cancel_stops_a_running_execution_between_steps(broker_settings):
     assert log[-1] == "Cancelled between steps."
 
 
-def test_a_run_while_another_holds_the_strategy_is_skipped(broker_settings):
+def test_a_run_while_another_holds_the_strategy_is_skipped(worker_gateway):
     from workflows.engine.locks import strategy_run_lock
 
     strategy = rising_strategy("two_indicator")
@@ -148,7 +136,7 @@ def test_a_run_while_another_holds_the_strategy_is_skipped(broker_settings):
     assert not Decision.objects.filter(strategy=strategy).exists()
 
 
-def test_beat_calls_the_task_with_the_strategy_id_alone(broker_settings):
+def test_beat_calls_the_task_with_the_strategy_id_alone(worker_gateway):
     from workflows.models import WorkflowExecution
     from workflows.tasks import run_workflow
 
