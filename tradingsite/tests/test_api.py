@@ -8,15 +8,23 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
+from rest_framework.authentication import TokenAuthentication as DRFTokenAuthentication
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.throttling import UserRateThrottle
 
 from marketdata.tests.factories import CodeFactory
+from tradingsite.api.authentication import TokenAuthentication, _TokenRead
 from tradingsite.api.exceptions import api_exception_handler
 from tradingsite.testing.api import APITestCase, SecureAPIClient, assert_refused, results
 
 pytestmark = pytest.mark.django_db
 
 CODES = "/api/codes/"
+
+
+def fields_of(instance):
+    return {key: value for key, value in vars(instance).items() if key != "_state"}
 
 
 def new_code():
@@ -37,6 +45,52 @@ class TestAuthentication(APITestCase):
         client = SecureAPIClient()
         client.credentials(HTTP_AUTHORIZATION="Token not-a-real-key")
         assert_refused(client.get(CODES), 401)
+
+    def test_a_deactivated_users_token_is_401(self, staff):
+        key = Token.objects.create(user=staff).key
+        staff.is_active = False
+        staff.save()
+        client = SecureAPIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        response = client.get(CODES)
+        assert_refused(response, 401)
+        assert response.json()["detail"] == "User inactive or deleted."
+
+    def test_a_deleted_token_is_401_at_once(self, staff):
+        token = Token.objects.create(user=staff)
+        client = SecureAPIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        assert client.get(CODES).status_code == 200
+        token.delete()
+        response = client.get(CODES)
+        assert_refused(response, 401)
+        assert response.json()["detail"] == "Invalid token."
+
+    def test_a_token_and_its_user_are_read_in_one_query_as_drfs_own_read_them(
+        self, staff, django_assert_num_queries
+    ):
+        staff.first_name = "Ada"
+        staff.save()
+        key = Token.objects.create(user=staff).key
+        with django_assert_num_queries(1):
+            user, token = TokenAuthentication().authenticate_credentials(key)
+            assert token.user is user and user.auth_token is token
+            assert user.is_staff and user.first_name == "Ada"
+        expected_user, expected_token = DRFTokenAuthentication().authenticate_credentials(key)
+        assert fields_of(user) == fields_of(expected_user)
+        assert fields_of(token) == fields_of(expected_token)
+        assert user._state.db == token._state.db == "default" and not user._state.adding
+
+    def test_where_the_query_is_not_the_plain_one_drfs_own_read_answers(self, staff, monkeypatch):
+        key = Token.objects.create(user=staff).key
+        read = _TokenRead(Token, "default")
+        read.usable = False  # as on SQLite, whose columns need converting
+        monkeypatch.setattr(TokenAuthentication, "_reads", {(Token, "default"): read})
+        monkeypatch.setattr(_TokenRead, "__call__", None)  # would fail if reached
+        user, token = TokenAuthentication().authenticate_credentials(key)
+        assert (user, token.key) == (staff, key)
+        with pytest.raises(AuthenticationFailed, match="Invalid token"):
+            TokenAuthentication().authenticate_credentials("not-a-real-key")
 
     def test_anonymous_requests_are_401_with_a_challenge(self, anonymous):
         response = anonymous.get(CODES)

@@ -1,6 +1,7 @@
 """The API's lean reading paths give exactly what DRF, django-filter and Django give."""
 
 import copy
+import decimal
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -130,11 +131,28 @@ def test_each_serializer_has_fields_of_its_own():
     assert many[0].child_relation is not many[1].child_relation
 
 
+def outcome(function, *args):
+    """What ``function`` returns, or the type of what it raises."""
+    try:
+        return (None, function(*args))
+    except Exception as error:  # noqa: BLE001 - compared, never swallowed
+        return (type(error), None)
+
+
 def test_a_decimal_field_writes_drfs_text():
     ours = OrderSerializer().fields["price"]
     drf = serializers.DecimalField(max_digits=18, decimal_places=6)
     for value in ("0", "1", "101.25", "123456789012.123456", "0.0000005", "-3.5"):
         assert ours.to_representation(Decimal(value)) == drf.to_representation(Decimal(value))
+    # As read from numeric(18, 6): six places, written without quantizing; and beside them
+    # what a column cannot hold, which goes through DRF's quantizing as before.
+    for value in ("0.000000", "-0.000000", "999999999999.999999", "-1.500000", "2E-6"):
+        assert ours.to_representation(Decimal(value)) == drf.to_representation(Decimal(value))
+    for value in ("NaN", "Infinity", "1000000000000.000000", "1E+20"):
+        assert outcome(ours.to_representation, Decimal(value)) == outcome(
+            drf.to_representation, Decimal(value)
+        )
+    assert outcome(ours.to_representation, Decimal("1E+20"))[0] is decimal.InvalidOperation
     assert ours.to_internal_value("1.5") == drf.to_internal_value("1.5")
 
 
