@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
 from django.core.paginator import Paginator
 from django.db.models import DateTimeField, Max, Min
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
@@ -105,8 +105,9 @@ class ObjectActionsMixin:
             return HttpResponseNotAllowed(["POST"])
         obj = get_object_or_404(self.get_queryset(request), pk=object_id)
         action = self.get_actions(request).get(name)
-        if name not in self.object_actions or action is None:
-            return HttpResponseNotAllowed(["GET"])
+        if name not in self.object_actions or action is None:  # or not this user's to run
+            # The action's own services refuse what does not apply to the row as it is now.
+            raise Http404(f"No action {name!r} on this {self.model._meta.verbose_name}.")
         func = action[0]
         queryset = self.get_queryset(request).filter(pk=obj.pk)
         response = func(self, request, queryset)

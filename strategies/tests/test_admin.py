@@ -195,6 +195,11 @@ def test_the_run_now_button_on_the_strategy_page(admin_client, listed):
     )
     assert admin_client.get(f"/admin/strategies/strategy/{listed.pk}/do/run_now/",
                             secure=True).status_code == 405  # fmt: skip
+    unknown = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/delete_selected/",
+                                secure=True)  # fmt: skip
+    assert unknown.status_code == 404  # an action of the list, not one of the page's buttons
+    assert admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/nothing/",
+                             secure=True).status_code == 404  # fmt: skip
 
 
 def test_pause_and_resume_disable_and_enable_the_schedule(admin_client, listed):
