@@ -132,10 +132,17 @@ def site_processes():
 
 
 @pytest.fixture(scope="session")
-def migrated_template(scratch_databases):
-    """A database migrated by ``manage.py migrate``, to copy with CREATE DATABASE ... TEMPLATE."""
+def first_migrate(scratch_databases):
+    """``manage.py migrate`` on a new database, as ``make run`` does first: (the database, what
+    the command gave)."""
     name = scratch_databases.create()
-    result = scratch_databases.run(name, "manage.py", "migrate", "--noinput")
+    return name, scratch_databases.run(name, "manage.py", "migrate", "--noinput")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(first_migrate):
+    """A database migrated by ``manage.py migrate``, to copy with CREATE DATABASE ... TEMPLATE."""
+    name, result = first_migrate
     assert result.returncode == 0, result.stderr
     return name
 

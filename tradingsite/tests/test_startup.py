@@ -69,6 +69,15 @@ def test_manage_py_check_warns_about_unapplied_migrations(started):
     assert MIGRATE in result.stderr
 
 
+def test_migrate_itself_is_not_told_to_run_migrate(first_migrate):
+    """The warning is for the other commands: migrate is applying those very migrations."""
+    _, result = first_migrate
+
+    assert result.returncode == 0, result.stderr
+    assert "Applying strategies.0001_initial... OK" in result.stdout
+    assert "W001" not in result.stderr and MIGRATE not in result.stderr
+
+
 def test_a_seed_system_database_is_told_to_migrate_with_fake_initial(started):
     """Plain migrate would stop at "relation already exists"."""
     result = started["check on a seed system database"]
