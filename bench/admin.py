@@ -28,6 +28,7 @@ from bench.common import ensure_database  # noqa: E402
 DATABASE = "tradingsite_bench_admin"
 CODES = 50
 STRATEGIES = 10
+IB_ORDER_IDS = 10_000  # order i has IB order id IB_ORDER_IDS + i
 SPAN = timedelta(days=730)  # decisions spread over two years, newest now
 
 
@@ -93,7 +94,7 @@ def load(rows):
             for i in range(1, rows + 1):
                 at = now - SPAN + step * i
                 copy.write_row((
-                    i, i, 10_000 + i, codes[i % CODES].conid, ("BUY", "SELL")[i % 2],
+                    i, i, IB_ORDER_IDS + i, codes[i % CODES].conid, ("BUY", "SELL")[i % 2],
                     Decimal(10), Decimal(100 + i % 50), "LMT", "DAY",
                     ("submitted", "filled", "cancelled")[i % 3], Decimal(0), at, at,
                 ))  # fmt: skip
@@ -125,7 +126,7 @@ def pages(latest):
         ("orders", "/admin/orders/order/"),
         ("orders, filled", "/admin/orders/order/?status__exact=filled"),
         ("orders, search SYM7", "/admin/orders/order/?q=SYM7"),
-        ("orders, IB order id", "/admin/orders/order/?q=510000"),
+        ("orders, IB order id", f"/admin/orders/order/?q={latest['middle_ib_order_id']}"),
     ]
 
 
@@ -144,7 +145,11 @@ def measure(repeat):
     client = Client()
     client.force_login(user)
     newest = Decision.objects.order_by("-created_at").first()
-    latest = {"strategy": newest.strategy_id, "at": newest.created_at}
+    latest = {
+        "strategy": newest.strategy_id,
+        "at": newest.created_at,
+        "middle_ib_order_id": IB_ORDER_IDS + max(1, newest.pk // 2),  # the load's numbering
+    }
     print(f"{'page':<28} {'median':>9} {'best':>9} {'queries':>8}")
     for name, url in pages(latest):
         response = client.get(url, secure=True)  # warm-up
