@@ -6,6 +6,7 @@ applied one after the other.
 """
 
 import logging
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -89,13 +90,22 @@ def order_status_set(*, order, status, fill_price=None, at=None):
 
 
 @transaction.atomic
-def order_fill_record(*, order, quantity, price, at=None):
-    """Apply one fill (execution) of ``order``: its status, its trades and the position."""
+def order_fill_record(*, order, quantity, price, at=None, reported_by_broker=False):
+    """Apply one fill (execution) of ``order``: its status, its trades and the position.
+
+    A fill IB reports (``reported_by_broker``) is booked even on an order cancelled or
+    rejected here, since IB's word is what happened: a cancel that crossed the fill, or an
+    order whose sending was cut off after IB got it. Such an order stays cancelled unless the
+    fill completes it.
+    """
     order = _locked_order(order)
     quantity = _positive(quantity, field="quantity")
     price = _positive(price, field="price")
     at = at or timezone.now()
-    if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.FILLED):
+    closed = (OrderStatus.FILLED,) if reported_by_broker else (
+        OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.FILLED
+    )  # fmt: skip
+    if order.status in closed:
         raise ApplicationError(
             f"Order {order.pk} is {order.status}; it cannot be filled.",
             extra={"status": f"A {order.status} order takes no fill."},
@@ -110,7 +120,10 @@ def order_fill_record(*, order, quantity, price, at=None):
     previous_value = (order.avg_fill_price or 0) * order.filled_quantity
     order.avg_fill_price = quantize((previous_value + price * quantity) / filled, PRICE_PLACES)
     order.filled_quantity = filled
-    order.status = OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED
+    if filled == order.quantity:
+        order.status = OrderStatus.FILLED
+    elif order.status != OrderStatus.CANCELLED:
+        order.status = OrderStatus.PARTIALLY_FILLED
     order.save(update_fields=["avg_fill_price", "filled_quantity", "status", "updated_at"])
     _book_fill(order=order, quantity=quantity, price=price, at=at)
     return order
@@ -268,6 +281,11 @@ def trading_mode_check(*, broker):
     account = broker.account()
     paper_account = account.startswith("D")
     where = f"the gateway at {broker.host}:{broker.port}"
+    if not account:
+        raise ApplicationError(
+            f"{where.capitalize()} names no account it is logged in to.",
+            extra={"trading_mode": "Orders go only to a gateway logged in to an account."},
+        )
     if settings.TRADING_MODE == "paper" and not paper_account:
         raise ApplicationError(
             f"TRADING_MODE is paper but {where} is logged in to live account {account}.",
@@ -334,10 +352,36 @@ def order_place(
     return _order_send(order, broker=broker)
 
 
+def price_tick(*, code, price):
+    """IB's smallest step of a limit price for ``code`` at ``price``, where it is known: US
+    stocks move by a cent from $1 up and by a hundredth of a cent below (IB refuses other
+    prices with error 110). None for other contracts, whose steps vary."""
+    if code.sec_type != "STK" or code.currency != "USD":
+        return None
+    return Decimal("0.01") if price >= 1 else Decimal("0.0001")
+
+
+def _on_tick(price, *, side, code, rounded):
+    """A limit price on IB's steps: a decision's is rounded so that it never pays more (a buy
+    rounds down, a sell up); a price someone typed is refused, naming the step."""
+    tick = None if price is None else price_tick(code=code, price=price)
+    if tick is None or price % tick == 0:
+        return price
+    if not rounded:
+        raise ApplicationError(
+            "The limit price is not one IB takes.",
+            extra={"price": f"{price.normalize():f} is not a multiple of {tick}, IB's price "
+                            f"step for {code.symbol} at this price."},
+        )  # fmt: skip
+    on_tick = price.quantize(tick, rounding=ROUND_FLOOR if side == OrderSide.BUY else ROUND_CEILING)
+    return on_tick if on_tick > 0 else tick
+
+
 def _order_write(*, code, side, quantity, order_type, price, tif, decision, broker):
     quantity, price = _order_fields(
         side=side, quantity=quantity, order_type=order_type, price=price, tif=tif
     )
+    price = _on_tick(price, side=side, code=code, rounded=decision is not None)
     if decision is not None and Order.objects.filter(decision=decision).exists():
         raise ApplicationError(
             f"Decision {decision.pk} already has an order.",
@@ -377,16 +421,28 @@ def _order_send(order, *, broker):
 
 
 def order_cancel(*, order, broker=None):
-    """Ask IB to cancel ``order``; an order IB never got is cancelled here at once."""
+    """Ask IB to cancel ``order``; an order IB never got is cancelled here at once.
+
+    An order without IB's id may still be at IB: its sending can be cut off after IB got it
+    and before the id was saved. IB is asked for the order by its orderRef first.
+    """
     order.refresh_from_db()
     if order.status in TERMINAL_STATUSES:
         raise ApplicationError(
             f"Order {order.pk} is already {order.status}.",
             extra={"status": f"A {order.status} order cannot be cancelled."},
         )
-    if order.ibkr_order_id is None:
-        return order_status_set(order=order, status=OrderStatus.CANCELLED)
     broker = broker or get_broker()
+    if order.ibkr_order_id is None:
+        reference = _order_ref(order)
+        for status in broker.order_statuses():
+            if status.order_ref == reference:
+                order = order_status_apply(status)  # records IB's id, or IB's own end
+                break
+        if order.status in TERMINAL_STATUSES:
+            return order
+        if order.ibkr_order_id is None:  # IB never got it
+            return order_status_set(order=order, status=OrderStatus.CANCELLED)
     broker.cancel_order(broker_order_id=order.ibkr_order_id)
     broker.wait(0.2)  # IB confirms with an orderStatus event, applied by the listener
     order.refresh_from_db()
@@ -416,10 +472,24 @@ def execution_apply(report):
             commission=report.commission,
             executed_at=report.time,
         )
-        order_fill_record(order=order, quantity=report.quantity, price=report.price, at=report.time)
-        if order.ibkr_order_id is None and report.broker_order_id:
-            Order.objects.filter(pk=order.pk).update(ibkr_order_id=report.broker_order_id)
+        order_fill_record(
+            order=order,
+            quantity=report.quantity,
+            price=report.price,
+            at=report.time,
+            reported_by_broker=True,
+        )
+        _broker_id_record(order, report.broker_order_id)
         return execution
+
+
+def _broker_id_record(order, broker_order_id):
+    """IB's id for an order whose sending was cut off before the id was saved."""
+    if order.ibkr_order_id is None and broker_order_id:
+        Order.objects.filter(pk=order.pk, ibkr_order_id__isnull=True).update(
+            ibkr_order_id=broker_order_id
+        )
+        order.ibkr_order_id = broker_order_id
 
 
 def order_status_apply(status):
@@ -427,6 +497,7 @@ def order_status_apply(status):
     order = _order_for(order_ref=status.order_ref, broker_order_id=status.broker_order_id)
     if order is None:
         return None
+    _broker_id_record(order, status.broker_order_id)
     target = IB_STATUS.get(status.status)
     if target in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and order.status not in (
         TERMINAL_STATUSES
@@ -439,17 +510,29 @@ def orders_reconcile(*, broker=None):
     """Catch up with IB after a restart: executions first (they carry fills), then statuses."""
     broker = broker or get_broker()
     before = OrderExecution.objects.count()
+    refused = 0
     for report in sorted(broker.executions(), key=lambda r: (r.time, r.exec_id)):
-        execution_apply(report)
+        try:
+            execution_apply(report)
+        except ApplicationError as error:  # one report must not hold up the others
+            refused += 1
+            logger.error("execution %s of IB order %s refused: %s", report.exec_id,
+                         report.broker_order_id, error)  # fmt: skip
     changed = 0
     for status in broker.order_statuses():
         order = _order_for(order_ref=status.order_ref, broker_order_id=status.broker_order_id)
         old = order.status if order else None
-        order = order_status_apply(status)
+        try:
+            order = order_status_apply(status)
+        except ApplicationError as error:
+            refused += 1
+            logger.error("status of IB order %s refused: %s", status.broker_order_id, error)
+            continue
         changed += bool(order and order.status != old)
     return {
         "executions_applied": OrderExecution.objects.count() - before,
         "statuses_changed": changed,
+        "reports_refused": refused,
     }
 
 

@@ -217,8 +217,8 @@ class TestOrders(
         assert_refused(response, 400, "non_field_errors")  # the ten fills were manual orders
         assert "10 manual orders today" in response.json()["detail"]
 
-    def test_an_order_the_broker_never_got_is_cancelled_at_once(self, staff_client):
-        order = OrderFactory()  # no ibkr_order_id
+    def test_an_order_the_broker_never_got_is_cancelled_at_once(self, staff_client, gateway):
+        order = OrderFactory()  # no ibkr_order_id, and IB has no order of its orderRef
         response = staff_client.post(cancel_url(order))
         assert response.status_code == 200, response.content
         assert response.json()["status"] == "cancelled"

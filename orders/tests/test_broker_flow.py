@@ -6,11 +6,19 @@ from decimal import Decimal
 
 import pytest
 
-from marketdata.services import code_resolve
+from marketdata.services import code_resolve, contract_of
+from marketdata.tests.factories import CodeFactory
 from orders.models import Order, OrderExecution, OrderStatus, Position, Trade
-from orders.services import execution_apply, order_cancel, order_place, orders_reconcile
+from orders.services import (
+    execution_apply,
+    manual_order_place,
+    order_cancel,
+    order_place,
+    orders_reconcile,
+)
 from tradingsite.broker import BrokerUnavailable, get_broker, reset_broker
 from tradingsite.exceptions import ApplicationError
+from tradingsite.testing.factories import make_decision
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +75,9 @@ def test_a_replayed_execution_changes_nothing(gateway, wait_for):
 
     report = get_broker().executions()[0]
     execution_apply(report)
-    assert orders_reconcile() == {"executions_applied": 0, "statuses_changed": 0}
+    assert orders_reconcile() == {
+        "executions_applied": 0, "statuses_changed": 0, "reports_refused": 0
+    }  # fmt: skip
     assert OrderExecution.objects.count() == 1
     assert Trade.objects.get(order=order).entry_quantity == 5
     assert Position.objects.get(instrument=code).quantity == 5
@@ -158,4 +168,166 @@ def test_bad_order_fields_are_named(gateway):
     with pytest.raises(ApplicationError) as refused:
         order_place(code=code, side="BUY", quantity=1, order_type="LMT", price=None)
     assert "price" in refused.value.extra
+    assert not Order.objects.exists()
+
+
+class WorkerKilled(Exception):
+    pass
+
+
+class CutOffAfterSending:
+    """The real broker, whose process dies once IB has the order, before IB's id is saved."""
+
+    def __init__(self, broker):
+        self.broker = broker
+
+    def __getattr__(self, name):
+        return getattr(self.broker, name)
+
+    def place_order(self, **order):
+        self.broker.place_order(**order)  # on its way to IB...
+        raise WorkerKilled  # ...when the process dies, with whatever IB would have said
+
+
+def sent_then_cut_off(gateway, wait_for, *, below_market, quantity=4):
+    """An order IB works, whose row here has no IB id: the worker died in between and was
+    started again."""
+    code = code_resolve(symbol="AAPL")
+    limit = (market_price(gateway, "AAPL") * below_market).quantize(CENT)
+    with pytest.raises(WorkerKilled):
+        order_place(code=code, side="BUY", quantity=quantity, order_type="LMT", price=limit,
+                    broker=CutOffAfterSending(get_broker()))  # fmt: skip
+    reset_broker()  # the worker restarts; IB's answers to the dead one are lost
+    order = Order.objects.latest("id")
+    assert (order.status, order.ibkr_order_id) == (OrderStatus.SUBMITTED, None)
+    at_ib = lambda: [o for o in gateway.orders() if o.order_ref == f"ts-{order.pk}"]  # noqa: E731
+    assert wait_for(lambda: [o.status for o in at_ib()] == ["Submitted"])
+    return order, limit, at_ib()[0].order_id
+
+
+def test_an_order_cut_off_after_sending_is_cancelled_at_ib_not_only_here(gateway, wait_for):
+    order, limit, ib_id = sent_then_cut_off(gateway, wait_for, below_market=D("0.90"))
+
+    order_cancel(order=order)
+
+    assert wait_for(lambda: reload(order).status == OrderStatus.CANCELLED)
+    assert order.ibkr_order_id == ib_id
+    assert [o.status for o in gateway.orders() if o.order_id == ib_id] == ["Cancelled"]
+    gateway.set_price("AAPL", float(limit - 1))
+    get_broker().wait(0.3)
+    assert not OrderExecution.objects.exists()
+
+
+def test_reconcile_ties_an_order_cut_off_after_sending_to_ib(gateway, wait_for):
+    order, limit, ib_id = sent_then_cut_off(gateway, wait_for, below_market=D("0.97"))
+
+    assert orders_reconcile() == {
+        "executions_applied": 0, "statuses_changed": 0, "reports_refused": 0
+    }  # fmt: skip
+    assert (reload(order).ibkr_order_id, order.status) == (ib_id, OrderStatus.SUBMITTED)
+
+    reset_broker()
+    gateway.set_price("AAPL", float(limit - 1))
+    assert orders_reconcile()["executions_applied"] == 1
+    assert (reload(order).status, order.filled_quantity) == (OrderStatus.FILLED, 4)
+    assert Position.objects.get(closed_at__isnull=True).quantity == 4
+
+
+def test_a_fill_ib_reports_for_an_order_cancelled_here_is_booked(gateway, wait_for):
+    """IB is the truth: a cancel that crossed a fill, or one made here alone, fills anyway."""
+    order, limit, ib_id = sent_then_cut_off(gateway, wait_for, below_market=D("0.97"))
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED)  # cancelled here
+    gateway.set_price("AAPL", float(limit - 1))
+
+    orders_reconcile()
+
+    assert reload(order).status == OrderStatus.FILLED and order.filled_quantity == 4
+    assert Trade.objects.get(order=order).entry_quantity == 4
+    assert Position.objects.get(closed_at__isnull=True).quantity == 4
+
+
+@pytest.mark.parametrize("gateway", [{"max_fill_size": 2}], indirect=True)
+def test_a_partial_fill_ib_reports_after_its_cancel_keeps_the_order_cancelled(gateway, wait_for):
+    order, limit, ib_id = sent_then_cut_off(gateway, wait_for, below_market=D("0.97"))
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED)
+    gateway.set_price("AAPL", float(limit - 1))  # two of the four shares fill
+    assert [o.filled for o in gateway.orders() if o.order_id == ib_id] == [2]
+
+    orders_reconcile()
+
+    assert (reload(order).status, order.filled_quantity) == (OrderStatus.CANCELLED, 2)
+    assert Position.objects.get(closed_at__isnull=True).quantity == 2
+
+
+def test_reconcile_goes_on_past_a_report_it_refuses(gateway, wait_for):
+    first, limit, _ = sent_then_cut_off(gateway, wait_for, below_market=D("0.97"), quantity=4)
+    Order.objects.filter(pk=first.pk).update(quantity=2)  # IB fills 4: more than this row has
+    second, _, _ = sent_then_cut_off(gateway, wait_for, below_market=D("0.97"), quantity=3)
+    gateway.set_price("AAPL", float(limit - 1))
+
+    summary = orders_reconcile()
+
+    assert summary["reports_refused"] == 1 and summary["executions_applied"] == 1
+    assert (reload(second).status, second.filled_quantity) == (OrderStatus.FILLED, 3)
+    assert (reload(first).filled_quantity, first.executions.count()) == (0, 0)  # logged
+
+
+@pytest.mark.parametrize("side, expected", [("BUY", D("138.64")), ("SELL", D("138.65"))])
+def test_a_decisions_limit_price_goes_to_ib_on_its_price_steps(gateway, side, expected):
+    code = code_resolve(symbol="AAPL")
+    decision = make_decision(code=code, type=side.lower(), current_price="138.6438",
+                             target_price="150" if side == "BUY" else "120",
+                             stop_loss="130" if side == "BUY" else "145")  # fmt: skip
+
+    order = order_place(code=code, side=side, quantity=1, order_type="LMT",
+                        price=D("138.6438"), decision=decision)  # fmt: skip
+
+    assert (order.price, order.status) == (expected, OrderStatus.SUBMITTED)
+    assert [o.lmt_price for o in gateway.orders()] == [expected]
+
+
+def test_a_typed_limit_price_off_ibs_steps_is_refused_naming_the_step(gateway):
+    code = code_resolve(symbol="AAPL")
+    with pytest.raises(ApplicationError) as refused:
+        manual_order_place(code=code, side="BUY", quantity=1, price=D("100.123"))
+    assert refused.value.extra == {
+        "price": "100.123 is not a multiple of 0.01, IB's price step for AAPL at this price."
+    }
+    assert not Order.objects.exists() and not gateway.orders()
+    below_a_dollar = manual_order_place(code=code, side="BUY", quantity=1, price=D("0.5123"))
+    assert below_a_dollar.status == OrderStatus.SUBMITTED
+
+
+def test_an_order_ib_refuses_for_its_price_step_ends_rejected(gateway, wait_for):
+    """IB's error 110, which ib_insync takes for a warning, leaves no order pending here."""
+    code = code_resolve(symbol="AAPL")
+    order = Order.objects.create(
+        instrument=code, side="BUY", quantity=1, price=D("100.123"), order_type="LMT", tif="DAY"
+    )
+    get_broker().place_order(contract=contract_of(code), side="BUY", quantity=D(1),
+                             order_type="LMT", price=D("100.123"), tif="DAY",
+                             order_ref=f"ts-{order.pk}")  # fmt: skip
+
+    assert wait_for(lambda: reload(order).status == OrderStatus.REJECTED)
+    assert not gateway.orders()
+
+
+class GatewayNamingNoAccount:
+    """What the loopback gateway cannot be (ib_insync waits for an account to connect), but a
+    gateway mid-login could answer: no managed account."""
+
+    host, port = "127.0.0.1", 4002
+
+    def account(self):
+        return ""
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_a_gateway_naming_no_account_takes_no_order(settings, mode):
+    settings.TRADING_MODE = mode
+    code = CodeFactory(symbol="AAPL")
+    with pytest.raises(ApplicationError) as refused:
+        order_place(code=code, side="BUY", quantity=1, order_type="MKT",
+                    broker=GatewayNamingNoAccount())  # fmt: skip
+    assert "names no account" in str(refused.value) and "trading_mode" in refused.value.extra
     assert not Order.objects.exists()

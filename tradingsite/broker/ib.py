@@ -6,6 +6,7 @@ To move to the maintained fork, replace ``ib_insync`` by ``ib_async`` in the imp
 import asyncio
 import logging
 from collections import deque
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
@@ -24,6 +25,11 @@ from .types import (
 from .vocabulary import bar_error, period_error
 
 logger = logging.getLogger(__name__)
+
+# IB errors on a new order that ib_insync takes for warnings: 110, a price off the contract's
+# price steps.
+ORDER_REFUSALS = {110}
+UNACKNOWLEDGED = ("PendingSubmit", "ApiPending")
 
 
 def _decimal(value):
@@ -262,3 +268,11 @@ class IBBroker:
     def _on_error(self, req_id, code, message, contract):
         if code == 200:
             self._errors["contract"] = message
+        if code in ORDER_REFUSALS:
+            # ib_insync logs these as warnings and leaves a new order pending, but IB never
+            # works it: it ends here as IB's "Inactive" (rejected), with IB's reason. (An
+            # order IB already works keeps working when a change of it is refused.)
+            for trade in self.ib.trades():
+                if trade.order.orderId == req_id and trade.orderStatus.status in UNACKNOWLEDGED:
+                    refused = replace(self._status(trade), status="Inactive", message=message)
+                    self._emit("order_status", refused)

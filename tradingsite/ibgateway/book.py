@@ -44,6 +44,12 @@ def commission_for(shares: Decimal, price: Decimal) -> Decimal:
     return min(fee, cap).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
+def price_increment(price: Decimal) -> Decimal:
+    """The price step of the US stocks traded here (IB's market rule for them): a cent from
+    $1 up, a hundredth of a cent below."""
+    return CENT if price >= 1 else Decimal("0.0001")
+
+
 class OrderRejected(Exception):
     """A placeOrder/cancelOrder IB would refuse, with IB's error code and text."""
 
@@ -336,6 +342,12 @@ class Book:
             request.aux_price is None or request.aux_price <= 0
         ):
             raise OrderRejected(201, "Order rejected - reason:A stop price is required")
+        for price in (request.lmt_price, request.aux_price):
+            if price is not None and price > 0 and price % price_increment(price) != 0:
+                raise OrderRejected(
+                    110, "The price does not conform to the minimum price variation for this "
+                    "contract."
+                )  # fmt: skip
         if request.account and request.account != self.account:
             raise OrderRejected(
                 201, f"Order rejected - reason:The account code {request.account} is not valid"

@@ -2,6 +2,7 @@
 database), the loopback IB gateway and the offline model."""
 
 import time
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,9 @@ def test_a_two_indicator_run_from_start_to_completed(worker_gateway):
     decision = Decision.objects.get(workflow_execution=execution)
     order = Order.objects.get(decision=decision)
     assert (decision.type, order.side, order.order_type) == ("buy", "BUY", "LMT")
-    assert order.ibkr_order_id is not None and order.price == decision.current_price
+    assert order.ibkr_order_id is not None
+    # The decision's price on IB's steps of a cent, rounded down for a buy.
+    assert order.price == decision.current_price.quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
     assert AgentConversation.objects.filter(workflow_execution=execution).count() >= 4
     progress = execution.progress
     assert progress == {"current_step": 8, "step_type": None, "total_steps": 8,
