@@ -156,6 +156,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A workflow run is stopped (it fails, saying why) once it has lasted the longest a run may, and
+# its worker killed a minute later if it is still at it. Redis hands an unacknowledged message
+# (late acks) to another worker after its visibility timeout: that must come after the kill, or
+# a long run would be delivered again while it is alive.
+WORKFLOW_TIME_LIMIT_SECONDS = WORKFLOW_MAX_RUNTIME_SECONDS + 60
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": WORKFLOW_TIME_LIMIT_SECONDS + 300}
 
 # --- REST API -------------------------------------------------------------------------------
 # Token (`manage.py drf_create_token USERNAME`) or session; staff write, other users read.

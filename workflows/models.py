@@ -90,7 +90,11 @@ class WorkflowExecution(models.Model):
     class Meta:
         db_table = "workflow_execution"
         ordering = ["-id"]
-        constraints = [choices_check("status", ExecutionStatus, "workflow_execution")]
+        constraints = [
+            choices_check("status", ExecutionStatus, "workflow_execution"),
+            # Our own: one execution per Celery task, so a redelivered task finds its run.
+            models.UniqueConstraint(fields=["task_id"], name="workflow_execution_task_id_key"),
+        ]
         # Our own (not in the seeds): the dashboard's "executions today" and date filters.
         indexes = [models.Index(fields=["created_at"], name="ix_workflow_execution_created")]
 

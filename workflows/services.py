@@ -151,11 +151,14 @@ def conversation_record(*, execution, messages):
 # --- Executions -----------------------------------------------------------------------------
 
 
-def execution_start(*, strategy, workflow=None, dry_run=False, enqueue=True, check=True):
+def execution_start(
+    *, strategy, workflow=None, dry_run=False, enqueue=True, check=True, task_id=None
+):
     """Create a pending execution and queue it; the worker runs it after this commits.
 
-    The Celery task id is chosen here, so the execution carries it before the task starts.
-    ``enqueue=False`` leaves it pending for the caller to run in-process.
+    The Celery task id is chosen here (a new one unless ``task_id`` names the task that will
+    run it), so the execution carries it before the task starts: a redelivered task finds its
+    execution by it. ``enqueue=False`` leaves it pending for the caller to run in-process.
 
     A strategy whose params its workflow cannot run with (the workflow changed after the
     strategy was saved) is refused with ApplicationError naming each param, and nothing is
@@ -167,7 +170,7 @@ def execution_start(*, strategy, workflow=None, dry_run=False, enqueue=True, che
     workflow = workflow or strategy.workflow
     if check:
         params_check(type=strategy.type, param=strategy.param, workflow=workflow)
-    task_id = str(uuid.uuid4())
+    task_id = task_id or str(uuid.uuid4())
     execution = WorkflowExecution.objects.create(
         strategy=strategy,
         workflow=workflow,

@@ -1,23 +1,39 @@
 """Celery tasks: each takes ids, loads them, and calls a service."""
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 
-@shared_task(bind=True, name="workflows.tasks.run_workflow", acks_late=True)
+@shared_task(
+    bind=True,
+    name="workflows.tasks.run_workflow",
+    acks_late=True,
+    soft_time_limit=settings.WORKFLOW_MAX_RUNTIME_SECONDS,
+    time_limit=settings.WORKFLOW_TIME_LIMIT_SECONDS,
+)
 def run_workflow(self, strategy_id, workflow_id=None, execution_id=None, dry_run=False):
     """Run a strategy's workflow (beat calls it with the strategy id alone)."""
     from strategies.models import Strategy
 
-    from .models import Workflow
+    from .models import Workflow, WorkflowExecution
     from .services import execution_run, execution_start
 
-    if execution_id is None:  # the runner records this task's id when it starts the run
+    if execution_id is None and self.request.id:
+        # Beat's call, delivered again (its worker presumed lost): the execution the first
+        # delivery made, so the runner sees that run and does not start another.
+        execution_id = (
+            WorkflowExecution.objects.filter(task_id=self.request.id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+    if execution_id is None:  # beat's first delivery
         strategy = Strategy.objects.get(pk=strategy_id)
         workflow = Workflow.objects.get(pk=workflow_id) if workflow_id else strategy.workflow
         execution_id = execution_start(
-            strategy=strategy, workflow=workflow, dry_run=dry_run, enqueue=False, check=False
-        ).pk
+            strategy=strategy, workflow=workflow, dry_run=dry_run, enqueue=False, check=False,
+            task_id=self.request.id,
+        ).pk  # fmt: skip
     execution = execution_run(execution_id=execution_id, task=self, dry_run=dry_run)
     return {
         "execution_id": execution.pk,

@@ -7,6 +7,8 @@ between steps, and keeps one code's failure from stopping the others.
 import logging
 from dataclasses import dataclass, field
 
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,7 +16,7 @@ from tradingsite.broker import BrokerError
 from tradingsite.exceptions import ApplicationError
 
 from ..models import ExecutionStatus, WorkflowExecution
-from .locks import strategy_run_lock
+from .locks import RunLockLost, Start, strategy_run_lock
 from .params import fill_placeholders
 from .steps import REGISTRY
 from .validation import params_errors
@@ -148,7 +150,9 @@ def execution_run(*, execution_id, task=None, dry_run=False):
         return execution
 
     lock = strategy_run_lock(execution.strategy_id)
-    if not lock.acquire():
+    task_id = task.request.id if task is not None and task.request.id else None
+    start = lock.start(execution.pk, task_id=task_id)
+    if start is Start.BUSY:
         message = (
             f"Skipped: another run of strategy {execution.strategy} is in progress "
             "(runs of one strategy never overlap)."
@@ -162,16 +166,7 @@ def execution_run(*, execution_id, task=None, dry_run=False):
         execution.refresh_from_db()
         return execution
     try:
-        started = WorkflowExecution.objects.filter(
-            pk=execution.pk, status=ExecutionStatus.PENDING
-        ).update(
-            status=ExecutionStatus.RUNNING,
-            started_at=timezone.now(),
-            task_id=(
-                task.request.id if task is not None and task.request.id else execution.task_id
-            ),
-        )
-        if not started:  # cancelled while it waited in the queue
+        if start is Start.GONE:  # cancelled while it waited in the queue
             execution.refresh_from_db()
             return execution
         strategy = execution.strategy
@@ -195,6 +190,11 @@ def execution_run(*, execution_id, task=None, dry_run=False):
     except Cancelled:
         run.log("Cancelled between steps.")
         _finish(execution, status=ExecutionStatus.CANCELLED, run=run)
+    except RunLockLost as exc:
+        _stop(run, reason=str(exc))
+    except SoftTimeLimitExceeded:
+        _stop(run, reason=f"the run lasted longer than WORKFLOW_MAX_RUNTIME_SECONDS "
+                          f"({settings.WORKFLOW_MAX_RUNTIME_SECONDS} s).")  # fmt: skip
     except Exception as exc:  # the execution must end failed, never stay running
         logger.exception("execution %s failed", execution.pk)
         _finish(execution, status=ExecutionStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -202,6 +202,12 @@ def execution_run(*, execution_id, task=None, dry_run=False):
         lock.release()
     execution.refresh_from_db()
     return execution
+
+
+def _stop(run, *, reason):
+    """End a run that must not go on, keeping its log."""
+    run.log(f"Stopped: {reason}", level="error")
+    _finish(run.execution, status=ExecutionStatus.FAILED, run=run, error=f"Stopped: {reason}")
 
 
 def _run_symbols(run):
@@ -222,7 +228,7 @@ def _run_symbols(run):
                     continue
                 handler.run(run, symbol, step.get("config", {}))
             run.counts["symbols_processed"] += 1
-        except Cancelled:
+        except (Cancelled, RunLockLost, SoftTimeLimitExceeded):  # the whole run ends
             raise
         except (ApplicationError, BrokerError) as exc:
             run.failed_symbols.append(code.symbol)

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from tradingsite.broker.vocabulary import bar_error, period_error
 
+from .locks import LOCK_SECONDS
 from .params import is_placeholder
 
 INDICATORS = frozenset(
@@ -22,6 +23,9 @@ INDICATORS = frozenset(
 )  # fmt: skip
 
 REGISTRY = {}
+
+# A wait is one step: the run lock (extended before each step) must outlast it, with room left.
+WAIT_MAX_SECONDS = LOCK_SECONDS // 2
 
 
 def register(cls):
@@ -336,10 +340,20 @@ class PlaceOrder(Step):
                 step=self.type)  # fmt: skip
 
 
+def _wait_seconds(value):
+    reason = _number(value, minimum=0)
+    if reason is None and Decimal(str(value)) > WAIT_MAX_SECONDS:
+        reason = (
+            f"must be at most {WAIT_MAX_SECONDS} (a run holds its strategy's lock for "
+            f"{LOCK_SECONDS} s from one step to the next)"
+        )
+    return reason
+
+
 @register
 class Wait(Step):
     type = "wait"
-    fields = {"seconds": (True, lambda v: _number(v, minimum=0, maximum=3600))}
+    fields = {"seconds": (True, _wait_seconds)}
 
     def run(self, run, symbol, config):
         import time

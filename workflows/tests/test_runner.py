@@ -1,11 +1,16 @@
 """The engine run in-process on cached market data, with the real AutoGen team and the
 offline model: what a person reads afterwards in the execution, its log and its transcript."""
 
+import threading
+import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
+from django.utils import timezone
 
 from marketdata.tests.factories import CodeFactory, cache_market_data
 from orders.models import Order
@@ -16,7 +21,13 @@ from workflows.agents import team
 from workflows.agents.offline import OfflineChatCompletionClient
 from workflows.engine.locks import RedisRunLock
 from workflows.models import AgentConversation, ExecutionStatus, WorkflowExecution
-from workflows.services import execution_cancel, execution_run, execution_start, executions_sweep
+from workflows.services import (
+    execution_cancel,
+    execution_run,
+    execution_start,
+    executions_sweep,
+    workflow_create,
+)
 from workflows.tasks import run_workflow
 from workflows.templates import TEMPLATES
 
@@ -176,8 +187,6 @@ def test_a_redelivered_run_is_not_resumed_and_orphans_are_swept():
 
     from datetime import timedelta
 
-    from django.utils import timezone
-
     stuck = execution_start(strategy=strategy, enqueue=False)
     stuck.status, stuck.started_at = ExecutionStatus.RUNNING, timezone.now() - timedelta(hours=2)
     stuck.save()
@@ -193,3 +202,67 @@ def test_legacy_strategy_without_workflow_runs_its_type_template():
     assert execution.status == ExecutionStatus.COMPLETED
     assert Decision.objects.get().type == "sell"
     assert "legacy two_indicator template" in messages(execution)[0]
+
+
+def test_a_redelivered_scheduled_run_is_one_execution_and_one_order(gateway):
+    strategy = cached_strategy({"UPCO": "up"})
+    beat_task_id = str(uuid.uuid4())
+    first = run_workflow.apply(args=[strategy.pk], task_id=beat_task_id).get()
+    # The broker hands the same message out again (its worker was presumed lost).
+    again = run_workflow.apply(args=[strategy.pk], task_id=beat_task_id).get()
+
+    execution = WorkflowExecution.objects.get()
+    assert first["execution_id"] == again["execution_id"] == execution.pk
+    assert execution.task_id == beat_task_id
+    assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
+    assert Decision.objects.count() == 1 and Order.objects.count() == 1
+
+
+def test_a_scheduled_run_redelivered_after_its_worker_died_is_failed_not_rerun():
+    strategy = cached_strategy({"UPCO": "up"})
+    beat_task_id = str(uuid.uuid4())
+    # The first delivery started the run, then its worker died: the execution stays running.
+    died = WorkflowExecution.objects.create(
+        strategy=strategy, task_id=beat_task_id, status=ExecutionStatus.RUNNING,
+        started_at=timezone.now(), results={"dry_run": False},
+    )  # fmt: skip
+
+    outcome = run_workflow.apply(args=[strategy.pk], task_id=beat_task_id).get()
+
+    assert outcome["execution_id"] == died.pk and outcome["status"] == ExecutionStatus.FAILED
+    died.refresh_from_db()
+    assert died.status == ExecutionStatus.FAILED
+    assert "no order is sent twice" in died.error_message
+    assert WorkflowExecution.objects.count() == 1
+    assert not Decision.objects.exists() and not Order.objects.exists()
+
+
+def test_a_run_that_loses_its_lock_stops_and_says_why():
+    steps = [
+        {"type": "fetch_data", "config": {"period": "1 Y", "bar": "1 day"}},
+        {"type": "decide", "config": {}},
+        {"type": "wait", "config": {"seconds": 2}},
+    ]
+    workflow = workflow_create(name="Paced", type="custom", steps=steps)
+    strategy = cached_strategy({"AAA": "up", "BBB": "up"}, workflow=workflow, type_="custom")
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    key = f"tradingsite:strategy:{strategy.pk}:run"
+
+    def expire_during_the_wait():  # as the lock's expiry would, had the step outlasted it
+        deadline = time.monotonic() + 10
+        while not server.exists(key) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        server.delete(key)
+
+    expiring = threading.Thread(target=expire_during_the_wait)
+    expiring.start()
+    execution = run(strategy, dry_run=True)
+    expiring.join()
+
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error_message.startswith(
+        f"Stopped: the run lost its lock on strategy {strategy.pk}: a step lasted longer than 600 s"
+    )
+    assert messages(execution)[-1] == execution.error_message
+    assert not Decision.objects.filter(code__symbol="BBB").exists()
