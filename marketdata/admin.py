@@ -10,7 +10,14 @@ from tradingsite.exceptions import ApplicationError
 
 from .admin_charts import price_chart_data
 from .models import Code, MarketData
-from .services import CODE_EDITABLE, code_create, code_delete, code_resolve, code_update
+from .services import (
+    CODE_EDITABLE,
+    code_conid_check,
+    code_create,
+    code_delete,
+    code_resolve,
+    code_update,
+)
 
 
 class CodeForm(ServiceCheckedForm):
@@ -28,13 +35,16 @@ class CodeForm(ServiceCheckedForm):
         self.resolved = self.saved = None
 
     def check(self, data):
+        if self.errors:
+            # Nothing is looked up at IB or written while a field is wrong: the admin's
+            # transaction commits when it shows the form again, so a write here would stay.
+            return
         if self.instance.pk is not None:
             # The change is made here, inside the admin's transaction, so that a refusal
             # (a conid that orders already use) shows next to its field.
-            if not self.errors:
-                fields = {name: data[name] for name in CODE_EDITABLE if name in data}
-                self.saved = code_update(code=Code.objects.get(pk=self.instance.pk), **fields)
-        elif data.get("conid") is None and data.get("symbol"):
+            fields = {name: data[name] for name in CODE_EDITABLE if name in data}
+            self.saved = code_update(code=Code.objects.get(pk=self.instance.pk), **fields)
+        elif data.get("conid") is None:
             try:
                 self.resolved = code_resolve(
                     symbol=data["symbol"],
@@ -47,8 +57,8 @@ class CodeForm(ServiceCheckedForm):
                     "IB could not be reached.",
                     extra={"conid": f"Enter the conid by hand, or try again ({exc})."},
                 ) from None
-        elif data.get("conid") is None:
-            raise ApplicationError("conid is required.", extra={"conid": "This field is required."})
+        else:
+            code_conid_check(conid=data["conid"])
 
 
 @admin.register(Code)

@@ -124,6 +124,15 @@ def _code_conid_taken(conid):
     )
 
 
+def code_conid_check(*, conid):
+    """IB's contract ids are positive; the API and the admin both refuse any other."""
+    if conid is None or conid < 1:
+        raise ApplicationError(
+            "The conid is not an IB contract id.",
+            extra={"conid": "Ensure this value is greater than or equal to 1."},
+        )
+
+
 def code_create(*, symbol, conid, exchange="SMART", currency="USD", sec_type="STK"):
     """Store an instrument whose IB contract id is known already (no broker call)."""
     from django.db import IntegrityError, transaction
@@ -131,6 +140,7 @@ def code_create(*, symbol, conid, exchange="SMART", currency="USD", sec_type="ST
     symbol = (symbol or "").strip().upper()
     if not symbol:
         raise ApplicationError("A symbol is required.", extra={"symbol": "This field is required."})
+    code_conid_check(conid=conid)
     try:
         with transaction.atomic():
             return Code.objects.create(
@@ -157,6 +167,7 @@ def code_update(*, code, **fields):
                 "A symbol is required.", extra={"symbol": "This field is required."}
             )
     if "conid" in fields and fields["conid"] != code.conid:
+        code_conid_check(conid=fields["conid"])
         if code.orders.exists() or code.trades.exists() or code.positions.exists():
             raise ApplicationError(
                 f"{code.symbol}'s conid is used by orders, trades or positions.",

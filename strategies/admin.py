@@ -97,14 +97,17 @@ class StrategyForm(ServiceCheckedForm, ParamFields):
         return param
 
     def check(self, data):
-        if "param" not in data or not isinstance(data["param"], dict | None):
-            return
-        data["param"] = self.param_from(data)
-        if "type" in data:
-            try:
-                params_check(type=data["type"], param=data["param"], workflow=data.get("workflow"))
-            except ApplicationError as refused:
-                self.add_param_errors(refused.extra, data)
+        if "param" in data:  # otherwise its JSON did not parse, and the field says so
+            if isinstance(data["param"], dict | None):
+                data["param"] = self.param_from(data)
+            if "type" in data:
+                # A param that is not an object is refused here too, next to its field.
+                try:
+                    params_check(
+                        type=data["type"], param=data["param"], workflow=data.get("workflow")
+                    )
+                except ApplicationError as refused:
+                    self.add_param_errors(refused.extra, data)
         schedule_check(
             interval_minutes=data.get("schedule_interval_minutes"),
             crontab=data.get("schedule_crontab"),
@@ -302,16 +305,20 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     def clone(self, request, queryset):
         copies = []
         for strategy in queryset:
-            copy = strategy_create(
-                name=f"{strategy.name} (Copy)",
-                type=strategy.type,
-                param=dict(strategy.param or {}),
-                workflow=strategy.workflow,
-                codes=list(strategy.codes.all()),
-                active=False,
-                schedule_interval_minutes=strategy.schedule_interval_minutes,
-                schedule_crontab=strategy.schedule_crontab,
-            )
+            try:
+                copy = strategy_create(
+                    name=f"{strategy.name} (Copy)",
+                    type=strategy.type,
+                    param=dict(strategy.param or {}),
+                    workflow=strategy.workflow,
+                    codes=list(strategy.codes.all()),
+                    active=False,
+                    schedule_interval_minutes=strategy.schedule_interval_minutes,
+                    schedule_crontab=strategy.schedule_crontab,
+                )
+            except ApplicationError as refused:  # its workflow changed under it, say
+                self.message_user(request, f"{strategy} was not cloned: {refused}", messages.ERROR)
+                continue
             copies.append(copy)
             self.message_user(
                 request,

@@ -6,12 +6,18 @@ every change here goes through them, never through ``QuerySet.update()``.
 
 import json
 
+from celery.schedules import ParseException
+from celery.schedules import crontab as celery_crontab
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from tradingsite.exceptions import ApplicationError
 
 RUN_TASK = "workflows.tasks.run_workflow"
 CRONTAB_EXPIRY_SECONDS = 300
+# A PeriodicTask expires a run after its interval (in seconds, a 32-bit column): a year is
+# more than any strategy needs and keeps that number in range.
+MAX_INTERVAL_MINUTES = 525_600
+CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 
 
 def crontab_fields(expression):
@@ -22,13 +28,19 @@ def crontab_fields(expression):
             "The crontab needs five fields.",
             extra={"schedule_crontab": "Use 'minute hour day-of-month month day-of-week'."},
         )
-    fields = dict(zip(("minute", "hour", "day_of_month", "month_of_year", "day_of_week"),
-                      parts, strict=True))  # fmt: skip
+    fields = dict(zip(CRONTAB_FIELDS, parts, strict=True))
+    for name, value in fields.items():
+        # Beat stores each field in a column of its own, some only 64 characters wide.
+        width = CrontabSchedule._meta.get_field(name).max_length
+        if len(value) > width:
+            raise ApplicationError(
+                "The crontab is not valid.",
+                extra={"schedule_crontab": f"The {name} field is longer than {width} characters."},
+            )
     try:
-        from celery.schedules import crontab
-
-        crontab(**fields)
-    except ValueError as exc:
+        celery_crontab(**fields)
+    except (ValueError, ParseException) as exc:
+        # Trap: celery's parser raises ParseException, not ValueError, for "-1" or "1,,2".
         raise ApplicationError(
             "The crontab is not valid.", extra={"schedule_crontab": str(exc)}
         ) from None
@@ -46,8 +58,23 @@ def schedule_check(*, interval_minutes, crontab):
             "The interval is too short.",
             extra={"schedule_interval_minutes": "Must be at least 1 minute."},
         )
+    if interval_minutes is not None and int(interval_minutes) > MAX_INTERVAL_MINUTES:
+        raise ApplicationError(
+            "The interval is too long.",
+            extra={
+                "schedule_interval_minutes": f"Must be at most {MAX_INTERVAL_MINUTES} minutes "
+                "(a year)."
+            },
+        )
     if crontab:
         crontab_fields(crontab)
+
+
+def _schedule_row(model, **fields):
+    """The schedule row with these fields, made when there is none. Beat's tables have no
+    unique constraint, so concurrent saves or its own admin can leave duplicates: the oldest
+    is used (``get_or_create`` would fail with MultipleObjectsReturned)."""
+    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
 
 
 def strategy_schedule_sync(*, strategy):
@@ -65,15 +92,17 @@ def strategy_schedule_sync(*, strategy):
     task.description = f"Runs the workflow of strategy {strategy.name!r}"
     task.enabled = strategy.active
     if strategy.schedule_interval_minutes:
-        task.interval, _ = IntervalSchedule.objects.get_or_create(
-            every=strategy.schedule_interval_minutes, period=IntervalSchedule.MINUTES
+        task.interval = _schedule_row(
+            IntervalSchedule,
+            every=strategy.schedule_interval_minutes,
+            period=IntervalSchedule.MINUTES,
         )
         task.crontab = None
         # A run not started within its interval is dropped, so a backed-up queue never piles up.
         task.expire_seconds = strategy.schedule_interval_minutes * 60
     else:
-        task.crontab, _ = CrontabSchedule.objects.get_or_create(
-            **crontab_fields(strategy.schedule_crontab), timezone="UTC"
+        task.crontab = _schedule_row(
+            CrontabSchedule, **crontab_fields(strategy.schedule_crontab), timezone="UTC"
         )
         task.interval = None
         task.expire_seconds = CRONTAB_EXPIRY_SECONDS

@@ -157,6 +157,8 @@ def strategy_update(*, strategy, codes=None, **fields):
         raise ApplicationError(
             "Unknown strategy fields.", extra={name: "Not an editable field." for name in unknown}
         )
+    if fields == {"active": False} and codes is None:  # PATCH {"active": false}: a pause
+        return strategy_pause(strategy=strategy)
     strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
     for name, value in fields.items():
         setattr(strategy, name, value)
@@ -173,11 +175,23 @@ def strategy_update(*, strategy, codes=None, **fields):
     return strategy
 
 
+@transaction.atomic
 def strategy_pause(*, strategy):
-    return strategy_update(strategy=strategy, active=False)
+    """Stop the strategy's scheduled runs. Always allowed, with no check of its parameters:
+    a strategy whose workflow changed under it is the one whose failing runs must stop."""
+    strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    strategy.active = False
+    strategy.save(update_fields=["active", "updated_at"])
+    task = strategy.periodic_task
+    if task is not None and task.enabled:
+        task.enabled = False
+        task.save()
+    return strategy
 
 
 def strategy_resume(*, strategy):
+    """Schedule the strategy's runs again: checked like any change, since a workflow that no
+    longer fits its parameters would only start runs that fail."""
     return strategy_update(strategy=strategy, active=True)
 
 

@@ -5,6 +5,7 @@ import json
 
 from django import forms
 
+from tradingsite.api.fields import jsonb_refusal
 from tradingsite.exceptions import ApplicationError
 
 
@@ -31,6 +32,15 @@ class ServiceCheckedForm(forms.ModelForm):
 
 class PrettyJSONField(forms.JSONField):
     """JSON shown indented, one key a line, so steps and parameters read like a document."""
+
+    def to_python(self, value):
+        # Python's json reads NaN and Infinity, and "\u0000" is valid JSON: PostgreSQL's jsonb
+        # takes none of them, so they are refused here rather than by the database.
+        value = super().to_python(value)
+        refusal = jsonb_refusal(value)
+        if refusal:
+            raise forms.ValidationError(refusal, code="invalid")
+        return value
 
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):

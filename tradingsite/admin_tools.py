@@ -5,11 +5,10 @@ that run the same code as the list's actions."""
 from datetime import datetime, timedelta
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.core.paginator import Paginator
 from django.db.models import DateTimeField, Max, Min
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -103,7 +102,9 @@ class ObjectActionsMixin:
     def object_action_view(self, request, object_id, name):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        obj = get_object_or_404(self.get_queryset(request), pk=object_id)
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:  # no such row, or an id that is not one ("abc")
+            raise Http404(f"No {self.model._meta.verbose_name} {object_id!r}.")
         action = self.get_actions(request).get(name)
         if name not in self.object_actions or action is None:  # or not this user's to run
             # The action's own services refuse what does not apply to the row as it is now.

@@ -76,6 +76,13 @@ class WorkflowForm(ServiceCheckedForm):
     def check(self, data):
         for error in workflow_errors(data.get("steps", [])):
             self.add_error("steps", str(error))
+        if "default_params" not in data:  # its JSON did not parse, and the field says so
+            return
+        if data["default_params"] is None:  # left empty: no defaults
+            data["default_params"] = {}
+        if not isinstance(data["default_params"], dict):
+            # The service refuses it too, but only once the admin saves, as a 500.
+            self.add_error("default_params", "Must be an object of parameter names to values.")
 
 
 @admin.register(Workflow)

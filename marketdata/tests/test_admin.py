@@ -46,6 +46,32 @@ def test_an_unknown_symbol_is_refused_with_the_brokers_reason(admin_client, gate
     assert "symbol" in errors and not Code.objects.filter(symbol="NOSUCHX").exists()
 
 
+def test_nothing_is_looked_up_or_stored_while_a_field_is_wrong(admin_client, gateway):
+    data = code_form(symbol="MSFT", exchange="X" * 40)
+    response = admin_client.post("/admin/marketdata/code/add/", data, secure=True)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["exchange"] == [
+        "Ensure this value has at most 32 characters (it has 40)."
+    ]
+    assert not Code.objects.exists()
+
+
+def test_a_conid_ib_would_never_give_is_refused_as_the_api_refuses_it(admin_client):
+    response = admin_client.post("/admin/marketdata/code/add/",
+                                 code_form(symbol="NEG", conid="-5"), secure=True)  # fmt: skip
+    assert response.context["adminform"].form.errors["conid"] == [
+        "Ensure this value is greater than or equal to 1."
+    ]
+    assert not Code.objects.exists()
+    code = CodeFactory(conid=8314)
+    response = admin_client.post(f"/admin/marketdata/code/{code.pk}/change/",
+                                 code_form(symbol=code.symbol, conid="0"), secure=True)  # fmt: skip
+    assert response.context["adminform"].form.errors["conid"] == [
+        "Ensure this value is greater than or equal to 1."
+    ]
+    assert Code.objects.get(pk=code.pk).conid == 8314
+
+
 def test_the_conid_of_a_traded_code_cannot_change(admin_client):
     decision = make_decision()
     from orders.tests.factories import OrderFactory

@@ -1,17 +1,11 @@
-from celery.schedules import ParseException
 from rest_framework import serializers
 
 from marketdata.models import Code
 from strategies.models import Decision, Strategy
-from strategies.schedules import crontab_fields
+from strategies.schedules import MAX_INTERVAL_MINUTES
 from tradingsite.api.fields import JSONObjectField
 from tradingsite.api.serializers import ModelSerializer
-from tradingsite.exceptions import ApplicationError
 from workflows.models import Workflow
-
-# A PeriodicTask expires a run after its interval (in seconds, a 32-bit column): a year is
-# more than any strategy needs and keeps that number in range.
-MAX_INTERVAL_MINUTES = 525_600
 
 
 class StrategySerializer(ModelSerializer):
@@ -39,17 +33,6 @@ class StrategySerializer(ModelSerializer):
             "schedule_interval_minutes", "schedule_crontab", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
-
-    def validate_schedule_crontab(self, value):
-        # Trap: celery's parser raises ParseException, not ValueError, for "-1 * * * *" or
-        # "1,,2 * * * *", and schedule_check lets it through; the service words the rest.
-        try:
-            crontab_fields(value)
-        except ParseException as exc:
-            raise serializers.ValidationError(f"Not a valid crontab: {exc}.") from None
-        except ApplicationError:
-            pass
-        return value
 
 
 class DecisionSerializer(ModelSerializer):

@@ -99,6 +99,50 @@ def test_a_bad_crontab_is_refused_next_to_the_schedule(admin_client):
     ]
 
 
+def refused_on_add(admin_client, **overrides):
+    """Post the add form; the errors it shows, after checking that nothing was written."""
+    workflow = Workflow.objects.get(type="two_indicator")
+    data = add_form(workflow, [CodeFactory()], **overrides)
+    response = admin_client.post("/admin/strategies/strategy/add/", data, secure=True)
+    assert response.status_code == 200
+    assert not Strategy.objects.filter(name="Admin made").exists()
+    assert not PeriodicTask.objects.filter(task="workflows.tasks.run_workflow").exists()
+    return response.context["adminform"].form.errors
+
+
+@pytest.mark.parametrize("crontab", ["-1 * * * *", "1,,2 * * * *"])
+def test_a_crontab_celery_cannot_parse_is_refused_next_to_the_schedule(admin_client, crontab):
+    errors = refused_on_add(admin_client, schedule_interval_minutes="", schedule_crontab=crontab)
+    [message] = errors["schedule_crontab"]
+    assert message  # celery's own reason, e.g. "Invalid beginning range: 2 < 1."
+
+
+def test_a_schedule_beat_cannot_store_is_refused_next_to_its_field(admin_client):
+    every_weekday_seven_times = ",".join("12345" * 7)  # 69 characters; beat keeps 64
+    errors = refused_on_add(admin_client, schedule_interval_minutes="",
+                            schedule_crontab=f"0 0 * * {every_weekday_seven_times}")  # fmt: skip
+    assert errors["schedule_crontab"] == ["The day_of_week field is longer than 64 characters."]
+    errors = refused_on_add(admin_client, schedule_interval_minutes="40000000")
+    assert errors["schedule_interval_minutes"] == ["Must be at most 525600 minutes (a year)."]
+
+
+@pytest.mark.parametrize(
+    ("param", "reason"),
+    [
+        ('{"x": NaN}', "x: numbers must be finite."),
+        ('{"x": Infinity}', "x: numbers must be finite."),
+        ('{"x": "a\\u0000b"}', "x: NUL characters are not allowed."),
+        ('{"x\\u0000": 1}', "NUL characters are not allowed."),
+        ("[1]", "Must be an object of parameter names to values."),
+        ('"abc"', "Must be an object of parameter names to values."),
+    ],
+)
+def test_other_parameters_postgresql_or_the_service_refuse_show_at_the_field(
+    admin_client, param, reason
+):
+    assert refused_on_add(admin_client, param=param)["param"] == [reason]
+
+
 def test_codes_removed_in_the_inline_leave_the_strategy(admin_client):
     workflow = Workflow.objects.get(type="two_indicator")
     keep, drop = CodeFactory(symbol="KEEP"), CodeFactory(symbol="DROP")
@@ -226,6 +270,42 @@ def test_clone_copies_codes_and_parameters_and_starts_paused(admin_client, liste
     assert set(copy.codes.values_list("symbol", flat=True)) == {"AAPL", "MSFT"}
     assert (copy.workflow, copy.param, copy.active) == (listed.workflow, listed.param, False)
     assert not PeriodicTask.objects.get(pk=copy.periodic_task_id).enabled
+
+
+def test_clone_refuses_a_strategy_its_workflow_no_longer_fits(admin_client, listed):
+    Workflow.objects.filter(pk=listed.workflow_id).update(default_params={})
+    for request in (
+        {"path": f"/admin/strategies/strategy/{listed.pk}/do/clone/", "data": {}},
+        {"path": "/admin/strategies/strategy/",
+         "data": {"action": "clone", "_selected_action": [listed.pk]}},
+    ):  # fmt: skip
+        response = admin_client.post(**request, secure=True, follow=True)
+        assert response.status_code == 200
+        assert "Trend was not cloned: The strategy is not valid. (param.bar_1: is required by " \
+               "the workflow" in response.content.decode()  # fmt: skip
+    assert list(Strategy.objects.values_list("name", flat=True)) == ["Trend"]
+
+
+def test_a_button_on_a_strategy_that_is_not_there_is_not_found(admin_client, listed):
+    for object_id in ("abc", "2000000000", "99999999999999999999"):
+        response = admin_client.post(f"/admin/strategies/strategy/{object_id}/do/pause/",
+                                     secure=True)  # fmt: skip
+        assert response.status_code == 404
+
+
+def test_a_strategy_its_workflow_no_longer_fits_can_still_be_paused(admin_client, listed):
+    Workflow.objects.filter(pk=listed.workflow_id).update(default_params={})
+    response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/pause/",
+                                 secure=True, follow=True)  # fmt: skip
+    assert "Paused Trend." in response.content.decode()
+    listed.refresh_from_db()
+    assert not listed.active and not PeriodicTask.objects.get(pk=listed.periodic_task_id).enabled
+    response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/resume/",
+                                 secure=True, follow=True)  # fmt: skip
+    page = response.content.decode()
+    assert "Trend: The strategy is not valid. (param.bar_1: is required" in page
+    listed.refresh_from_db()
+    assert not listed.active and not PeriodicTask.objects.get(pk=listed.periodic_task_id).enabled
 
 
 def test_deleting_a_strategy_with_history_is_refused_naming_the_runs(admin_client, listed):

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 from django.urls import reverse
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from marketdata.tests.factories import CodeFactory
 from strategies.api.filters import DecisionFilter, StrategyFilter
@@ -50,6 +51,10 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         ({"schedule_interval_minutes": 0}, "schedule_interval_minutes"),
         ({"schedule_crontab": "61 * * * *"}, "schedule_crontab"),
         ({"schedule_crontab": "-1 * * * *"}, "schedule_crontab"),
+        ({"schedule_crontab": "1,,2 * * * *"}, "schedule_crontab"),
+        ({"schedule_crontab": "0 0 * * " + ",".join("12345" * 7)}, "schedule_crontab"),
+        ({"schedule_crontab": "0 0 1 " + ",".join("123456" * 6) + " *"}, "schedule_crontab"),
+        ({"schedule_interval_minutes": 525_601}, "schedule_interval_minutes"),
         ({"schedule_interval_minutes": 5, "schedule_crontab": "0 * * * *"}, "schedule_crontab"),
     ]
     invalid_update_data = [
@@ -119,6 +124,57 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         assert response.json()["active"] is True
         assert Strategy.objects.get(pk=strategy.pk).active is True
         assert_refused(staff_client.post(action_url("pause", 2_000_000_000)), 404)
+
+    def test_a_crontab_beat_cannot_store_is_named_with_the_reason(self, staff_client):
+        data = {**self.create_data(), "schedule_interval_minutes": None,
+                "schedule_crontab": "0 0 * * " + ",".join("12345" * 7)}  # fmt: skip
+        response = staff_client.post(self.list_url(), data, format="json")
+        assert_refused(response, 400, "schedule_crontab")
+        assert response.json()["errors"]["schedule_crontab"] == [
+            "The day_of_week field is longer than 64 characters."
+        ]
+        assert not PeriodicTask.objects.filter(task="workflows.tasks.run_workflow").exists()
+
+    def test_duplicate_beat_schedules_are_shared_not_a_crash(self, staff_client):
+        # Beat's tables have no unique constraint: its admin or two saves at once make twins.
+        oldest = IntervalSchedule.objects.create(every=7, period=IntervalSchedule.MINUTES)
+        IntervalSchedule.objects.create(every=7, period=IntervalSchedule.MINUTES)
+        midnight = {"minute": "0", "hour": "0", "day_of_month": "*", "month_of_year": "*",
+                    "day_of_week": "*", "timezone": "UTC"}  # fmt: skip
+        oldest_crontab = CrontabSchedule.objects.create(**midnight)
+        CrontabSchedule.objects.create(**midnight)
+        every_seven = {**self.create_data(), "schedule_interval_minutes": 7}
+        response = staff_client.post(self.list_url(), every_seven, format="json")
+        assert response.status_code == 201, response.content
+        at_midnight = {**self.create_data(), "name": "Nightly", "schedule_interval_minutes": None,
+                       "schedule_crontab": "0 0 * * *"}  # fmt: skip
+        response = staff_client.post(self.list_url(), at_midnight, format="json")
+        assert response.status_code == 201, response.content
+        tasks = PeriodicTask.objects.filter(task="workflows.tasks.run_workflow")
+        assert {(task.interval_id, task.crontab_id) for task in tasks} == {
+            (oldest.pk, None), (None, oldest_crontab.pk)
+        }  # fmt: skip
+
+    def test_a_strategy_its_workflow_no_longer_fits_can_be_paused_not_resumed(self, staff_client):
+        workflow = WorkflowFactory()
+        strategy = StrategyFactory(workflow=workflow, param={"period_1": "1 Y"})
+        scheduled = staff_client.patch(self.detail_url(strategy), {"schedule_interval_minutes": 5},
+                                       format="json")  # fmt: skip
+        assert scheduled.status_code == 200, scheduled.content
+        workflow.default_params = {}  # period_1 ... bar_2 are now left to strategies
+        workflow.save()
+        response = staff_client.post(action_url("pause", strategy))
+        assert response.status_code == 200, response.content
+        assert response.json()["active"] is False
+        strategy.refresh_from_db()
+        assert not strategy.active and not strategy.periodic_task.enabled
+        response = staff_client.post(action_url("resume", strategy))
+        assert_refused(response, 400, "param")
+        assert response.json()["errors"]["param"]["bar_1"] == ["is required by the workflow"]
+        strategy.refresh_from_db()
+        assert not strategy.active and not strategy.periodic_task.enabled
+        response = staff_client.patch(self.detail_url(strategy), {"active": False}, format="json")
+        assert response.status_code == 200, response.content
 
     def test_run_queues_an_execution_and_answers_202(self, staff_client, reader_client):
         strategy = self.make()

@@ -26,22 +26,32 @@ class TradingModeField(serializers.Field):
 BAR_KEY = re.compile(r"^bar(_\d+)?$")
 
 
-def _storable(value, path):
-    # PostgreSQL's jsonb refuses "\u0000" in a string or a key, and a number too large for a
-    # float (1e999 parses as infinity): refuse them here, naming where.
+def jsonb_refusal(value, path=""):
+    """Why PostgreSQL's jsonb would refuse ``value``, naming where (``param.x``), or None.
+
+    It refuses a NUL character in a string or a key, and a number that is not finite (NaN, or 1e999,
+    which parses as infinity). The API's JSON fields and the admin's JSON fields both ask here.
+    """
+    where = f"{path}: " if path else ""
     if isinstance(value, str):
         if "\x00" in value:
-            raise serializers.ValidationError(f"{path}: NUL characters are not allowed.")
+            return f"{where}NUL characters are not allowed."
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise serializers.ValidationError(f"{path}: numbers must be finite.")
+            return f"{where}numbers must be finite."
     elif isinstance(value, dict):
         for key, item in value.items():
-            _storable(key, path)
-            _storable(item, f"{path}.{key}")
+            refusal = jsonb_refusal(key, path) or jsonb_refusal(
+                item, f"{path}.{key}" if path else str(key)
+            )
+            if refusal:
+                return refusal
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _storable(item, f"{path}[{index}]")
+            refusal = jsonb_refusal(item, f"{path}[{index}]")
+            if refusal:
+                return refusal
+    return None
 
 
 class _StorableJSONField(serializers.JSONField):
@@ -53,7 +63,9 @@ class _StorableJSONField(serializers.JSONField):
         value = super().to_internal_value(data)
         if not isinstance(value, self.shape):
             self.fail("wrong_shape")
-        _storable(value, self.field_name)
+        refusal = jsonb_refusal(value, self.field_name)
+        if refusal:
+            raise serializers.ValidationError(refusal)
         return value
 
 

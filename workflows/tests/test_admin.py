@@ -62,6 +62,30 @@ def test_invalid_steps_show_the_message_and_save_nothing(admin_client, template)
     assert template.steps == TWO["steps"] and template.versions.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("default_params", "reason"),
+    [
+        ('{"period_1": NaN}', "period_1: numbers must be finite."),
+        ('{"period_1": "1\\u0000 Y"}', "period_1: NUL characters are not allowed."),
+        ("[1]", "Must be an object of parameter names to values."),
+        ('"1 Y"', "Must be an object of parameter names to values."),
+    ],
+)
+def test_default_params_that_cannot_be_stored_are_refused_at_the_field(
+    admin_client, template, default_params, reason
+):
+    for url in ("/admin/workflows/workflow/add/",
+                f"/admin/workflows/workflow/{template.pk}/change/"):  # fmt: skip
+        data = {**form(template, TWO["steps"]), "name": "Edited",
+                "default_params": default_params}  # fmt: skip
+        response = admin_client.post(url, data, secure=True)
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors["default_params"] == [reason]
+    assert not Workflow.objects.filter(name="Edited").exists()
+    template.refresh_from_db()
+    assert template.default_params == TWO["default_params"]
+
+
 def test_the_history_names_who_saved_each_version_and_what_changed(admin_client, template):
     steps = [s for s in TWO["steps"] if s["type"] != "generate_chart"]
     workflow_update(workflow=template, steps=steps, created_by=User(username="trader"),

@@ -1,5 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from tradingsite.schema.compare import schema_compare
 from tradingsite.startup import DATABASE_ERRORS
@@ -17,6 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
 
     def handle(self, *args, database, **options):
+        if database not in connections:
+            raise CommandError(
+                f"--database {database!r}: the settings define no such database "
+                f"(only {', '.join(connections)})."
+            )
         try:
             report = schema_compare(database)
         except DATABASE_ERRORS as exc:

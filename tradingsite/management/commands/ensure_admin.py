@@ -1,7 +1,8 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -12,6 +13,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, **options):
         User = get_user_model()
+        try:
+            # The user model's own rules: not empty, at most 150 characters, no spaces.
+            username = User._meta.get_field(User.USERNAME_FIELD).clean(username, None)
+        except ValidationError as refused:
+            raise CommandError(f"--username: {' '.join(refused.messages)}") from None
         if User.objects.filter(username=username).exists():
             self.stdout.write(
                 f"Admin user {username!r} exists (its password was printed when it was created; "

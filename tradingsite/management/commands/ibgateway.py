@@ -5,6 +5,7 @@ It needs no database and no IB account; the product connects to it exactly as to
 """
 
 import logging
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -44,6 +45,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, bars_dir, seed, tick_seconds, max_fill_size, **options):
+        if not 0 <= port <= 65535:
+            raise CommandError(f"--port {port}: a port is 0 to 65535 (0 picks a free one).")
+        if bars_dir is not None and not Path(bars_dir).is_dir():
+            raise CommandError(f"--bars-dir {bars_dir}: no such folder.")
         if max_fill_size is not None and max_fill_size <= 0:
             raise CommandError("--max-fill-size must be a positive number of shares.")
         if tick_seconds is not None and tick_seconds <= 0:
