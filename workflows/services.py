@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from orders.models import Order
 from strategies.models import Decision
-from strategies.services import params_check
+from strategies.services import params_check, strategy_steps
 from tradingsite.exceptions import ApplicationError
 
 from .engine import workflow_errors
@@ -170,6 +170,7 @@ def execution_start(
     workflow = workflow or strategy.workflow
     if check:
         params_check(type=strategy.type, param=strategy.param, workflow=workflow)
+        _runnable_check(strategy=strategy, workflow=workflow)
     task_id = task_id or str(uuid.uuid4())
     execution = WorkflowExecution.objects.create(
         strategy=strategy,
@@ -188,6 +189,20 @@ def execution_start(
         )
     )
     return execution
+
+
+def _runnable_check(*, strategy, workflow):
+    """Refuse a run that could only fail: a workflow without steps (a draft), or a strategy
+    without codes to run them on."""
+    problems = {}
+    steps, _ = strategy_steps(strategy_type=strategy.type, workflow=workflow)
+    if not steps:
+        name = workflow.name if workflow else strategy.type
+        problems["workflow_id"] = f"The workflow {name!r} has no steps yet."
+    if not strategy.codes.exists():
+        problems["codes"] = "The strategy has no codes to run on."
+    if problems:
+        raise ApplicationError(f"{strategy.name} cannot run.", extra=problems)
 
 
 def executions_sweep(*, now=None):

@@ -96,6 +96,30 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         assert problems["bar_1"][0].startswith("'x' is not an IB bar size")
         assert problems["period_2"] == ["is required by the workflow"]
 
+    def test_risk_settings_the_gate_could_not_use_are_refused_naming_each(self, staff_client):
+        risk = {
+            "account_size": "1e400",
+            "risk_per_trade": "-0.5",
+            "max_open_positions": "x",
+            "max_orders_per_day": 2.5,
+            "min_r_coefficient": "NaN",
+            "min_profit_margin": 0,
+        }
+        response = staff_client.post(
+            self.list_url(),
+            {"name": "S", "type": "two_indicator", "param": {**PARAM, **risk}},
+            format="json",
+        )  # fmt: skip
+        assert_refused(response, 400, "param")
+        assert response.json()["errors"]["param"] == {
+            "account_size": ["must be at most 1000000000000"],
+            "risk_per_trade": ["must be at least 0.0001"],
+            "max_open_positions": ["'x' is not a number"],
+            "max_orders_per_day": ["2.5 is not a whole number"],
+            "min_r_coefficient": ["must be a finite number"],
+        }  # a margin of 0 is allowed: the gate then only weighs reward against risk
+        assert not Strategy.objects.exists()
+
     def test_a_value_of_the_wrong_json_type_is_named_with_the_reason(self, staff_client):
         param = {**PARAM, "bar_2": ["1 week"], "period_1": None}
         response = staff_client.post(

@@ -33,7 +33,7 @@ def register(cls):
     return cls
 
 
-def _number(value, *, minimum=None, maximum=None, integer=False):
+def number_error(value, *, minimum=None, maximum=None, integer=False):
     """The reason ``value`` is not an acceptable number, or None."""
     if isinstance(value, bool):
         return "must be a number"
@@ -160,8 +160,8 @@ class AiAnalyze(Step):
     fields = {
         "prompt_template": (True, _text),
         "model": (False, _text),
-        "temperature": (False, lambda v: _number(v, minimum=0, maximum=2)),
-        "max_tokens": (False, lambda v: _number(v, minimum=1, maximum=100000, integer=True)),
+        "temperature": (False, lambda v: number_error(v, minimum=0, maximum=2)),
+        "max_tokens": (False, lambda v: number_error(v, minimum=1, maximum=100000, integer=True)),
     }
     needs_decision_path = True
 
@@ -190,7 +190,7 @@ class AutogenTeam(Step):
     type = "autogen_team"
     fields = {
         "agents": (False, _agents),
-        "max_rounds": (False, lambda v: _number(v, minimum=1, maximum=50, integer=True)),
+        "max_rounds": (False, lambda v: number_error(v, minimum=1, maximum=50, integer=True)),
         "instructions": (False, _text),
     }
     needs_decision_path = True
@@ -282,8 +282,8 @@ class Decide(Step):
 class ValidateRisk(Step):
     type = "validate_risk"
     fields = {
-        "min_r_coefficient": (False, lambda v: _number(v, minimum=0)),
-        "min_profit_margin": (False, lambda v: _number(v, minimum=0)),
+        "min_r_coefficient": (False, lambda v: number_error(v, minimum=0)),
+        "min_profit_margin": (False, lambda v: number_error(v, minimum=0)),
     }
     needs_decision_path = True
 
@@ -341,7 +341,7 @@ class PlaceOrder(Step):
 
 
 def _wait_seconds(value):
-    reason = _number(value, minimum=0)
+    reason = number_error(value, minimum=0)
     if reason is None and Decimal(str(value)) > WAIT_MAX_SECONDS:
         reason = (
             f"must be at most {WAIT_MAX_SECONDS} (a run holds its strategy's lock for "

@@ -1,11 +1,12 @@
 """Whether a workflow's steps, and a strategy's parameters for it, can run."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from tradingsite.broker.vocabulary import bar_error, period_error
 
 from .params import fill_placeholders, required_params
-from .steps import DECIDING_STEPS, REGISTRY
+from .steps import DECIDING_STEPS, REGISTRY, number_error
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,22 @@ def workflow_errors(steps):
     return errors
 
 
-# Parameters the product itself understands, checked whenever they are given.
+def _between(minimum, maximum, *, integer=False):
+    return lambda value: number_error(value, minimum=minimum, maximum=maximum, integer=integer)
+
+
+# Parameters the product itself understands, checked whenever they are given: IB's words for
+# the timeframes, and the risk gate's settings (strategies.risk), whose nonsense would
+# otherwise surface only when a run reaches the gate, or size an order from it.
 _PARAM_CHECKS = {
     "period": period_error,
     "bar": bar_error,
+    "min_r_coefficient": _between(0, 1000),
+    "min_profit_margin": _between(0, 10),
+    "risk_per_trade": _between(Decimal("0.0001"), 1),
+    "account_size": _between(1, 10**12),
+    "max_open_positions": _between(0, 10_000, integer=True),
+    "max_orders_per_day": _between(0, 10_000, integer=True),
 }
 
 

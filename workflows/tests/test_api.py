@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.urls import reverse
 
+from marketdata.tests.factories import CodeFactory
 from strategies.tests.factories import StrategyFactory
 from tradingsite.testing.api import APITestCase, APIViewTestCases, assert_refused, ids, results
 from tradingsite.testing.factories import (
@@ -130,9 +131,22 @@ class TestWorkflows(APIViewTestCases.ModelViewSet):
         assert Workflow.objects.get(pk=copy["id"]).steps == workflow.steps != []
         assert copy["id"] != workflow.pk
 
+    def test_a_run_that_could_only_fail_is_refused(self, staff_client):
+        draft = workflow_create(name="Draft", type="custom", steps=[])
+        strategy = StrategyFactory()  # no codes
+        response = staff_client.post(url("workflow-run", draft), {"strategy_id": strategy.pk},
+                                     format="json")  # fmt: skip
+        assert_refused(response, 400)
+        assert response.json()["errors"] == {
+            "workflow_id": ["The workflow 'Draft' has no steps yet."],
+            "codes": ["The strategy has no codes to run on."],
+        }
+        assert not WorkflowExecution.objects.exists()
+
     def test_run_for_a_strategy_answers_202_with_the_execution(self, staff_client, reader_client):
         workflow = self.make()
         strategy = StrategyFactory()  # no workflow of its own: this one runs with its param
+        strategy.codes.add(CodeFactory())
         run = url("workflow-run", workflow)
         assert_refused(reader_client.post(run, {"strategy_id": strategy.pk}, format="json"), 403)
         response = staff_client.post(run, {"strategy_id": strategy.pk}, format="json")

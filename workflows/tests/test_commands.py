@@ -48,6 +48,8 @@ def test_refusals_name_the_problem_and_start_nothing():
     strategy = cached_strategy({"UPCO": "up"})
     with pytest.raises(CommandError, match="No strategy 'nothing'"):
         run_workflow("nothing")
+    with pytest.raises(CommandError, match="No strategy '²'"):  # a digit, but no number
+        run_workflow("²")
     strategy.param = {"bar_2": "1 fortnight"}
     strategy.save()
     with pytest.raises(CommandError, match=r"The strategy is not valid\. \(param\.bar_2: "):

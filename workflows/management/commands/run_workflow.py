@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="everything but the orders")
 
     def handle(self, *args, strategy, sync, dry_run, **options):
-        found = Strategy.objects.filter(pk=int(strategy)) if strategy.isdigit() else None
+        found = Strategy.objects.filter(pk=int(strategy)) if strategy.isdecimal() else None
         if not found:
             found = Strategy.objects.filter(name=strategy)
         if found.count() != 1:
