@@ -87,3 +87,20 @@ def test_past_the_cap_the_count_stops_and_says_more_than(admin_client, monkeypat
     assert "more than 5 workflow executions" in page
     counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
     assert counts and all("LIMIT 6" in sql for sql in counts), counts
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/orders/order/?created_at__year=9999",
+        "/admin/strategies/decision/?created_at__year=9999&created_at__month=12",
+        "/admin/workflows/workflowmetrics/?date__year=9999",
+        "/admin/orders/trade/?entry_date__year=0",
+    ],
+)
+def test_a_drill_down_to_a_year_no_date_reaches_is_a_bad_parameter(admin_client, url):
+    response = admin_client.get(url, secure=True)
+    assert response.status_code == 302 and response["Location"].endswith("?e=1")
+    again = admin_client.get(response["Location"], secure=True)
+    assert again.status_code == 200
+    assert "Something’s wrong with your database installation" not in again.content.decode()
