@@ -30,7 +30,6 @@ from tradingsite.admin_tools import (
 from tradingsite.exceptions import ApplicationError
 
 from .admin_diff import diff_summary, steps_diff
-from .engine import workflow_errors
 from .models import (
     AgentConversation,
     ExecutionStatus,
@@ -41,6 +40,7 @@ from .models import (
 from .services import (
     EDITABLE,
     execution_cancel,
+    workflow_check,
     workflow_clone,
     workflow_create,
     workflow_delete,
@@ -74,15 +74,10 @@ class WorkflowForm(ServiceCheckedForm):
         self.fields["default_params"].widget.attrs.update({"rows": 10, "cols": 90, "class": "code"})
 
     def check(self, data):
-        for error in workflow_errors(data.get("steps", [])):
-            self.add_error("steps", str(error))
-        if "default_params" not in data:  # its JSON did not parse, and the field says so
-            return
-        if data["default_params"] is None:  # left empty: no defaults
+        if data.get("default_params", "") is None:  # left empty: no defaults
             data["default_params"] = {}
-        if not isinstance(data["default_params"], dict):
-            # The service refuses it too, but only once the admin saves, as a 500.
-            self.add_error("default_params", "Must be an object of parameter names to values.")
+        # The service's own check, on the JSON fields that parsed (the others say why not).
+        workflow_check({name: data[name] for name in ("steps", "default_params") if name in data})
 
 
 @admin.register(Workflow)

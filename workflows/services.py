@@ -13,7 +13,7 @@ from strategies.models import Decision
 from strategies.services import params_check, strategy_steps
 from tradingsite.exceptions import ApplicationError
 
-from .engine import workflow_errors
+from .engine import param_value_errors, workflow_errors
 from .engine.runner import execution_cancel, execution_run
 from .models import (
     AgentConversation,
@@ -30,14 +30,19 @@ __all__ = ["execution_cancel", "execution_run"]  # the runner's services, re-exp
 EDITABLE = ("name", "type", "description", "steps", "default_params")
 
 
-def _check(fields):
+def workflow_check(fields):
+    """Refuse workflow ``fields`` (any of EDITABLE) that could not be saved or run, naming
+    each field; the admin's form asks here too."""
     problems = {}
     if "name" in fields and not str(fields["name"] or "").strip():
         problems["name"] = "This field is required."
     if "type" in fields and fields["type"] not in WorkflowType.values:
         problems["type"] = f"{fields['type']!r} is not one of {', '.join(WorkflowType.values)}."
-    if "default_params" in fields and not isinstance(fields["default_params"], dict):
-        problems["default_params"] = "Must be an object of parameter names to values."
+    if "default_params" in fields:
+        if not isinstance(fields["default_params"], dict):
+            problems["default_params"] = "Must be an object of parameter names to values."
+        elif param_problems := param_value_errors(fields["default_params"]):
+            problems["default_params"] = param_problems
     if "steps" in fields:
         errors = workflow_errors(fields["steps"])
         if errors:
@@ -76,7 +81,7 @@ def workflow_create(*, name, type=WorkflowType.CUSTOM, steps=None, default_param
         "default_params": {} if default_params is None else default_params,
         "description": description or "",
     }
-    _check(fields)
+    workflow_check(fields)
     workflow = Workflow.objects.create(**fields)
     _version_write(workflow=workflow, created_by=created_by, note=note)
     return workflow
@@ -90,7 +95,7 @@ def workflow_update(*, workflow, created_by=None, note="", new_version=False, **
         raise ApplicationError(
             "Unknown workflow fields.", extra={name: "Not an editable field." for name in unknown}
         )
-    _check(fields)
+    workflow_check(fields)
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
     steps_changed = "steps" in fields and fields["steps"] != workflow.steps
     for name, value in fields.items():

@@ -86,6 +86,19 @@ _PARAM_CHECKS = {
 }
 
 
+def param_value_errors(params):
+    """``{name: reason}`` for the values of ``params`` the product understands (the
+    timeframes, the risk settings) that would not run, whatever the steps."""
+    problems = {}
+    for name, value in params.items():
+        kind = name.rsplit("_", 1)[0] if name[-1:].isdigit() else name
+        check = _PARAM_CHECKS.get(kind)
+        reason = check(value) if check else None
+        if reason:
+            problems[name] = reason
+    return problems
+
+
 def params_errors(steps, params):
     """Problems of ``params`` for ``steps``: missing placeholders and values that would not run.
 
@@ -96,12 +109,7 @@ def params_errors(steps, params):
         return {"param": "must be an object"}
     for name in sorted(required_params(steps) - params.keys()):
         problems[name] = "is required by the workflow"
-    for name, value in params.items():
-        kind = name.rsplit("_", 1)[0] if name[-1:].isdigit() else name
-        check = _PARAM_CHECKS.get(kind)
-        reason = check(value) if check else None
-        if reason:
-            problems[name] = reason
+    problems.update(param_value_errors(params))
     if problems:
         return problems
     filled = fill_placeholders(steps, params)

@@ -69,6 +69,11 @@ def test_invalid_steps_show_the_message_and_save_nothing(admin_client, template)
         ('{"period_1": "1\\u0000 Y"}', "period_1: NUL characters are not allowed."),
         ("[1]", "Must be an object of parameter names to values."),
         ('"1 Y"', "Must be an object of parameter names to values."),
+        (
+            '{"period_1": "forever"}',
+            'period_1: \'forever\' is not an IB duration such as "1 Y", "6 M", "2 W" or "10 D".',
+        ),
+        ('{"risk_per_trade": 2}', "risk_per_trade: must be at most 1"),
     ],
 )
 def test_default_params_that_cannot_be_stored_are_refused_at_the_field(

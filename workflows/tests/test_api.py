@@ -57,6 +57,8 @@ class TestWorkflows(APIViewTestCases.ModelViewSet):
         ({"steps": [{"type": "fetch_data", "config": {"period": {}, "bar": "1 day"}}]}, "steps"),
         ({"steps": [{"type": "place_order", "config": {"tif": ["DAY"]}}]}, "steps"),
         ({"default_params": "period_1=1 Y"}, "default_params"),
+        ({"default_params": {"period_1": "forever"}}, "default_params"),
+        ({"default_params": {"risk_per_trade": 2}}, "default_params"),
         ({"description": "nul \x00"}, "description"),
     ]
     invalid_update_data = [({"steps": [{"type": "wait", "config": {}}]}, "steps")]
