@@ -1,5 +1,6 @@
 """Writes for instruments and the market-data cache."""
 
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -15,9 +16,7 @@ from .models import Code, MarketData
 
 def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", broker=None):
     """Find ``symbol`` at the broker and store it in ``code``; the same conid is stored once."""
-    symbol = (symbol or "").strip().upper()
-    if not symbol:
-        raise ApplicationError("A symbol is required.", extra={"symbol": "This field is required."})
+    symbol = symbol_clean(symbol)
     broker = broker or get_broker()
     try:
         info = broker.resolve(
@@ -133,13 +132,30 @@ def code_conid_check(*, conid):
         )
 
 
+SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9 .\-]{0,31}")
+
+
+def symbol_clean(symbol):
+    """``symbol`` as stored: trimmed, upper-case, and made of what IB's symbols are made of
+    (letters, digits, spaces, dots and dashes, e.g. "BRK B", "BF.B"). Nothing else gets in,
+    since a symbol also names files (an execution's charts)."""
+    symbol = (symbol or "").strip().upper()
+    if not symbol:
+        raise ApplicationError("A symbol is required.", extra={"symbol": "This field is required."})
+    if not SYMBOL.fullmatch(symbol):
+        raise ApplicationError(
+            f"{symbol[:40]!r} is not a symbol.",
+            extra={"symbol": "Use at most 32 letters, digits, spaces, dots and dashes, starting "
+                             "with a letter or a digit."},
+        )  # fmt: skip
+    return symbol
+
+
 def code_create(*, symbol, conid, exchange="SMART", currency="USD", sec_type="STK"):
     """Store an instrument whose IB contract id is known already (no broker call)."""
     from django.db import IntegrityError, transaction
 
-    symbol = (symbol or "").strip().upper()
-    if not symbol:
-        raise ApplicationError("A symbol is required.", extra={"symbol": "This field is required."})
+    symbol = symbol_clean(symbol)
     code_conid_check(conid=conid)
     try:
         with transaction.atomic():
@@ -161,11 +177,7 @@ def code_update(*, code, **fields):
             "Unknown code fields.", extra={name: "Not an editable field." for name in unknown}
         )
     if "symbol" in fields:
-        fields["symbol"] = (fields["symbol"] or "").strip().upper()
-        if not fields["symbol"]:
-            raise ApplicationError(
-                "A symbol is required.", extra={"symbol": "This field is required."}
-            )
+        fields["symbol"] = symbol_clean(fields["symbol"])
     if "conid" in fields and fields["conid"] != code.conid:
         code_conid_check(conid=fields["conid"])
         if code.orders.exists() or code.trades.exists() or code.positions.exists():

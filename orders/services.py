@@ -277,23 +277,24 @@ def trading_mode_check(*, broker):
     """Paper unless TRADING_MODE=live; refuse an order when the gateway's account disagrees.
 
     IB paper accounts start with "D" (DU..., DF...); the loopback gateway is a paper account.
+    The refusals name neither the account nor the gateway's address: they are kept in run
+    logs that every signed-in user may read.
     """
     account = broker.account()
     paper_account = account.startswith("D")
-    where = f"the gateway at {broker.host}:{broker.port}"
     if not account:
         raise ApplicationError(
-            f"{where.capitalize()} names no account it is logged in to.",
+            "The gateway names no account it is logged in to.",
             extra={"trading_mode": "Orders go only to a gateway logged in to an account."},
         )
     if settings.TRADING_MODE == "paper" and not paper_account:
         raise ApplicationError(
-            f"TRADING_MODE is paper but {where} is logged in to live account {account}.",
+            "TRADING_MODE is paper but the gateway is logged in to a live account.",
             extra={"trading_mode": "Set TRADING_MODE=live to trade a live account."},
         )
     if settings.TRADING_MODE == "live" and paper_account:
         raise ApplicationError(
-            f"TRADING_MODE is live but {where} is logged in to paper account {account}.",
+            "TRADING_MODE is live but the gateway is logged in to a paper account.",
             extra={
                 "trading_mode": "Live trading needs a real gateway logged in to a live account."
             },

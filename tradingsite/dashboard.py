@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.template.response import TemplateResponse
@@ -104,8 +105,24 @@ def price_charts(limit=MAX_CHARTS):
     return charts
 
 
+# What the dashboard shows, each of which the admin shows only to those who may view it.
+PERMISSIONS = (
+    "orders.view_position", "orders.view_trade", "strategies.view_decision",
+    "strategies.view_strategy", "workflows.view_workflowexecution", "marketdata.view_marketdata",
+)  # fmt: skip
+
+
+def may_view(user):
+    return user.is_active and user.is_staff and user.has_perms(PERMISSIONS)
+
+
 @staff_member_required
 def dashboard(request):
+    if not may_view(request.user):
+        raise PermissionDenied(
+            "The dashboard shows positions, trades, decisions, strategies, runs and market "
+            "data: it needs permission to view each."
+        )
     positions = list(positions_list().filter(closed_at__isnull=True).order_by("symbol"))
     unrealized = sum((p.unrealized_pnl or Decimal(0) for p in positions), Decimal(0))
     pnl = realized_pnl_by_day()

@@ -1,5 +1,6 @@
 """PNG charts of price with its indicators, kept with the execution that drew them."""
 
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -30,13 +31,23 @@ def chart_render(*, execution_id, symbol, bar, document, indicators=None):
         axes.set_title(f"{symbol} {bar}")
         axes.legend(loc="upper left", fontsize=8)
         axes.grid(alpha=0.3)
-        relative = Path("executions") / str(execution_id) / f"{symbol}_{bar.replace(' ', '')}.png"
+        relative = Path("executions") / str(execution_id) / _file_name(symbol, bar)
         target = Path(settings.MEDIA_ROOT) / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(target, bbox_inches="tight")
     finally:
         plt.close(figure)
     return str(relative)
+
+
+def _file_name(symbol, bar):
+    """``AAPL_1day.png``: only the letters and digits of the symbol (other runs become a dash:
+    "BRK B" gives BRK-B) and of the bar, so that no symbol can name a path elsewhere."""
+
+    def part(text):
+        return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+    return f"{part(symbol)}_{part(bar).replace('-', '')}.png"
 
 
 def _nan(values):

@@ -22,7 +22,12 @@ class TestCodes(APIViewTestCases.ModelViewSet):
         ({"symbol": ""}, "symbol"),
         ({"symbol": "X" * 33}, "symbol"),
     ]
-    invalid_update_data = [({"conid": -5}, "conid"), ({"symbol": "   "}, "symbol")]
+    invalid_update_data = [
+        ({"conid": -5}, "conid"),
+        ({"symbol": "   "}, "symbol"),
+        ({"symbol": "../../../PWNED"}, "symbol"),  # a symbol names chart files
+        ({"symbol": "/etc/x"}, "symbol"),
+    ]
 
     def make(self):
         return CodeFactory()
@@ -44,6 +49,20 @@ class TestCodes(APIViewTestCases.ModelViewSet):
             self.list_url(), {**self.create_data(), "symbol": " aapl "}, format="json"
         )
         assert response.json()["symbol"] == "AAPL"
+
+    def test_symbols_have_what_ibs_symbols_have(self, staff_client):
+        response = staff_client.post(
+            self.list_url(), {**self.create_data(), "symbol": "brk b"}, format="json"
+        )
+        assert response.json()["symbol"] == "BRK B"
+        response = staff_client.post(
+            self.list_url(), {**self.create_data(), "conid": 7, "symbol": "A;B"}, format="json"
+        )
+        assert_refused(response, 400, "symbol")
+        assert response.json()["errors"]["symbol"] == [
+            "Use at most 32 letters, digits, spaces, dots and dashes, starting with a letter or "
+            "a digit."
+        ]
 
     def test_a_code_with_decisions_is_kept(self, staff_client):
         code = make_decision().code

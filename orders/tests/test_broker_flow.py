@@ -157,6 +157,8 @@ def test_live_mode_refuses_a_paper_account(gateway, settings):
     with pytest.raises(ApplicationError) as refused:
         order_place(code=code, side="BUY", quantity=1, order_type="MKT")
     assert "trading_mode" in refused.value.extra
+    # Kept in run logs every signed-in user reads: neither the account nor the address.
+    assert gateway.account not in str(refused.value) and "127.0.0.1" not in str(refused.value)
     assert not Order.objects.exists()
 
 

@@ -4,12 +4,14 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from marketdata.tests.factories import CodeFactory, cache_market_data
 from orders.services import order_fill_record, position_mark_price
 from orders.tests.factories import OrderFactory
 from strategies.tests.factories import StrategyFactory
+from tradingsite.dashboard import PERMISSIONS
 from tradingsite.testing.factories import ExecutionFactory, make_decision
 
 pytestmark = pytest.mark.django_db
@@ -27,6 +29,21 @@ def test_only_staff_see_the_dashboard(client, django_user_model):
     django_user_model.objects.create_user("viewer", password="pw-viewer-123")
     client.login(username="viewer", password="pw-viewer-123")
     assert client.get("/admin/dashboard/", secure=True).status_code == 302
+
+
+def test_staff_without_the_permissions_to_view_what_it_shows_are_refused(client, django_user_model):
+    staff = django_user_model.objects.create_user("clerk", password="pw-clerk-123", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_code"))
+    client.login(username="clerk", password="pw-clerk-123")
+    assert client.get("/admin/dashboard/", secure=True).status_code == 403
+    assert "Open the trading dashboard" not in client.get("/admin/", secure=True).content.decode()
+    staff.user_permissions.add(*(
+        Permission.objects.get(content_type__app_label=name.split(".")[0],
+                               codename=name.split(".")[1])
+        for name in PERMISSIONS
+    ))  # fmt: skip
+    assert client.get("/admin/dashboard/", secure=True).status_code == 200
+    assert "Open the trading dashboard" in client.get("/admin/", secure=True).content.decode()
 
 
 def test_the_admin_index_links_to_the_dashboard(admin_client):

@@ -139,3 +139,34 @@ def test_without_a_secret_key_the_site_refuses_and_management_still_works(tmp_pa
     code, out, err = results["makemigrations"]
     assert code == 0, err
     assert "No changes detected" in out
+
+
+@pytest.mark.parametrize(("trusted", "answer"), [("", "301"), ("true", "401")])
+def test_x_forwarded_proto_counts_only_behind_a_trusted_proxy(tmp_path, trusted, answer):
+    """Production settings: a plain-HTTP request claiming "X-Forwarded-Proto: https" is still
+    sent to HTTPS, unless TRUST_X_FORWARDED_PROTO says a proxy sets that header."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {key: value for key, value in os.environ.items() if key not in ("TESTING", "DEBUG")}
+    env.update(
+        DEBUG="false",
+        SECRET_KEY="x" * 60,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db'}",
+        TRUST_X_FORWARDED_PROTO=trusted,
+        DJANGO_SETTINGS_MODULE="tradingsite.settings",
+    )
+    probe = (
+        "import django; django.setup()\n"
+        "from django.test import Client\n"
+        "answer = Client().get('/api/codes/', HTTP_HOST='localhost',\n"
+        "                      HTTP_X_FORWARDED_PROTO='https')\n"
+        "print(answer.status_code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=settings.BASE_DIR, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == answer

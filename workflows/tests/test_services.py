@@ -99,3 +99,18 @@ def test_an_order_needs_the_risk_gate_first():
 def test_an_empty_custom_workflow_is_a_draft():
     workflow = workflow_create(name="Blank", type="custom", steps=[])
     assert workflow.current_version.steps == []
+
+
+def test_a_chart_is_written_inside_the_media_folder_whatever_the_symbol(settings, tmp_path):
+    from workflows.charts import chart_render
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    document = {"bars": {"close": [1.0, 2.0, 1.5]}}
+    for symbol, name in [("../../../PWNED", "PWNED_1day.png"), ("/etc/x", "etc-x_1day.png"),
+                         ("BRK B", "BRK-B_1day.png")]:  # fmt: skip
+        path = chart_render(execution_id=4, symbol=symbol, bar="1 day", document=document)
+        assert path == f"executions/4/{name}"
+        assert (settings.MEDIA_ROOT / path).is_file()
+    assert sorted(p.name for p in tmp_path.rglob("*.png")) == [
+        "BRK-B_1day.png", "PWNED_1day.png", "etc-x_1day.png"
+    ]  # fmt: skip
