@@ -123,7 +123,7 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     risk_per_trade = _setting(params, overrides, "risk_per_trade")
     by_risk = (equity * risk_per_trade / abs(entry - stop)).to_integral_value(ROUND_FLOOR)
     cap = (equity * MAX_POSITION_SHARE / entry).to_integral_value(ROUND_FLOOR)
-    quantity = min(max(by_risk, Decimal(1)), cap)
+    quantity = min(by_risk, cap)  # no share when one alone would risk more than the budget
     if not outcome.record(
         "quantity",
         quantity >= 1,

@@ -17,6 +17,12 @@ class ApplicationError(Exception):
         return f"{self.message} ({'; '.join(_reasons(self.extra))})"
 
 
+class ServiceUnavailable(ApplicationError):
+    """A refusal because something the site relies on is down (the task queue): the same
+    request can succeed later. The API answers it with 503, the admin and commands as any
+    refusal."""
+
+
 def _reasons(extra, prefix=""):
     """``field: reason`` for each problem, nested fields dotted (``param.bar_1: ...``)."""
     for field, reason in extra.items():

@@ -7,11 +7,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Avg, Count, F, Max, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from orders.models import Order
 from strategies.models import Decision
 from strategies.services import params_check, strategy_steps
-from tradingsite.exceptions import ApplicationError
+from tradingsite.exceptions import ApplicationError, ServiceUnavailable
 
 from .engine import param_value_errors, workflow_errors
 from .engine.runner import execution_cancel, execution_run
@@ -186,13 +187,22 @@ def execution_start(
     )
     if not enqueue:
         return execution
-    transaction.on_commit(
-        lambda: run_workflow.apply_async(
-            args=[strategy.pk, workflow.pk if workflow else None],
-            kwargs={"execution_id": execution.pk, "dry_run": dry_run},
-            task_id=task_id,
-        )
-    )
+
+    def enqueue_run():
+        try:
+            run_workflow.apply_async(
+                args=[strategy.pk, workflow.pk if workflow else None],
+                kwargs={"execution_id": execution.pk, "dry_run": dry_run},
+                task_id=task_id,
+            )
+        except KombuOperationalError as exc:  # the broker cannot be reached
+            reason = f"The task queue cannot be reached ({exc}); the run was not started."
+            WorkflowExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING)\
+                .update(status=ExecutionStatus.FAILED, completed_at=timezone.now(),
+                        error_message=reason)  # fmt: skip
+            raise ServiceUnavailable(reason, extra={"queue": str(exc)}) from None
+
+    transaction.on_commit(enqueue_run)
     return execution
 
 

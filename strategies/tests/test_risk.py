@@ -83,9 +83,17 @@ def test_each_rule_refuses(strategy, kwargs, params, rule):
     assert outcome.approved is (rule is None)
 
 
-def test_at_least_one_share(strategy):
-    # floor(1000 x 0.001 / 5) = 0 -> 1; cap floor(100 / 100) = 1
+def test_a_single_share_riskier_than_the_budget_is_refused(strategy):
+    # floor(1000 x 0.001 / 5) = 0: one share would risk 5 against a budget of 1
     params = {"account_size": "1000", "risk_per_trade": "0.001"}
+    outcome = risk_check(decision=decide(strategy), strategy=strategy, params=params)
+    assert not outcome.approved and outcome.quantity is None
+    assert outcome.checks[-1] == (
+        "quantity",
+        False,
+        "floor(1000 x 0.001 / 5) = 0, cap 10% of equity = 1: 0",
+    )
+    params["risk_per_trade"] = "0.005"  # a budget of 5: one share
     outcome = risk_check(decision=decide(strategy), strategy=strategy, params=params)
     assert outcome.approved and outcome.quantity == 1
 

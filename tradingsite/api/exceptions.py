@@ -15,7 +15,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from tradingsite.broker import BrokerError, BrokerUnavailable
-from tradingsite.exceptions import ApplicationError
+from tradingsite.exceptions import ApplicationError, ServiceUnavailable
 
 NON_FIELD = "non_field_errors"
 
@@ -45,6 +45,12 @@ def _summary(errors):
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, ServiceUnavailable):
+        set_rollback()
+        return Response(
+            {"detail": exc.message}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "30"},
+        )  # fmt: skip
     if isinstance(exc, ApplicationError):
         return _invalid(exc.message, _reasons(exc.extra) if exc.extra else {})
     if isinstance(exc, DjangoValidationError):

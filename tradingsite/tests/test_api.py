@@ -16,6 +16,7 @@ from rest_framework.throttling import UserRateThrottle
 from marketdata.tests.factories import CodeFactory
 from tradingsite.api.authentication import TokenAuthentication, _TokenRead
 from tradingsite.api.exceptions import api_exception_handler
+from tradingsite.exceptions import ServiceUnavailable
 from tradingsite.testing.api import APITestCase, SecureAPIClient, assert_refused, results
 
 pytestmark = pytest.mark.django_db
@@ -154,6 +155,13 @@ class TestErrorBodies(APITestCase):
             "detail": "Invalid input: stop_loss.",
             "errors": {"stop_loss": ["Must differ from current_price."]},
         }
+
+    def test_a_service_that_is_down_is_a_503_to_retry(self):
+        response = api_exception_handler(
+            ServiceUnavailable("The task queue cannot be reached (refused).", {"queue": "x"}), {}
+        )
+        assert (response.status_code, response["Retry-After"]) == (503, "30")
+        assert response.data == {"detail": "The task queue cannot be reached (refused)."}
 
     def test_malformed_json_is_a_400(self, staff_client):
         response = staff_client.post(CODES, "{not json", content_type="application/json")

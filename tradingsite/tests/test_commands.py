@@ -53,3 +53,33 @@ def test_check_schema_names_a_database_the_settings_do_not_define():
     assert str(refused.value) == (
         "--database 'bogus': the settings define no such database (only default)."
     )
+
+
+def test_a_run_the_task_queue_cannot_take_fails_and_says_so(
+    scratch_databases, migrated_template, monkeypatch
+):
+    """run_workflow queues the run; with the broker down it exits with the reason, and the
+    execution it made is failed with it, not left pending for a day."""
+    name = scratch_databases.create(template=migrated_template)
+    made = scratch_databases.run(name, "manage.py", "shell", "-c", (
+        "from marketdata.services import code_create\n"
+        "from strategies.services import strategy_create\n"
+        "code = code_create(symbol='AAPL', conid=265598)\n"
+        "strategy_create(name='Queued', type='two_indicator', param={}, codes=[code])\n"
+    ))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{port}/0")
+
+    result = scratch_databases.run(name, "manage.py", "run_workflow", "Queued")
+
+    assert result.returncode != 0
+    assert "CommandError: The task queue cannot be reached" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    with scratch_databases.connect(name) as conn:
+        [(status, error)] = conn.execute(
+            "SELECT status, error_message FROM workflow_execution"
+        ).fetchall()
+    assert status == "failed" and error.startswith("The task queue cannot be reached")

@@ -234,6 +234,41 @@ class Consolidate(Step):
         run.log(f"consolidated {len(parts)} analyses", symbol=symbol.code.symbol, step=self.type)
 
 
+# How far a proposed buy or sell price may be from the last close the agents were shown.
+PRICE_TOLERANCE = Decimal("0.02")
+
+
+def _last_close(timeframes):
+    """(close, bar) of the latest bar over every timeframe fetched, or None."""
+    latest = None
+    for bar, document in timeframes.items():
+        bars = (document or {}).get("bars") or {}
+        times, closes = bars.get("time") or [], bars.get("close") or []
+        if times and closes and closes[-1] is not None:
+            if latest is None or times[-1] > latest[0]:
+                latest = (times[-1], closes[-1], bar)
+    return None if latest is None else (Decimal(str(latest[1])), latest[2])
+
+
+def _price_gap(proposal, timeframes):
+    """Why a buy or sell ``proposal``'s price is not the market's, or None."""
+    last = _last_close(timeframes)
+    if proposal.get("type") not in ("buy", "sell") or last is None or last[0] <= 0:
+        return None
+    close, bar = last
+    try:
+        price = Decimal(str(proposal.get("current_price")))
+        gap = abs(price - close) / close
+    except (InvalidOperation, ValueError, TypeError):
+        return None  # the decision's own checks name an unreadable price
+    if gap <= PRICE_TOLERANCE:
+        return None
+    return (
+        f"the proposed price {price} is {gap:.1%} from the last close {close} ({bar} bars), "
+        f"more than {PRICE_TOLERANCE:.0%}"
+    )
+
+
 @register
 class Decide(Step):
     """Stores the proposed decision; with no model step before it, the offline rules decide."""
@@ -258,6 +293,14 @@ class Decide(Step):
             proposal = rules_decision(symbol.code.symbol, symbol.timeframes)
             run.log("no model proposal: the indicator rules decide", symbol=symbol.code.symbol,
                     step=self.type)  # fmt: skip
+        gap = _price_gap(proposal, symbol.timeframes)
+        if gap:
+            # The decision's price is the order's limit and the basis of its size: a model's
+            # price that is not the market's would send an order far from the market.
+            symbol.halted = gap
+            run.log(f"{symbol.code.symbol}: {gap}; no decision, no order", level="error",
+                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+            return
         symbol.decision = decision_record(
             code=symbol.code,
             strategy=run.strategy,

@@ -1,6 +1,7 @@
 """The engine run in-process on cached market data, with the real AutoGen team and the
 offline model: what a person reads afterwards in the execution, its log and its transcript."""
 
+import json
 import threading
 import time
 import uuid
@@ -12,13 +13,14 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
+from marketdata.models import MarketData
 from marketdata.tests.factories import CodeFactory, cache_market_data
 from orders.models import Order
 from strategies.models import Decision
 from strategies.services import strategy_create
 from tradingsite.exceptions import ApplicationError
 from workflows.agents import team
-from workflows.agents.offline import OfflineChatCompletionClient
+from workflows.agents.offline import OfflineChatCompletionClient, _role
 from workflows.engine.locks import RedisRunLock
 from workflows.models import AgentConversation, ExecutionStatus, WorkflowExecution
 from workflows.services import (
@@ -136,6 +138,43 @@ def test_an_unreadable_answer_is_a_parsing_error_and_no_order(monkeypatch):
     assert any("no decision could be parsed after 3 attempts" in line for line in log)
     assert not Decision.objects.exists() and not Order.objects.exists()
     assert execution.status == ExecutionStatus.COMPLETED
+
+
+class ExecutorSays(OfflineChatCompletionClient):
+    """The offline analysts, and an Executor whose decision is ``reply``."""
+
+    def __init__(self, reply):
+        super().__init__()
+        self.reply = reply
+
+    def _answer(self, messages):
+        return self.reply if _role(messages) == "executor" else super()._answer(messages)
+
+
+def test_a_price_far_from_the_market_makes_no_decision_and_no_order(monkeypatch, gateway):
+    """The decision's price is the order's limit and sizes it: a model's price that is not
+    the last close it was shown would send an order far from the market."""
+    strategy = cached_strategy({"UPCO": "down"})
+    close = Decimal(str(MarketData.objects.get(bar="1 day").data["bars"]["close"][-1]))
+
+    def executor_sells_at(price):
+        reply = json.dumps({
+            "type": "sell", "current_price": str(price), "analysis": "Falling.",
+            "target_price": str(price * Decimal("0.8")), "stop_loss": str(price * Decimal("1.1")),
+        })  # fmt: skip
+        monkeypatch.setattr(team, "model_client_from_settings", lambda **_: ExecutorSays(reply))
+
+    far = (close * Decimal("0.15")).quantize(Decimal("0.01"))
+    executor_sells_at(far)
+    execution = run(strategy)
+    expected = (f"UPCO: the proposed price {far} is 85.0% from the last close {close} (1 day "
+                "bars), more than 2%; no decision, no order")  # fmt: skip
+    assert expected in messages(execution), messages(execution)
+    assert not Decision.objects.exists() and not Order.objects.exists()
+
+    executor_sells_at(close)
+    run(strategy, dry_run=True)
+    assert Decision.objects.get().current_price == close.quantize(Decimal("0.000001"))
 
 
 def test_bad_params_refuse_a_run_asked_for_and_fail_a_scheduled_one():
