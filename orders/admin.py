@@ -6,7 +6,7 @@ from django.db.models.functions import Coalesce
 from marketdata.models import Code
 from tradingsite.admin_tools import ReadOnlyAdmin, change_url, changelist_url, link
 
-from .models import Order, Position, Trade
+from .models import Order, Position, Trade, TradeExit
 from .selectors import instrument_code
 
 
@@ -96,8 +96,24 @@ class OrderAdmin(BrokerOwnedAdmin):
         return link(changelist_url(Trade, order__id__exact=order.pk), f"{order.trade_count} trades")
 
 
+class TradeExitInline(admin.TabularInline):
+    """Each closing fill's part of the trade and the P&L it realized that day."""
+
+    model = TradeExit
+    fields = readonly_fields = ("exited_at", "quantity", "price", "realized_pnl")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Trade)
 class TradeAdmin(BrokerOwnedAdmin):
+    inlines = [TradeExitInline]
     list_display = (
         "id", "entry_date", "instrument_link", "order_link", "entry_price", "entry_quantity",
         "exit_price", "exit_quantity", "exit_date", "realized_pnl",

@@ -133,6 +133,27 @@ class Trade(models.Model):
         return f"trade {self.pk} {self.instrument_id} {self.entry_quantity} @ {self.entry_price}"
 
 
+class TradeExit(models.Model):
+    """Our own table (not in the seeds): one closing fill's part of a trade, with the P&L it
+    realized when it did. A trade keeps only its latest exit date and its total, so a trade
+    closed over several days is told day by day from here (the dashboard's daily P&L)."""
+
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="exits")
+    quantity = quantity_field()
+    price = price_field()
+    realized_pnl = money_field()
+    exited_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "trade_exits"
+        ordering = ["exited_at", "id"]
+        indexes = [models.Index(fields=["exited_at"], name="ix_trade_exits_exited_at")]
+
+    def __str__(self):
+        return f"{self.quantity} of trade {self.trade_id} @ {self.price}"
+
+
 class Position(models.Model):
     """The holding in one contract; quantity is signed (negative for a short)."""
 

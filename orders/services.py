@@ -28,6 +28,7 @@ from .models import (
     Position,
     TimeInForce,
     Trade,
+    TradeExit,
 )
 
 logger = logging.getLogger(__name__)
@@ -218,10 +219,16 @@ def _close_trades(*, order, quantity, price, at):
         )
         trade.exit_quantity = exited + take
         trade.exit_date = at
-        trade.realized_pnl = quantize((trade.realized_pnl or 0) + pnl, MONEY_PLACES)
+        before = trade.realized_pnl or 0
+        trade.realized_pnl = quantize(before + pnl, MONEY_PLACES)
         trade.save(
             update_fields=["exit_price", "exit_quantity", "exit_date", "realized_pnl", "updated_at"]
         )
+        # This exit's share, so that a trade's exits always add up to its realized P&L.
+        TradeExit.objects.create(
+            trade=trade, quantity=take, price=price, realized_pnl=trade.realized_pnl - before,
+            exited_at=at,
+        )  # fmt: skip
         left -= take
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from marketdata.admin_charts import price_chart_data
 from marketdata.models import Code, MarketData
-from orders.models import Order, Trade
+from orders.models import Order, TradeExit
 from orders.selectors import positions_list
 from strategies.models import Decision, Strategy
 from workflows.admin import progress_html
@@ -56,10 +56,10 @@ def executions_today(now=None):
 
 
 def realized_pnl_by_day():
-    """[(day, that day's realized P&L, cumulative)] over closed trades, by exit date (UTC)."""
+    """[(day, that day's realized P&L, cumulative)]: each exit's P&L on its own day (UTC), so
+    a trade closed over several days counts on each of them."""
     days = (
-        Trade.objects.filter(realized_pnl__isnull=False, exit_date__isnull=False)
-        .annotate(day=TruncDate("exit_date"))
+        TradeExit.objects.annotate(day=TruncDate("exited_at"))
         .values("day")
         .annotate(pnl=Sum("realized_pnl"))
         .order_by("day")

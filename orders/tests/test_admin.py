@@ -52,6 +52,17 @@ def test_a_position_links_to_its_code_and_trades(admin_client, filled):
     assert '<div class="readonly">long</div>' in html
 
 
+def test_a_trade_shows_each_exit_with_the_pnl_it_realized(admin_client, filled):
+    sell = OrderFactory(instrument=filled.instrument, side="SELL", quantity=filled.quantity)
+    order_fill_record(order=sell, quantity=filled.quantity, price=filled.avg_fill_price + 2)
+    trade = Trade.objects.get(order=filled)
+    page = admin_client.get(f"/admin/orders/trade/{trade.pk}/change/", secure=True)
+    html = page.content.decode()
+    assert "Trade exits" in html
+    exits = " ".join(html[html.index('<th class="column-realized_pnl">') :].split())
+    assert f'<td class="field-realized_pnl"> <p>{trade.realized_pnl}</p> </td>' in exits
+
+
 def test_broker_rows_cannot_be_added_changed_or_deleted(admin_client, filled):
     assert admin_client.get("/admin/orders/order/add/", secure=True).status_code == 403
     page = admin_client.get(f"/admin/orders/order/{filled.pk}/change/", secure=True)

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from marketdata.tests.factories import CodeFactory, cache_market_data
+from orders.models import Trade
 from orders.services import order_fill_record, position_mark_price
 from orders.tests.factories import OrderFactory
 from strategies.tests.factories import StrategyFactory
@@ -82,6 +83,18 @@ def test_open_positions_with_unrealized_pnl_and_realized_pnl_by_day(admin_client
     assert [float(v) for v in pnl["daily"]] == [40.0, -10.0]
     assert [float(v) for v in pnl["cumulative"]] == [40.0, 30.0]
     assert '<span id="realized-total" class="pnl-positive">30.00' in page
+
+
+def test_a_trade_closed_over_several_days_counts_on_each(admin_client):
+    code = CodeFactory(symbol="AAPL")
+    fill(code, "BUY", 10, "100", days_ago=3)
+    fill(code, "SELL", 5, "110", days_ago=2)  # +50 that day
+    fill(code, "SELL", 5, "90", days_ago=1)  # -50 the next
+    pnl = script(admin_client.get("/admin/dashboard/", secure=True).content.decode(), "pnl-data")
+    assert [float(v) for v in pnl["daily"]] == [50.0, -50.0]
+    assert [float(v) for v in pnl["cumulative"]] == [50.0, 0.0]
+    trade = Trade.objects.get()
+    assert trade.realized_pnl == 0 and sum(e.realized_pnl for e in trade.exits.all()) == 0
 
 
 def test_recent_decisions_link_to_their_order_and_charts_mark_them(admin_client):

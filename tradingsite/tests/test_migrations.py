@@ -51,6 +51,34 @@ def test_every_app_migrates_to_zero_and_back_to_a_clean_schema(
     assert result.stdout.strip() == SCHEMA_OK
 
 
+def test_trades_closed_before_trade_exits_get_one_exit_each(scratch_databases, migrated_database):
+    back = scratch_databases.run(migrated_database, "manage.py", "migrate", "orders", "0004")
+    assert back.returncode == 0, back.stderr
+    with scratch_databases.connect(migrated_database) as conn:
+        conn.execute(
+            "INSERT INTO orders (id, ibkr_order_id, conid, side, quantity, price, order_type, tif,"
+            " status, filled_quantity, created_at, updated_at) VALUES (1, 7, 265598, 'BUY', 4, 100,"
+            " 'LMT', 'DAY', 'filled', 4, now(), now())"
+        )
+        conn.execute(
+            "INSERT INTO trades (order_id, conid, entry_price, entry_quantity, entry_date,"
+            " exit_price, exit_quantity, exit_date, realized_pnl, created_at, updated_at) VALUES"
+            " (1, 265598, 100, 4, '2025-03-01', 110, 4, '2025-03-04T15:00Z', 40, now(), now()),"
+            " (1, 265598, 100, 4, '2025-03-01', NULL, NULL, NULL, NULL, now(), now())"
+        )  # fmt: skip
+
+    forward = scratch_databases.run(migrated_database, "manage.py", "migrate", "--noinput")
+
+    assert forward.returncode == 0, forward.stderr
+    with scratch_databases.connect(migrated_database) as conn:
+        rows = conn.execute(
+            "SELECT quantity, price, realized_pnl, exited_at FROM trade_exits"
+        ).fetchall()
+    assert [(q, p, pnl, at.isoformat()) for q, p, pnl, at in rows] == [
+        (4, 110, 40, "2025-03-04T15:00:00+00:00")
+    ]
+
+
 def test_check_schema_reports_a_dropped_seed_index(scratch_databases, migrated_database):
     with scratch_databases.connect(migrated_database) as conn:
         conn.execute("DROP INDEX ix_decision_created_at")
