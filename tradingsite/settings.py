@@ -135,6 +135,10 @@ IBKR_CLIENT_ID = env.int("IBKR_CLIENT_ID", default=1)
 IBKR_REQUEST_TIMEOUT = env.float("IBKR_REQUEST_TIMEOUT", default=15.0)
 IBKR_CONNECT_ATTEMPTS = env.int("IBKR_CONNECT_ATTEMPTS", default=3)
 IBKR_RECONNECT_BACKOFF = env.float("IBKR_RECONNECT_BACKOFF", default=0.5)
+# Django's cache holds the API's throttle counters. In-process by default; a site running
+# several web processes sets CACHE_URL (e.g. redis://host:6379/1, a Redis database of its own:
+# clearing the cache empties it) so that they count together.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 MARKET_DATA_CACHE_SECONDS = env.int("MARKET_DATA_CACHE_SECONDS", default=3600)
 
 WORKFLOW_MAX_RUNTIME_SECONDS = env.int("WORKFLOW_MAX_RUNTIME_SECONDS", default=3600)
