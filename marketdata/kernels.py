@@ -96,7 +96,8 @@ def rsi(close, period, out):
             gain = gain * decay + alpha * max(change, 0.0)
             loss = loss * decay + alpha * max(-change, 0.0)
         total = gain + loss
-        out[i] = 100.0 * (gain / total) if total > 0 else 0.0
+        # Not "total > 0": that would turn a NaN (a gap in the bars) into an RSI of 0.
+        out[i] = 100.0 * (gain / total) if total != 0 else 0.0
 
 
 @njit(cache=True, nogil=True, fastmath=CONTRACT)
@@ -245,6 +246,11 @@ def supertrend(high, low, close, period, multiplier, line, direction):
             upper = new_upper
         if new_lower > lower or previous < lower:
             lower = new_lower
+        if math.isnan(band) or math.isnan(middle) or math.isnan(close[i]):
+            # Comparisons with NaN are false: the bands and trend would go on looking valid.
+            line[i] = NAN
+            direction[i] = NAN
+            continue
         if up:
             up = not close[i] < lower
         else:

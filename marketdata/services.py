@@ -1,5 +1,6 @@
 """Writes for instruments and the market-data cache."""
 
+import math
 import re
 from datetime import timedelta
 
@@ -78,11 +79,28 @@ def market_data_get(*, code, period, bar, broker=None, now=None):
         raise ApplicationError(
             f"IB returned no bars for {code.symbol}.", extra={"period": f"{period} / {bar}"}
         )
+    _bars_check(symbol=code.symbol, bars=bars)
     row = MarketData.objects.create(
         conid=code.conid, period=period, bar=bar, data=bars_document(bars)
     )
     row.served_from_cache = False
     return row
+
+
+def _bars_check(*, symbol, bars):
+    """Refuse bars with a price that is not a positive number (IB sends NaN for a gap, some
+    feeds 0 or -1): a NaN cannot be stored in the jsonb column, and a zero or negative price
+    would feed every indicator and risk rule after it."""
+    for bar in bars:
+        for field in ("open", "high", "low", "close"):
+            value = getattr(bar, field)
+            if not (math.isfinite(value) and value > 0):
+                moment = bar.time.isoformat()
+                raise ApplicationError(
+                    f"IB sent a bad {field} price for {symbol} at {moment}: {value}. "
+                    "No bars were stored.",
+                    extra={field: f"{value} at {moment} is not a positive price."},
+                )
 
 
 def bars_document(bars):

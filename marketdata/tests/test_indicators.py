@@ -97,6 +97,19 @@ def test_warm_up_lengths():
     assert all(np.isnan(v).all() for v in supertrend(high[:5], low[:5], close[:5], 10))
 
 
+def test_a_gap_in_the_closes_is_never_read_as_a_value():
+    high, low, close = random_walk(300)
+    close = close.copy()
+    close[250] = NAN
+
+    # RSI 0 would read as deeply oversold: from the gap on there is no RSI at all.
+    assert np.isnan(rsi(close, 14)[250:]).all()
+    line, direction = supertrend(high, low, close, 10)
+    assert np.isnan(line[250]) and np.isnan(direction[250])
+    for values in (sma(close, 20), ema(close, 12), *macd(close), *bollinger(close, 20)):
+        assert np.isnan(values[250:270]).all()
+
+
 @pytest.mark.parametrize(
     ("call", "named"),
     [

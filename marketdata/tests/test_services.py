@@ -1,6 +1,7 @@
 """Instruments and the market-data cache against the loopback gateway, over a real socket."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -8,7 +9,7 @@ from django.utils import timezone
 from marketdata.models import Code, MarketData
 from marketdata.services import code_resolve, market_data_get, market_data_purge
 from marketdata.tests.factories import CodeFactory
-from tradingsite.broker import reset_broker
+from tradingsite.broker import BrokerError, reset_broker
 from tradingsite.exceptions import ApplicationError
 
 pytestmark = pytest.mark.django_db
@@ -76,4 +77,44 @@ def test_bad_period_or_bar_names_the_field(period, bar, field):
     with pytest.raises(ApplicationError) as refused:
         market_data_get(code=CodeFactory(), period=period, bar=bar)
     assert field in refused.value.extra
+    assert not MarketData.objects.exists()
+
+
+def test_a_request_ib_refuses_says_why_in_ibs_words(gateway):
+    code = code_resolve(symbol="AAPL")
+    # IB serves 1-second bars for at most 30 minutes: a year of them is refused (error 162).
+    with pytest.raises(BrokerError) as refused:
+        market_data_get(code=code, period="1 Y", bar="1 secs")
+    assert str(refused.value) == (
+        "IB refused historical data for AAPL 1 Y / 1 secs: error 162, Historical Market Data "
+        "Service error message:Time length exceed max."
+    )
+    assert not MarketData.objects.exists()
+
+    # The refusal is this request's alone: the next one is served.
+    assert market_data_get(code=code, period="1 Y", bar="1 day").served_from_cache is False
+
+
+BAD_BARS = Path(__file__).parent / "bad_bars"  # one bars file per symbol, for the gateway
+
+
+@pytest.mark.parametrize("gateway", [{"bars_dir": BAD_BARS}], indirect=True)
+@pytest.mark.parametrize(
+    ("symbol", "message", "field"),
+    [
+        (
+            "GAPCO",
+            "IB sent a bad close price for GAPCO at 2024-03-05T00:00:00+00:00: nan.",
+            "close",
+        ),
+        ("ZEROCO", "IB sent a bad low price for ZEROCO at 2024-03-06T00:00:00+00:00: 0.0.", "low"),
+        ("NEGCO", "IB sent a bad open price for NEGCO at 2024-03-04T00:00:00+00:00: -1.0.", "open"),
+    ],
+)
+def test_bars_with_a_price_that_is_not_positive_are_refused(gateway, symbol, message, field):
+    code = code_resolve(symbol=symbol)
+    with pytest.raises(ApplicationError) as refused:
+        market_data_get(code=code, period="1 Y", bar="1 day")
+    assert str(refused.value).startswith(message)
+    assert list(refused.value.extra) == [field]
     assert not MarketData.objects.exists()

@@ -61,7 +61,7 @@ class IBBroker:
         self.ib.commissionReportEvent += self._on_commission
         self.ib.orderStatusEvent += self._on_order_status
         self.ib.errorEvent += self._on_error
-        self._errors = {}
+        self._errors = {}  # IB's errors during the current request: req id -> (code, text)
 
     # --- connection ----------------------------------------------------------------------
     def connect(self):
@@ -100,6 +100,7 @@ class IBBroker:
         self._deliver()
 
     def _request(self, what, call, *args):
+        self._errors.clear()
         try:
             result = call(*args)
             self._deliver()
@@ -164,6 +165,15 @@ class IBBroker:
             what_to_show,
             True,
         )
+        # Trap: ib_insync answers a refused request with no bars; IB's reason came as an error
+        # with the request's id.
+        refusal = self._errors.get(bars.reqId) if not bars else None
+        if refusal:
+            code, message = refusal
+            raise BrokerError(
+                f"IB refused historical data for {contract.symbol} {period} / {bar}: "
+                f"error {code}, {message}"
+            )
         return [
             Bar(
                 time=_as_utc(b.date),
@@ -266,6 +276,7 @@ class IBBroker:
         self._emit("order_status", self._status(trade))
 
     def _on_error(self, req_id, code, message, contract):
+        self._errors[req_id] = (code, message)
         if code == 200:
             self._errors["contract"] = message
         if code in ORDER_REFUSALS:

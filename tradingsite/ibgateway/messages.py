@@ -7,6 +7,7 @@ commissionReport) into a fixed number of names, so one extra field breaks them t
 Traps are marked where the layout is not what one would guess.
 """
 
+import math
 from datetime import datetime
 from decimal import Decimal
 
@@ -144,6 +145,12 @@ def bar_time(bar: Bar, format_date: int) -> str:
     return ib_datetime(bar.time)
 
 
+def bar_price_text(value: float) -> str:
+    """A bar's price; a gap in a bars file ("nan") goes out as IB's Java server prints a NaN
+    double, so a client meets the bad bar it must refuse rather than a dropped session."""
+    return price_text(value) if math.isfinite(value) else "NaN"
+
+
 def historical_data(
     req_id: int, start: datetime, end: datetime, bars: list[Bar], format_date: int
 ) -> list:
@@ -152,12 +159,12 @@ def historical_data(
     for b in bars:
         fields += [
             bar_time(b, format_date),
-            price_text(b.open),
-            price_text(b.high),
-            price_text(b.low),
-            price_text(b.close),
+            bar_price_text(b.open),
+            bar_price_text(b.high),
+            bar_price_text(b.low),
+            bar_price_text(b.close),
             str(int(b.volume)),
-            price_text(b.wap),
+            bar_price_text(b.wap),
             b.count,
         ]
     return fields

@@ -131,6 +131,27 @@ def test_history_is_the_same_for_the_same_seed_and_differs_for_another(ib, gatew
     assert all(volume > 0 for *_, volume in first)
 
 
+@pytest.mark.parametrize(
+    ("duration", "bar_size"),
+    [("1 Y", "1 secs"), ("3600 S", "1 secs"), ("2 D", "5 secs")],
+)
+def test_a_duration_too_long_for_the_bar_size_is_error_162(ib, duration, bar_size):
+    errors = []
+    ib.errorEvent += lambda req_id, code, message, contract: errors.append((req_id, code, message))
+    bars = ib.reqHistoricalData(stock(ib, "AAPL"), "", duration, bar_size, "TRADES", True)
+    # ib_insync ends the refused request with no bars; IB's reason carries the request's id.
+    assert list(bars) == []
+    assert errors == [
+        (bars.reqId, 162, "Historical Market Data Service error message:Time length exceed max.")
+    ]
+
+
+def test_the_longest_duration_ib_allows_for_a_bar_size_is_served(ib):
+    end = datetime(2024, 6, 14, 19, 30, tzinfo=UTC)  # 15:30 New York, in the session
+    bars = ib.reqHistoricalData(stock(ib, "AAPL"), end, "1800 S", "1 secs", "TRADES", True)
+    assert len(bars) == 1800
+
+
 def test_history_from_a_csv_file_per_symbol(tmp_path):
     (tmp_path / "ACME.csv").write_text(
         "date,open,high,low,close,volume\n"

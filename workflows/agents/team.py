@@ -34,7 +34,7 @@ from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.conditions import SourceMatchTermination
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .llm import model_client_from_settings
 from .offline import MARKET_DATA_BEGIN, MARKET_DATA_END, role_marker
@@ -87,14 +87,22 @@ class ExecutorDecision(BaseModel):
 
     type: Literal["buy", "sell", "hold"]
     current_price: Decimal = Field(gt=0, allow_inf_nan=False)
-    # Required keys (null allowed only for a hold): a model that drops one has misread the task.
-    target_price: Decimal | None = Field(gt=0, allow_inf_nan=False)
-    stop_loss: Decimal | None = Field(gt=0, allow_inf_nan=False)
+    target_price: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
+    stop_loss: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
     analysis: str
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _any_case(cls, value):
+        # Models write "BUY" or "Hold" as readily as "buy".
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _levels_on_the_right_side(self):
         if self.type == "hold":
+            # A hold places no order, so its levels mean nothing; kept, a stop at the price
+            # would make the decision's reward-to-risk undefined and refuse the whole code.
+            self.target_price = self.stop_loss = None
             return self
         if self.target_price is None or self.stop_loss is None:
             raise ValueError(f"a {self.type} needs both target_price and stop_loss")
@@ -133,22 +141,44 @@ class TeamOutcome:
     stop_reason: str = ""
 
 
+def _decision_object(text):
+    """``(object, None)`` for the first JSON object in ``text`` with a "type" key, or
+    ``(None, reason)``.
+
+    Every ``{`` is tried as the start of an object, so prose around it may hold braces of its
+    own ("resistance at {150-152}", a risk manager's levels quoted as JSON) before or after.
+    """
+    decoder = json.JSONDecoder(parse_float=Decimal)
+    first_error = None
+    objects_without_type = False
+    start = text.find("{")
+    while start != -1:
+        try:
+            raw, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError as error:
+            first_error = first_error or error
+        else:
+            if "type" in raw:
+                return raw, None
+            objects_without_type = True
+        start = text.find("{", start + 1)
+    if objects_without_type:
+        return None, 'no JSON object with a "type" key in the reply'
+    if first_error is not None:
+        return None, f"invalid JSON ({first_error.msg} at character {first_error.pos})"
+    return None, "no JSON object in the reply"
+
+
 def parse_decision(text):
     """``(decision dict, None)`` or ``(None, reason)`` for one Executor reply.
 
-    Lenient about wrapping (code fences, a sentence before the object): the JSON object is taken
-    from the first ``{`` to the last ``}``. Numbers are read as Decimal straight from the text,
-    so a price never passes through a float.
+    Lenient about wrapping (code fences, prose around the object, the type in any case, a hold
+    without levels), strict about the decision itself. Numbers are read as Decimal straight
+    from the text, so a price never passes through a float.
     """
-    start, end = text.find("{"), text.rfind("}")
-    if start == -1 or end < start:
-        return None, "no JSON object in the reply"
-    try:
-        raw = json.loads(text[start : end + 1], parse_float=Decimal)
-    except json.JSONDecodeError as error:
-        return None, f"invalid JSON ({error.msg} at character {error.pos})"
-    if not isinstance(raw, dict):
-        return None, "the JSON is not an object"
+    raw, reason = _decision_object(text)
+    if raw is None:
+        return None, reason
     try:
         decision = ExecutorDecision.model_validate(raw)
     except ValidationError as error:

@@ -9,9 +9,16 @@ import pytest
 from autogen_ext.models.openai import OpenAIChatCompletionClient
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
+from marketdata.tests.factories import CodeFactory, cache_market_data
+from orders.models import Order
+from strategies.models import Decision
+from strategies.services import strategy_create
+from workflows.agents import team
 from workflows.agents.llm import model_client_from_settings
 from workflows.agents.offline import OfflineChatCompletionClient
 from workflows.agents.team import decide, parse_decision
+from workflows.models import ExecutionStatus
+from workflows.services import execution_run, execution_start
 
 BARS = 220
 DAY_ATR = 1.5
@@ -190,7 +197,7 @@ def test_three_garbled_answers_give_no_decision_and_three_reasons():
     assert outcome.attempts == 3
     assert outcome.parse_errors == [
         "attempt 1: no JSON object in the reply",
-        "attempt 2: stop_loss: Field required",
+        "attempt 2: decision: Value error, a buy needs both target_price and stop_loss",
         "attempt 3: type: Input should be 'buy', 'sell' or 'hold'",
     ]
     assert [r.agent_name for r in outcome.messages].count("Executor") == 3
@@ -242,8 +249,22 @@ def test_a_replayed_client_drives_the_same_team_and_sees_the_instructions():
 @pytest.mark.parametrize(
     "reply, reason",
     [
-        ('{"type": "buy", "current_price": 10', "no JSON object in the reply"),
+        ("I would buy around 10.", "no JSON object in the reply"),
+        ('{"type": "buy", "current_price": 10', "invalid JSON (Expecting ',' delimiter"),
         ("{'type': 'buy'}", "invalid JSON"),
+        ('Levels: {"stop": 9, "target": 12}', 'no JSON object with a "type" key'),
+        ('{"type": "strong buy", "current_price": 10, "analysis": ""}',
+         "type: Input should be 'buy', 'sell' or 'hold'"),
+        ('{"type": "buy", "current_price": NaN, "target_price": 12, "stop_loss": 9, '
+         '"analysis": ""}', "current_price: Input should be a finite number"),
+        ('{"type": "buy", "current_price": 10, "target_price": Infinity, "stop_loss": 9, '
+         '"analysis": ""}', "target_price: Input should be a finite number"),
+        ('{"type": "sell", "current_price": 10, "target_price": 8, "stop_loss": -11, '
+         '"analysis": ""}', "stop_loss: Input should be greater than 0"),
+        ('{"type": "hold", "current_price": -10, "analysis": ""}',
+         "current_price: Input should be greater than 0"),
+        ('{"type": "BUY", "current_price": 10, "target_price": 12, "analysis": ""}',
+         "a buy needs both target_price and stop_loss"),
         ('{"type": "buy", "current_price": "ten", "target_price": 12, "stop_loss": 9, '
          '"analysis": ""}', "current_price: Input should be a valid decimal"),
         ('{"type": "buy", "current_price": 10, "target_price": 9, "stop_loss": 8, '
@@ -257,6 +278,103 @@ def test_replies_that_are_not_decisions_are_refused_with_a_reason(reply, reason)
 
     assert decision is None
     assert reason in error
+
+
+BUY_JSON = (
+    '{"type": "buy", "current_price": 150, "target_price": 160, "stop_loss": 145, '
+    '"analysis": "Trend up."}'
+)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        BUY_JSON.replace('"buy"', '"BUY"'),
+        BUY_JSON.replace('"buy"', '"Buy"'),
+        f"I see resistance at {{150-152}}. Decision:\n```json\n{BUY_JSON}\n```",
+        f'Risk levels: {{"stop": 145, "target": 160}}\n{BUY_JSON}',
+        f"{BUY_JSON} (levels per {{RiskManager}})",
+        f'{{"decision": {BUY_JSON}}}',
+    ],
+    ids=["upper-case", "capitalised", "braces-before", "object-before", "braces-after", "wrapped"],
+)
+def test_a_decision_is_found_in_the_prose_real_models_write(reply):
+    decision, error = parse_decision(reply)
+
+    assert error is None
+    assert decision == {
+        "type": "buy",
+        "current_price": Decimal("150"),
+        "target_price": Decimal("160"),
+        "stop_loss": Decimal("145"),
+        "analysis": "Trend up.",
+    }
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"type": "Hold", "current_price": 150, "analysis": "No edge."}',
+        '{"type": "HOLD", "current_price": 150, "target_price": null, "stop_loss": null, '
+        '"analysis": "No edge."}',
+        # A hold places no order: levels a model adds anyway are dropped, even a stop at the
+        # price (whose reward-to-risk is undefined).
+        '{"type": "hold", "current_price": 150, "target_price": 160, "stop_loss": 150, '
+        '"analysis": "No edge."}',
+    ],
+    ids=["no-levels", "null-levels", "stop-at-the-price"],
+)
+def test_a_hold_needs_no_levels_and_keeps_none(reply):
+    decision, error = parse_decision(reply)
+
+    assert error is None
+    assert decision == {
+        "type": "hold",
+        "current_price": Decimal("150"),
+        "target_price": None,
+        "stop_loss": None,
+        "analysis": "No edge.",
+    }
+
+
+def replayed_team(monkeypatch, executor_reply):
+    """The engine's team on autogen's replay client: analysts' turns, then ``executor_reply``."""
+    monkeypatch.setattr(
+        team,
+        "model_client_from_settings",
+        lambda **_: ReplayChatCompletionClient(["Mixed trend.", "No clear stop.", executor_reply]),
+    )
+
+
+@pytest.mark.django_db
+def test_a_hold_with_its_stop_at_the_price_is_recorded_without_levels(
+    monkeypatch, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path  # the run draws its charts there
+    code = CodeFactory(symbol="FLAT")
+    daily = cache_market_data(code, period="1 Y", bar="1 day", trend="flat")
+    cache_market_data(code, period="2 Y", bar="1 week", trend="flat")
+    strategy = strategy_create(name="Flat", type="two_indicator", param={}, codes=[code])
+    close = round(daily.data["bars"]["close"][-1], 2)
+    replayed_team(
+        monkeypatch,
+        f'{{"type": "hold", "current_price": {close}, "target_price": {close + 5}, '
+        f'"stop_loss": {close}, "analysis": "No edge either way."}}',
+    )
+
+    started = execution_start(strategy=strategy, enqueue=False, dry_run=True)
+    execution = execution_run(execution_id=started.pk, dry_run=True)
+
+    log = [line["message"] for line in execution.results["execution_logs"]]
+    assert execution.status == ExecutionStatus.COMPLETED, log
+    assert execution.results["failed_symbols"] == []
+    assert not any("failed" in line for line in log)
+    decision = Decision.objects.get(workflow_execution=execution)
+    assert (decision.type, decision.current_price) == ("hold", Decimal(str(close)))
+    assert decision.target_price is None and decision.stop_loss is None
+    assert decision.r_coefficient is None and decision.profit_margin is None
+    assert decision.analysis_text == "No edge either way."
+    assert not Order.objects.exists()
 
 
 def test_decide_works_when_called_inside_a_running_loop():
