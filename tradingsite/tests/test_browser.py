@@ -49,9 +49,10 @@ def page(chromium, live_server, admin_user, settings):
     """A browser tab on the live server, logged in as the admin.
 
     The test settings redirect plain HTTP to HTTPS; the tab says it came through an HTTPS
-    proxy (SECURE_PROXY_SSL_HEADER), as the site sees requests behind one in production,
+    proxy, as the site sees requests behind one in production (TRUST_X_FORWARDED_PROTO),
     and the proxy's plain-HTTP origin is trusted for CSRF as a deployment would list it.
     """
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.CSRF_TRUSTED_ORIGINS = [live_server.url]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     context = chromium.new_context(
