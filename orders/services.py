@@ -10,7 +10,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import DecimalField, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from marketdata.models import Code
@@ -150,6 +151,9 @@ def _book_fill(*, order, quantity, price, at):
         if position.quantity == 0:
             position.closed_at = at
             position.unrealized_pnl = 0
+        else:  # what is left is the newest lots: their cost, so realized + unrealized add up
+            side = OrderSide.BUY if held > 0 else OrderSide.SELL
+            position.average_cost = _open_lots_cost(instrument_id=order.instrument_id, side=side)
         _mark(position, price)
         position.save()
         if position.quantity == 0:
@@ -165,6 +169,21 @@ def _book_fill(*, order, quantity, price, at):
         position.quantity += sign * opening
         _mark(position, price)
         position.save()
+
+
+def _open_lots_cost(*, instrument_id, side):
+    """The entry price of the quantity still open in trades of ``side`` on the contract, by
+    quantity: the position's average cost once first-in-first-out exits closed its oldest
+    lots (seed 000: "calculated considering all entry trades", those still open)."""
+    remaining = F("entry_quantity") - Coalesce(F("exit_quantity"), Value(Decimal(0)))
+    lots = Trade.objects.filter(instrument_id=instrument_id, order__side=side).filter(
+        Q(exit_quantity__isnull=True) | Q(exit_quantity__lt=F("entry_quantity"))
+    )
+    totals = lots.aggregate(
+        cost=Sum(F("entry_price") * remaining, output_field=DecimalField()),
+        quantity=Sum(remaining, output_field=DecimalField()),
+    )
+    return quantize(totals["cost"] / totals["quantity"], PRICE_PLACES)
 
 
 def _mark(position, price):

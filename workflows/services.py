@@ -237,11 +237,17 @@ def executions_sweep(*, now=None):
 
 
 def workflow_metrics_compute(*, day):
-    """Aggregate each workflow's executions started on ``day`` (UTC) into workflow_metrics."""
+    """Aggregate each workflow's executions started on ``day`` (UTC) into workflow_metrics.
+
+    A run that never started (refused by a down task queue, or swept while pending) counts on
+    the day it was made: it is one of the day's runs, and a failed one.
+    """
     start = datetime.combine(day, time(), tzinfo=UTC)
     end = start + timedelta(days=1)
     executions = WorkflowExecution.objects.filter(
-        workflow__isnull=False, started_at__gte=start, started_at__lt=end
+        Q(started_at__gte=start, started_at__lt=end)
+        | Q(started_at__isnull=True, created_at__gte=start, created_at__lt=end),
+        workflow__isnull=False,
     )
     per_workflow = executions.values("workflow_id").annotate(
         total=Count("id"),

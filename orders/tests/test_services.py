@@ -103,6 +103,27 @@ def test_partial_exits_average_the_exit_price():
     assert trade.realized_pnl == D("80")  # 20 + (110 - 100) * 6
 
 
+@pytest.mark.parametrize(
+    ("entry", "exit_", "mark"), [("BUY", "SELL", "210"), ("SELL", "BUY", "90")]
+)
+def test_after_a_partial_close_the_cost_is_the_open_lots_and_the_pnl_adds_up(entry, exit_, mark):
+    """First in, first out closes the lot at 100; what is left cost 200, long or short."""
+    code = CodeFactory()
+    fill(code, entry, "10", "100")
+    fill(code, entry, "10", "200")
+    fill(code, exit_, "10", mark)
+    position_mark_price(conid=code.conid, price=mark)
+    position = open_position(code)
+    assert position.average_cost == D("200")
+    realized = sum(trade.realized_pnl or 0 for trade in Trade.objects.all())
+    cash = sum((D(p) * 10 * (-1 if side == "BUY" else 1))
+               for side, p in [(entry, "100"), (entry, "200"), (exit_, mark)])  # fmt: skip
+    value = position.quantity * D(mark)
+    assert realized + position.unrealized_pnl == cash + value  # 1200 either way
+    fill(code, entry, "10", "300")  # adding again averages with the open lots only
+    assert open_position(code).average_cost == D("250")
+
+
 def test_a_fill_through_zero_closes_and_opens_the_other_way():
     code = CodeFactory()
     fill(code, OrderSide.BUY, "5", "100")

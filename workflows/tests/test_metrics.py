@@ -53,3 +53,20 @@ def test_daily_metrics_by_hand():
     # computing again updates the same row
     workflow_metrics_compute(day=DAY)
     assert WorkflowMetrics.objects.filter(workflow=workflow, date=DAY).count() == 1
+
+
+def test_a_run_that_never_started_counts_on_the_day_it_was_made():
+    workflow, strategy = WorkflowFactory(), StrategyFactory()
+    execution(workflow, strategy, ExecutionStatus.COMPLETED, 23, 30)
+    WorkflowExecution.objects.create(  # the task queue was down: failed, never started
+        workflow=workflow, strategy=strategy, status=ExecutionStatus.FAILED,
+        created_at=datetime(2026, 11, 20, 8, tzinfo=UTC),
+    )  # fmt: skip
+    WorkflowExecution.objects.create(  # made the next day: not this day's
+        workflow=workflow, strategy=strategy, status=ExecutionStatus.FAILED,
+        created_at=datetime(2026, 11, 21, 0, 1, tzinfo=UTC),
+    )  # fmt: skip
+
+    (record,) = workflow_metrics_compute(day=DAY)
+
+    assert (record.metrics["total_executions"], record.metrics["success_rate"]) == (2, 0.5)
