@@ -13,6 +13,14 @@ app.autodiscover_tasks()
 
 
 @signals.worker_init.connect
+def connect_to_ib_as_a_worker(**kwargs):
+    """Workers take their own IB client ids, beside the web process's (see CLIENT_ID_OFFSETS)."""
+    from tradingsite.broker import client_role
+
+    client_role("worker")
+
+
+@signals.worker_init.connect
 def refuse_unready_database(**kwargs):
     """A worker on a database behind its migrations would fail task after task, far from the
     cause: it refuses to start instead, saying what to run.

@@ -333,3 +333,50 @@ def test_a_gateway_naming_no_account_takes_no_order(settings, mode):
                     broker=GatewayNamingNoAccount())  # fmt: skip
     assert "names no account" in str(refused.value) and "trading_mode" in refused.value.extra
     assert not Order.objects.exists()
+
+
+def test_the_connection_answers_requests_from_any_thread(gateway, settings):
+    """A web server answers each request on a thread of its own; the connection is made on
+    the first. A later thread's request must get its reply, not wait for it until timeout."""
+    settings.IBKR_REQUEST_TIMEOUT = 3
+    reset_broker()
+    assert get_broker().resolve(symbol="AAPL").conid == 265598  # connects on this thread
+    answers = []
+
+    def request():
+        try:
+            answers.append(get_broker().resolve(symbol="MSFT").conid)
+        except Exception as error:  # noqa: BLE001 - shown by the assertion below
+            answers.append(error)
+
+    for _ in range(2):  # two threads, one after the other, as two requests
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join(timeout=10)
+    assert answers == [272093, 272093]
+    assert get_broker().resolve(symbol="SPY").conid == 756733  # and back on the first
+
+
+def test_a_client_id_in_use_is_said_at_once_and_each_kind_of_process_has_its_own(gateway, settings):
+    from tradingsite.broker import ClientIdInUse, client_role
+    from tradingsite.broker.connection import _client_id
+    from tradingsite.broker.ib import IBBroker
+
+    settings.IBKR_CONNECT_ATTEMPTS = 5  # not one of them is waited for
+    taken = get_broker().client_id
+    second = IBBroker(host="127.0.0.1", port=settings.IBKR_PORT, client_id=taken, timeout=3)
+    with pytest.raises(ClientIdInUse) as refused:
+        second.connect()
+    assert f"refused client id {taken}: another connection is using it" in str(refused.value)
+    assert "IBKR_CLIENT_ID" in str(refused.value)
+
+    base = settings.IBKR_CLIENT_ID
+    try:
+        client_role("web")
+        assert _client_id() == base
+        client_role("command")
+        assert _client_id() == base + 5
+        client_role("worker")
+        assert _client_id() == base + 10
+    finally:
+        client_role("web")

@@ -5,13 +5,14 @@ Services and the workflow engine use ``get_broker()`` and the plain dataclasses 
 is a one-line change there.
 """
 
-from .connection import get_broker, on_connect, reset_broker
+from .connection import client_role, get_broker, on_connect, reset_broker
 from .types import (
     Bar,
     Broker,
     BrokerError,
     BrokerOrderStatus,
     BrokerUnavailable,
+    ClientIdInUse,
     ContractInfo,
     ExecutionReport,
 )
@@ -22,8 +23,10 @@ __all__ = [
     "BrokerError",
     "BrokerOrderStatus",
     "BrokerUnavailable",
+    "ClientIdInUse",
     "ContractInfo",
     "ExecutionReport",
+    "client_role",
     "get_broker",
     "on_connect",
     "reset_broker",

@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 
 from .loop import ensure_event_loop
-from .types import BrokerUnavailable
+from .types import BrokerUnavailable, ClientIdInUse
 
 _lock = threading.Lock()
 _broker = None
@@ -21,16 +21,33 @@ def _connect(factory, attempts, backoff):
             time.sleep(min(backoff * 2 ** (attempt - 1), 30))
         try:
             return factory().connect()
+        except ClientIdInUse:
+            raise  # waiting would not free it: say so at once
         except BrokerUnavailable as exc:
             last = exc
     raise last
 
 
+# IB takes one connection per client id, and the site's processes run side by side: the web
+# process connects as IBKR_CLIENT_ID, a command that trades (run_workflow --sync) as +5, and
+# Celery workers as +10 plus their pool child's index.
+CLIENT_ID_OFFSETS = {"web": 0, "command": 5, "worker": 10}
+_role = "web"
+
+
+def client_role(role):
+    """Say which kind of process this is (``CLIENT_ID_OFFSETS``), before it connects."""
+    global _role
+    if role not in CLIENT_ID_OFFSETS:
+        raise ValueError(f"{role!r} is not one of {', '.join(CLIENT_ID_OFFSETS)}")
+    _role = role
+
+
 def _client_id():
-    """IB wants a distinct client id per connection: a Celery pool child adds its index."""
     from billiard.process import current_process
 
-    return settings.IBKR_CLIENT_ID + (getattr(current_process(), "index", 0) or 0)
+    child = getattr(current_process(), "index", 0) or 0
+    return settings.IBKR_CLIENT_ID + CLIENT_ID_OFFSETS[_role] + child
 
 
 def get_broker():

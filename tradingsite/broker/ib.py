@@ -4,7 +4,9 @@ To move to the maintained fork, replace ``ib_insync`` by ``ib_async`` in the imp
 """
 
 import asyncio
+import functools
 import logging
+import threading
 from collections import deque
 from dataclasses import replace
 from datetime import UTC, datetime, time
@@ -19,6 +21,7 @@ from .types import (
     BrokerError,
     BrokerOrderStatus,
     BrokerUnavailable,
+    ClientIdInUse,
     ContractInfo,
     ExecutionReport,
 )
@@ -29,6 +32,7 @@ logger = logging.getLogger(__name__)
 # IB errors on a new order that ib_insync takes for warnings: 110, a price off the contract's
 # price steps.
 ORDER_REFUSALS = {110}
+CLIENT_ID_IN_USE = 326
 UNACKNOWLEDGED = ("PendingSubmit", "ApiPending")
 
 
@@ -42,8 +46,37 @@ def _as_utc(moment):
     return datetime.combine(moment, time(), tzinfo=UTC)  # daily bars come as dates
 
 
+def _on_own_loop(method):
+    """Run ``method`` with the broker's own event loop as the calling thread's, one thread at
+    a time.
+
+    Trap: ib_insync runs every request on the event loop of the thread that calls it, and the
+    connection's socket is read only by the loop it was opened on. A web server answers each
+    request on a thread of its own, so a second thread's request ran on another loop and the
+    replies sat unread on the socket until the request timed out. Every thread now drives the
+    one loop of the connection, in turn, and its listeners still run in the calling thread (so
+    their database work is that thread's).
+    """
+
+    @functools.wraps(method)
+    def driving(self, *args, **kwargs):
+        with self._driver:
+            try:
+                previous = asyncio.get_event_loop_policy().get_event_loop()
+            except RuntimeError:  # a thread that never had one
+                previous = None
+            asyncio.set_event_loop(self.loop)
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                asyncio.set_event_loop(previous)
+
+    return driving
+
+
 class IBBroker:
-    """One ib_insync connection: requests with a timeout, pacing, and order events."""
+    """One ib_insync connection: requests with a timeout, pacing, and order events. Its public
+    methods may be called from any thread (``_on_own_loop``)."""
 
     def __init__(self, *, host, port, client_id, timeout=10.0, pacing=None):
         self.host = host
@@ -51,7 +84,9 @@ class IBBroker:
         self.client_id = client_id
         self.timeout = timeout
         self.pacing = pacing or HistoricalPacing(sleep=self.wait)
-        ensure_event_loop()
+        ensure_event_loop()  # ib_insync's import needs one in this thread
+        self.loop = asyncio.new_event_loop()
+        self._driver = threading.RLock()
         self.ib = ibapi.IB()
         self.ib.RequestTimeout = timeout
         self._listeners = []
@@ -64,10 +99,17 @@ class IBBroker:
         self._errors = {}  # IB's errors during the current request: req id -> (code, text)
 
     # --- connection ----------------------------------------------------------------------
+    @_on_own_loop
     def connect(self):
         try:
             self.ib.connect(self.host, self.port, clientId=self.client_id, timeout=self.timeout)
         except (ConnectionRefusedError, OSError, TimeoutError) as exc:
+            if any(code == CLIENT_ID_IN_USE for code, _ in self._errors.values()):
+                raise ClientIdInUse(
+                    f"IB Gateway/TWS at {self.host}:{self.port} refused client id "
+                    f"{self.client_id}: another connection is using it. Each process needs its "
+                    "own (see IBKR_CLIENT_ID in the README)."
+                ) from None
             reason = (
                 "timed out"
                 if isinstance(exc, (asyncio.TimeoutError, TimeoutError))
@@ -79,16 +121,24 @@ class IBBroker:
             ) from None
         return self
 
+    @_on_own_loop
     def is_connected(self):
         return self.ib.isConnected()
 
+    @_on_own_loop
     def disconnect(self):
         self.ib.disconnect()
+        # Nothing runs this loop but the broker's own calls: run it once more so that it
+        # closes the socket, then close it (a new connection gets a new broker and loop).
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.loop.close()
 
+    @_on_own_loop
     def account(self):
         accounts = self.ib.managedAccounts()
         return accounts[0] if accounts else ""
 
+    @_on_own_loop
     def wait(self, seconds):
         """Let ib_insync's loop run (events arrive) for ``seconds``, then apply the events."""
         try:
@@ -115,6 +165,7 @@ class IBBroker:
             ) from None
 
     # --- contracts and data --------------------------------------------------------------
+    @_on_own_loop
     def resolve(self, *, symbol, exchange="SMART", currency="USD", sec_type="STK"):
         query = ibapi.Contract(
             secType=sec_type, symbol=symbol.upper(), exchange=exchange, currency=currency
@@ -150,6 +201,7 @@ class IBBroker:
             currency=info.currency,
         )
 
+    @_on_own_loop
     def historical_bars(self, *, contract, period, bar, what_to_show="TRADES"):
         problem = period_error(period) or bar_error(bar)
         if problem:
@@ -187,6 +239,7 @@ class IBBroker:
         ]
 
     # --- orders --------------------------------------------------------------------------
+    @_on_own_loop
     def place_order(self, *, contract, side, quantity, order_type, price, tif, order_ref):
         if order_type == "LMT":
             order = ibapi.LimitOrder(side, float(quantity), float(price))
@@ -197,6 +250,7 @@ class IBBroker:
         trade = self._request("placeOrder", self.ib.placeOrder, self._contract(contract), order)
         return trade.order.orderId
 
+    @_on_own_loop
     def cancel_order(self, *, broker_order_id):
         for trade in self.ib.trades():
             if trade.order.orderId == broker_order_id:
@@ -204,12 +258,14 @@ class IBBroker:
                 return
         raise BrokerError(f"IB has no open order {broker_order_id} in this session.")
 
+    @_on_own_loop
     def order_statuses(self):
         """Every order IB reports: open ones and those completed today."""
         self._request("open orders", self.ib.reqAllOpenOrders)
         self._request("completed orders", self.ib.reqCompletedOrders, False)
         return [self._status(trade) for trade in self.ib.trades()]
 
+    @_on_own_loop
     def executions(self):
         """Every execution IB has today, with its commission when it has been reported."""
         fills = self._request("executions", self.ib.reqExecutions)

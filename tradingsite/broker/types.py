@@ -14,6 +14,10 @@ class BrokerUnavailable(BrokerError):
     """The gateway cannot be reached; the message names host and port."""
 
 
+class ClientIdInUse(BrokerUnavailable):
+    """IB refused the connection's client id: another connection holds it (error 326)."""
+
+
 @dataclass(frozen=True)
 class ContractInfo:
     conid: int

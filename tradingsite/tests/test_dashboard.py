@@ -47,6 +47,13 @@ def test_staff_without_the_permissions_to_view_what_it_shows_are_refused(client,
     assert "Open the trading dashboard" in client.get("/admin/", secure=True).content.decode()
 
 
+def test_the_sites_address_opens_the_dashboard(client, admin_client):
+    response = client.get("/", secure=True, follow=True)
+    assert response.redirect_chain[0] == ("/admin/dashboard/", 302)
+    assert response.request["PATH_INFO"] == "/admin/login/"  # signed out: sign in first
+    assert admin_client.get("/", secure=True, follow=True).status_code == 200
+
+
 def test_the_admin_index_links_to_the_dashboard(admin_client):
     page = admin_client.get("/admin/", secure=True).content.decode()
     assert 'href="/admin/dashboard/">Open the trading dashboard</a>' in page

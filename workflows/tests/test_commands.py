@@ -5,6 +5,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from marketdata.services import code_resolve
+from marketdata.tests.factories import cache_market_data
+from orders.models import Order, Position
+from strategies.services import strategy_create
 from workflows.models import ExecutionStatus, WorkflowExecution
 from workflows.tests.test_runner import cached_strategy
 
@@ -31,6 +35,22 @@ def test_sync_dry_run_by_name_prints_the_log_and_the_outcome():
     assert output.rstrip().endswith(
         f"Execution {execution.pk} completed: 1 codes, 1 decisions, 0 orders"
     )
+
+
+def test_a_sync_run_records_what_ib_filled_before_it_exits(gateway):
+    code = code_resolve(symbol="AAPL")
+    daily = cache_market_data(code, period="1 Y", bar="1 day", trend="up")
+    cache_market_data(code, period="2 Y", bar="1 week", trend="up")
+    strategy = strategy_create(name="Sync", type="two_indicator", param={}, codes=[code])
+    close = daily.data["bars"]["close"][-1]
+    gateway.set_price("AAPL", close * 0.99)  # the buy limit at the close is marketable
+
+    output = run_workflow(strategy.name, "--sync")
+
+    order = Order.objects.get()
+    assert (order.status, order.executions.count()) == ("filled", 1)
+    assert Position.objects.get(closed_at__isnull=True).quantity == order.quantity
+    assert "\nReconciled with IB: " in output, output
 
 
 def test_queued_by_id_waits_for_a_worker(django_capture_on_commit_callbacks):

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from orders.services import orders_reconcile
 from strategies.models import Strategy
+from tradingsite.broker import client_role
 from tradingsite.exceptions import ApplicationError
 from workflows.models import ExecutionStatus
 from workflows.services import execution_run, execution_start
@@ -15,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="everything but the orders")
 
     def handle(self, *args, strategy, sync, dry_run, **options):
+        client_role("command")  # its own IB client id, beside the site's and workers'
         found = Strategy.objects.filter(pk=int(strategy)) if strategy.isdecimal() else None
         if not found:
             found = Strategy.objects.filter(name=strategy)
@@ -45,5 +48,13 @@ class Command(BaseCommand):
             f"{results.get('orders_placed', 0)} orders"
             + (f" - {execution.error_message}" if execution.error_message else "")
         )
+        if results.get("orders_placed"):
+            # No worker listens to IB after this process ends: what filled meanwhile is
+            # recorded now (the periodic reconcile catches what fills later).
+            summary = orders_reconcile()
+            self.stdout.write(
+                f"Reconciled with IB: {summary['executions_applied']} fills recorded, "
+                f"{summary['statuses_changed']} order statuses changed."
+            )
         if execution.status != ExecutionStatus.COMPLETED:
             raise CommandError(f"Execution {execution.pk} ended {execution.status}.")
