@@ -6,7 +6,7 @@ import time
 import pytest
 
 _client_ids = itertools.count(11)
-_worker_client_ids = itertools.count(71)  # the worker itself is client 70 of its gateway
+_worker_client_ids = itertools.count(100)  # the worker is client 70 + 10 (a worker's offset)
 
 
 @pytest.fixture

@@ -36,11 +36,13 @@ _role = "web"
 
 
 def client_role(role):
-    """Say which kind of process this is (``CLIENT_ID_OFFSETS``), before it connects."""
+    """Say which kind of process this is (``CLIENT_ID_OFFSETS``), before it connects; returns
+    the kind it was."""
     global _role
     if role not in CLIENT_ID_OFFSETS:
         raise ValueError(f"{role!r} is not one of {', '.join(CLIENT_ID_OFFSETS)}")
-    _role = role
+    previous, _role = _role, role
+    return previous
 
 
 def _client_id():

@@ -16,8 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--sync", action="store_true", help="run in this process and wait")
         parser.add_argument("--dry-run", action="store_true", help="everything but the orders")
 
-    def handle(self, *args, strategy, sync, dry_run, **options):
-        client_role("command")  # its own IB client id, beside the site's and workers'
+    def handle(self, *args, **options):
+        previous = client_role("command")  # its own IB client id, beside the site's and workers'
+        try:
+            self._run(**options)
+        finally:
+            client_role(previous)  # as it was, where the command is called from code (tests)
+
+    def _run(self, *, strategy, sync, dry_run, **options):
         found = Strategy.objects.filter(pk=int(strategy)) if strategy.isdecimal() else None
         if not found:
             found = Strategy.objects.filter(name=strategy)
