@@ -115,6 +115,11 @@ def workflow_revert(*, workflow, version_number, created_by=None):
             f"Workflow {workflow.pk} has no version {version_number}.",
             extra={"version_number": f"No version {version_number} of this workflow."},
         )
+    if version.steps == Workflow.objects.values_list("steps", flat=True).get(pk=workflow.pk):
+        raise ApplicationError(
+            f"Workflow {workflow.pk} already has version {version_number}'s steps.",
+            extra={"version_number": "Its steps are the current ones: nothing to revert."},
+        )
     return workflow_update(
         workflow=workflow,
         steps=version.steps,

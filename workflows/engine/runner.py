@@ -117,12 +117,13 @@ class Run:
         }
 
 
-def _finish(execution, *, status, run=None, error=None):
-    """Write the final status, unless a cancel got there first."""
+def _finish(execution, *, status, run=None, error=None, went_through=False):
+    """Write the final status, unless a cancel got there first. A run that ``went_through``
+    every code (completed, or failed on each) shows them all done, not the last one started."""
     updates = {"status": status, "completed_at": timezone.now(), "error_message": error}
     if run is not None:
         updates["results"] = run.results()
-        if status == ExecutionStatus.COMPLETED:
+        if status == ExecutionStatus.COMPLETED or went_through:
             updates["progress"] = run.final_progress()
     running = WorkflowExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING)
     if not running.update(**updates) and run is not None:
@@ -239,7 +240,7 @@ def _run_symbols(run):
             run.log(f"{code.symbol} failed: {type(exc).__name__}: {exc}", level="error",
                     symbol=code.symbol)  # fmt: skip
     if run.counts["symbols_processed"] == 0:
-        _finish(run.execution, status=ExecutionStatus.FAILED, run=run,
+        _finish(run.execution, status=ExecutionStatus.FAILED, run=run, went_through=True,
                 error=f"Every code failed: {', '.join(run.failed_symbols)}")  # fmt: skip
     else:
         run.log(

@@ -117,6 +117,17 @@ def test_one_code_failing_leaves_the_others_going(settings):
     assert any("NODATA failed: Cannot reach IB Gateway" in line for line in messages(execution))
 
 
+def test_a_run_where_every_code_failed_shows_them_all_gone_through(settings):
+    settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CONNECT_ATTEMPTS = "127.0.0.1", 9, 1
+    strategy = cached_strategy({"UPCO": "up"})
+    strategy.codes.set([CodeFactory(symbol="NODATA"), CodeFactory(symbol="NONE")])
+    execution = run(strategy, dry_run=True)
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error_message == "Every code failed: NODATA, NONE"
+    progress = execution.progress
+    assert (progress["completed_symbols"], progress["total_symbols"]) == (2, 2)
+
+
 def test_a_hold_goes_no_further_than_the_gate():
     strategy = cached_strategy({"FLAT": "flat"})
     execution = run(strategy, dry_run=True)

@@ -51,6 +51,20 @@ def test_revert_writes_n_plus_one_with_the_old_steps():
     assert Workflow.objects.get(pk=workflow.pk).steps == TWO["steps"]
 
 
+def test_revert_to_the_current_steps_writes_nothing():
+    workflow = two_indicator()
+    workflow_update(workflow=workflow, steps=TWO["steps"][:2] + TWO["steps"][3:])
+    workflow_revert(workflow=workflow, version_number=1)
+    with pytest.raises(ApplicationError) as refused:
+        workflow_revert(workflow=workflow, version_number=3)  # the current version
+    assert refused.value.extra == {
+        "version_number": "Its steps are the current ones: nothing to revert."
+    }
+    with pytest.raises(ApplicationError):
+        workflow_revert(workflow=workflow, version_number=1)  # the same steps as v3
+    assert workflow.versions.count() == 3
+
+
 def test_revert_to_a_missing_version_names_it():
     workflow = two_indicator()
     with pytest.raises(ApplicationError) as refused:
