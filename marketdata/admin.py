@@ -65,7 +65,7 @@ class CodeForm(ServiceCheckedForm):
 class CodeAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ("symbol", "conid", "exchange", "currency", "sec_type", "updated_at")
     search_fields = ("symbol", "=conid")
-    search_help_text = "Search by symbol or exact conid"
+    search_help_text = "Search by symbol or exact IB contract id"
     list_filter = ("exchange", "sec_type")
     form = CodeForm
     readonly_fields = ("related",)
@@ -127,7 +127,7 @@ class MarketDataAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "conid", "symbol", "period", "bar")
     list_filter = (BarFilter,)
     search_fields = ("=conid",)
-    search_help_text = "Exact conid"
+    search_help_text = "Exact IB contract id"
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")  # the market_data_created_at_idx index, read backwards
     fields = ("conid", "symbol", "period", "bar", "created_at", "summary", "chart")

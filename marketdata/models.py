@@ -6,7 +6,9 @@ class Code(models.Model):
     """A tradable instrument, identified at Interactive Brokers by its contract id (conid)."""
 
     symbol = models.CharField(max_length=32)
-    conid = models.IntegerField(unique=True, help_text="IBKR contract id")
+    conid = models.IntegerField(
+        "IB contract id", unique=True, help_text="The contract's conid at Interactive Brokers"
+    )
     exchange = models.CharField(max_length=32, default="SMART")
     currency = models.CharField(max_length=8, default="USD")
     sec_type = models.CharField(max_length=8, default="STK", help_text="IB security type")
@@ -25,7 +27,7 @@ class Code(models.Model):
 class MarketData(models.Model):
     """Cached historical bars and indicators for one (conid, period, bar); fresh for an hour."""
 
-    conid = models.IntegerField()
+    conid = models.IntegerField("IB contract id")
     period = models.CharField(max_length=16, help_text='IB duration, e.g. "1 Y"')
     bar = models.CharField(max_length=16, help_text='IB bar size, e.g. "1 day"')
     data = models.JSONField(default=dict)
@@ -40,4 +42,6 @@ class MarketData(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.conid} {self.period} / {self.bar} at {self.created_at:%Y-%m-%d %H:%M}"
+        # The symbol when the query brought it (the admin annotates it): no query of its own.
+        symbol = getattr(self, "symbol", None) or f"conid {self.conid}"
+        return f"{symbol} {self.period} / {self.bar} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -4,7 +4,9 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from marketdata.models import Code
+from strategies.models import Decision, Strategy
 from tradingsite.admin_tools import ReadOnlyAdmin, change_url, changelist_url, link
+from workflows.models import WorkflowExecution
 
 from .models import Order, Position, Trade, TradeExit
 from .selectors import instrument_code
@@ -43,6 +45,23 @@ class BrokerOwnedAdmin(ReadOnlyAdmin):
         return link(change_url(Code, row.code_pk), f"{row.symbol} ({row.instrument_id})")
 
 
+class StrategyFilter(admin.SimpleListFilter):
+    """The orders of one strategy's decisions: where a strategy's page links to. It lists only
+    the chosen strategy, so the list does not read every strategy to offer them all."""
+
+    title = "strategy"
+    parameter_name = "strategy"
+
+    def lookups(self, request, model_admin):
+        chosen = self.value()
+        if not (chosen and chosen.isdigit()):
+            return ()
+        return Strategy.objects.filter(pk=chosen).values_list("pk", "name")
+
+    def queryset(self, request, queryset):
+        return queryset.filter(decision__strategy=self.value()) if self.value() else queryset
+
+
 @admin.register(Order)
 class OrderAdmin(BrokerOwnedAdmin):
     list_display = (
@@ -51,16 +70,18 @@ class OrderAdmin(BrokerOwnedAdmin):
         "trades_link",
     )  # fmt: skip
     list_display_links = ("id", "created_at")
-    list_filter = ("status", "side", "order_type", "tif")
+    list_filter = ("status", "side", "order_type", "tif", StrategyFilter)
     search_fields = ("^instrument__symbol",)
     search_help_text = "Search by symbol (its first letters) or IB order id (a number)"
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")  # the ix_orders_created_at index, read backwards
-    readonly_fields = ("instrument_link", "decision_link", "trades_link")
+    readonly_fields = (
+        "instrument_link", "decision_link", "strategy_link", "execution_link", "trades_link",
+    )  # fmt: skip
     fields = (
         "instrument_link", "side", "quantity", "order_type", "price", "tif", "status",
-        "filled_quantity", "avg_fill_price", "ibkr_order_id", "decision_link", "trades_link",
-        "created_at", "updated_at",
+        "filled_quantity", "avg_fill_price", "ibkr_order_id", "decision_link", "strategy_link",
+        "execution_link", "trades_link", "created_at", "updated_at",
     )  # fmt: skip
 
     def get_search_results(self, request, queryset, search_term):
@@ -85,9 +106,21 @@ class OrderAdmin(BrokerOwnedAdmin):
     def decision_link(self, order):
         if order.decision_id is None:
             return "-"
-        from strategies.models import Decision
-
         return link(change_url(Decision, order.decision_id), f"decision #{order.decision_id}")
+
+    @admin.display(description="strategy")
+    def strategy_link(self, order):
+        if order.decision_id is None:
+            return "- (a manual order)"
+        strategy = order.decision.strategy
+        return link(change_url(strategy), strategy.name)
+
+    @admin.display(description="made by execution")
+    def execution_link(self, order):
+        if order.decision_id is None or order.decision.workflow_execution_id is None:
+            return "-"
+        execution_id = order.decision.workflow_execution_id
+        return link(change_url(WorkflowExecution, execution_id), f"execution #{execution_id}")
 
     @admin.display(description="trades")
     def trades_link(self, order):

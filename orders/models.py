@@ -1,6 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
+from tradingsite.decimals import plain
 from tradingsite.fields import choices_check, money_field, price_field, quantity_field
 
 
@@ -40,8 +41,17 @@ def instrument_field(related_name, **kwargs):
         db_constraint=False,
         on_delete=models.PROTECT,
         related_name=related_name,
+        verbose_name="IB contract id",
         **kwargs,
     )
+
+
+def instrument_name(row):
+    """The row's symbol when its code came with it (joined, or annotated as ``symbol`` as the
+    admin and the API do), else its conid: a title never costs a query of its own."""
+    if type(row).instrument.is_cached(row):
+        return row.instrument.symbol
+    return getattr(row, "symbol", None) or f"conid {row.instrument_id}"
 
 
 class Order(models.Model):
@@ -55,18 +65,20 @@ class Order(models.Model):
         db_index=False,
         related_name="orders",
     )
-    ibkr_order_id = models.IntegerField(null=True, blank=True)
+    ibkr_order_id = models.IntegerField("IB order id", null=True, blank=True)
     instrument = instrument_field("orders", db_index=False)
     side = models.CharField(max_length=4, choices=OrderSide.choices)
     quantity = quantity_field()
     price = price_field(null=True, blank=True, help_text="Limit price; empty for market orders")
     order_type = models.CharField(max_length=3, choices=OrderType.choices, default=OrderType.LMT)
-    tif = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.DAY)
+    tif = models.CharField(
+        "TIF", max_length=3, choices=TimeInForce.choices, default=TimeInForce.DAY
+    )
     status = models.CharField(
         max_length=16, choices=OrderStatus.choices, default=OrderStatus.SUBMITTED
     )
     filled_quantity = quantity_field(default=0)
-    avg_fill_price = price_field(null=True, blank=True)
+    avg_fill_price = price_field(verbose_name="average fill price", null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -101,7 +113,11 @@ class Order(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.side} {self.quantity} {self.instrument_id} {self.order_type} ({self.status})"
+        price = "" if self.price is None else f" @ {plain(self.price)}"
+        return (
+            f"Order #{self.pk}: {self.side} {plain(self.quantity)} {instrument_name(self)} "
+            f"{self.order_type}{price} ({self.status})"
+        )
 
 
 class Trade(models.Model):
@@ -117,7 +133,7 @@ class Trade(models.Model):
     exit_price = price_field(null=True, blank=True)
     exit_quantity = quantity_field(null=True, blank=True)
     exit_date = models.DateTimeField(null=True, blank=True)
-    realized_pnl = money_field(null=True, blank=True)
+    realized_pnl = money_field(verbose_name="realized P&L", null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -130,7 +146,10 @@ class Trade(models.Model):
         ]
 
     def __str__(self):
-        return f"trade {self.pk} {self.instrument_id} {self.entry_quantity} @ {self.entry_price}"
+        return (
+            f"Trade #{self.pk}: {plain(self.entry_quantity)} {instrument_name(self)} "
+            f"@ {plain(self.entry_price)}"
+        )
 
 
 class TradeExit(models.Model):
@@ -141,7 +160,7 @@ class TradeExit(models.Model):
     trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="exits")
     quantity = quantity_field()
     price = price_field()
-    realized_pnl = money_field()
+    realized_pnl = money_field(verbose_name="realized P&L")
     exited_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -151,7 +170,7 @@ class TradeExit(models.Model):
         indexes = [models.Index(fields=["exited_at"], name="ix_trade_exits_exited_at")]
 
     def __str__(self):
-        return f"{self.quantity} of trade {self.trade_id} @ {self.price}"
+        return f"{plain(self.quantity)} of trade #{self.trade_id} @ {plain(self.price)}"
 
 
 class Position(models.Model):
@@ -161,7 +180,7 @@ class Position(models.Model):
     quantity = quantity_field()
     average_cost = price_field()
     current_price = price_field(null=True, blank=True)
-    unrealized_pnl = money_field(null=True, blank=True)
+    unrealized_pnl = money_field(verbose_name="unrealized P&L", null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the position is fully exited; the row is kept"
@@ -180,7 +199,7 @@ class Position(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.quantity} x {self.instrument_id} @ {self.average_cost}"
+        return f"{plain(self.quantity)} {instrument_name(self)} @ {plain(self.average_cost)}"
 
 
 class OrderExecution(models.Model):

@@ -5,13 +5,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from marketdata.models import Code
-from orders.models import Order
+from orders.models import Order, Position
 from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
     ObjectActionsMixin,
     ReadOnlyAdmin,
     ServiceDeleteMixin,
     change_url,
+    changelist_url,
     each,
     link,
     open_if_one,
@@ -148,6 +149,10 @@ class StrategyCodeInline(admin.TabularInline):
     verbose_name = "code"
     verbose_name_plural = "codes traded"
 
+    def get_queryset(self, request):
+        # Each row is titled with its code's symbol.
+        return super().get_queryset(request).select_related("code")
+
 
 def _last_execution(field):
     return Subquery(
@@ -167,7 +172,7 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     form = StrategyForm
     actions = ["run_now", "pause", "resume", "clone"]
     object_actions = ("run_now", "pause", "resume", "clone")
-    readonly_fields = ("recent_runs",)
+    readonly_fields = ("related", "recent_runs")
     fieldsets = (
         (None, {"fields": ("name", "type", "workflow", "active")}),
         ("Parameters", {"fields": (*PARAM_FIELDS, "param")}),
@@ -179,7 +184,7 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
                 "schedule is kept but disabled.",
             },
         ),
-        ("Runs", {"fields": ("recent_runs",)}),
+        ("History", {"fields": ("related", "recent_runs")}),
     )
 
     def get_queryset(self, request):
@@ -222,6 +227,22 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
             strategy.last_run_status,
             timesince(strategy.last_run_at).split(",")[0],
         )
+
+    @admin.display(description="rows about this strategy")
+    def related(self, strategy):
+        if strategy.pk is None:
+            return "-"
+        conids = ",".join(str(code.conid) for code in strategy.codes.all())
+        links = [
+            (changelist_url(Decision, strategy__id__exact=strategy.pk), "decisions"),
+            (changelist_url(Order, strategy=strategy.pk), "orders"),
+            (changelist_url(WorkflowExecution, strategy__id__exact=strategy.pk), "runs"),
+        ]
+        if conids:  # a position belongs to a contract, whichever strategy traded it
+            links.append(
+                (changelist_url(Position, instrument__in=conids), "positions in its codes")
+            )
+        return format_html_join(" | ", '<a href="{}">{}</a>', links)
 
     @admin.display(description="recent runs")
     def recent_runs(self, strategy):
@@ -335,7 +356,6 @@ class DecisionAdmin(ReadOnlyAdmin):
         "stop_loss", "r_coefficient", "profit_margin", "execution_link", "order_link",
     )  # fmt: skip
     list_filter = ("type", "strategy")
-    list_select_related = ("code", "strategy")
     search_fields = ("^code__symbol",)
     search_help_text = "Search by symbol"
     date_hierarchy = "created_at"
@@ -344,7 +364,8 @@ class DecisionAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         order = Order.objects.filter(decision=OuterRef("pk")).values("pk")[:1]
-        return super().get_queryset(request).annotate(order_id=Subquery(order))
+        rows = super().get_queryset(request).select_related("code", "strategy")
+        return rows.annotate(order_id=Subquery(order))
 
     @admin.display(description="code", ordering="code__symbol")
     def code_link(self, decision):

@@ -1,6 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
+from tradingsite.decimals import plain
 from tradingsite.fields import choices_check, price_field, ratio_field
 
 
@@ -75,7 +76,7 @@ class StrategyCode(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.strategy_id} -> {self.code_id}"
+        return self.code.symbol
 
 
 class DecisionType(models.TextChoices):
@@ -121,4 +122,4 @@ class Decision(models.Model):
         constraints = [choices_check("type", DecisionType, "decision")]
 
     def __str__(self):
-        return f"{self.type} {self.code_id} @ {self.current_price}"
+        return f"Decision #{self.pk}: {self.type} {self.code.symbol} @ {plain(self.current_price)}"

@@ -37,3 +37,8 @@ def to_decimal(value, *, field, required=True):
 
 def quantize(value, places):
     return value.quantize(places, rounding=ROUND_HALF_EVEN)
+
+
+def plain(number):
+    """A Decimal as a person writes it: 17.0000 -> "17", 559.050000 -> "559.05", 1700 stays."""
+    return f"{number.normalize():f}"

@@ -27,6 +27,7 @@ from tradingsite.admin_tools import (
     open_if_one,
     report,
 )
+from tradingsite.decimals import plain
 from tradingsite.exceptions import ApplicationError
 
 from .admin_diff import diff_summary, steps_diff
@@ -291,6 +292,19 @@ def charts_of(execution):
     return charts
 
 
+def decisions_of(execution):
+    return execution.decisions.select_related("code").order_by("id")
+
+
+def decision_text(decision):
+    """A decision among its run's others: the run is said already, so no id."""
+    return f"{decision.type} {decision.code.symbol} @ {plain(decision.current_price)}"
+
+
+def decisions_url(execution):
+    return changelist_url(execution.decisions.model, workflow_execution__id__exact=execution.pk)
+
+
 def status_html(status):
     return format_html('<span class="status status-{}">{}</span>', status, status)
 
@@ -384,14 +398,7 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 
     @admin.display(description="decisions and orders")
     def decisions(self, execution):
-        from strategies.models import Decision
-
-        made = (
-            Decision.objects.filter(workflow_execution=execution)
-            .select_related("code")
-            .prefetch_related("orders")
-            .order_by("id")
-        )
+        made = decisions_of(execution).prefetch_related("orders")
         rows = []
         for decision in made:
             orders = format_html_join(
@@ -400,14 +407,18 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
                  for o in decision.orders.all()),
             ) or "no order"  # fmt: skip
             rows.append(format_html(
-                '<li><a href="{}">{} {} @ {}</a> (r {}, margin {}) &rarr; {}</li>',
-                change_url(decision), decision.type, decision.code.symbol,
-                decision.current_price, decision.r_coefficient, decision.profit_margin, orders,
+                '<li><a href="{}">{}</a> (r {}, margin {}) &rarr; {}</li>',
+                change_url(decision), decision_text(decision), decision.r_coefficient,
+                decision.profit_margin, orders,
             ))  # fmt: skip
         if not rows:
             return "none"
         items = format_html_join("", "{}", ((row,) for row in rows))
-        return format_html("<ul class='plain'>{}</ul>", items)
+        return format_html(
+            "<ul class='plain'>{}</ul>{}",
+            items,
+            link(decisions_url(execution), "In the decision list"),
+        )
 
     @admin.display(description="charts")
     def charts(self, execution):
@@ -488,6 +499,8 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
             "conversation": messages_,
             "by_agent": sorted(by_agent.items()),
             "total_tokens": sum(m.tokens_used or 0 for m in messages_),
+            "decisions": [(d.pk, decision_text(d)) for d in decisions_of(execution)],
+            "decisions_url": decisions_url(execution),
         }
         return TemplateResponse(request, "admin/workflows/workflowexecution/transcript.html",
                                 context)  # fmt: skip

@@ -28,7 +28,7 @@ def test_a_taken_conid_is_refused_next_to_the_field(admin_client):
     response = admin_client.post("/admin/marketdata/code/add/",
                                  code_form(symbol="IBM", conid="8314"), secure=True)  # fmt: skip
     assert response.context["adminform"].form.errors["conid"] == [
-        "Code with this Conid already exists."
+        "Code with this IB contract id already exists."
     ]
 
 
@@ -112,3 +112,23 @@ def test_market_data_shows_its_bars_as_a_chart_with_indicators(admin_client):
     assert chart["title"] == "AAPL - 1 Y / 1 day" and len(chart["close"]) == 260
     assert set(chart["lines"]) == {"sma_20", "sma_50", "sma_200", "bb_upper", "bb_lower",
                                    "supertrend"}  # fmt: skip
+
+
+def test_a_conid_is_called_an_ib_contract_id(admin_client):
+    code = CodeFactory(symbol="AAPL")
+    cache_market_data(code, period="1 Y", bar="1 day")
+    for url in ("/admin/marketdata/code/", "/admin/marketdata/marketdata/"):
+        listing = admin_client.get(url, secure=True).content.decode()
+        assert ">IB contract id</a>" in listing and ">Conid</a>" not in listing
+    page = admin_client.get(f"/admin/marketdata/code/{code.pk}/change/", secure=True)
+    assert '<label for="id_conid">IB contract id:</label>' in page.content.decode()
+
+
+def test_market_data_is_titled_with_its_symbol(admin_client):
+    row = cache_market_data(CodeFactory(symbol="AAPL"), period="1 Y", bar="1 day")
+    html = admin_client.get(f"/admin/marketdata/marketdata/{row.pk}/change/", secure=True)
+    html = html.content.decode()
+    title = f"AAPL 1 Y / 1 day at {row.created_at:%Y-%m-%d %H:%M}"
+    assert f"<h2>{title}</h2>" in html
+    breadcrumbs = html[html.index('<div class="breadcrumbs">') :].split("</div>")[0]
+    assert title in breadcrumbs and str(row.conid) not in breadcrumbs

@@ -6,7 +6,8 @@ from marketdata.tests.factories import CodeFactory
 from orders.models import Order, Position, Trade
 from orders.services import order_fill_record
 from orders.tests.factories import OrderFactory
-from tradingsite.testing.factories import make_decision, make_fill
+from strategies.tests.factories import StrategyFactory
+from tradingsite.testing.factories import ExecutionFactory, make_decision, make_fill
 
 pytestmark = pytest.mark.django_db
 
@@ -101,3 +102,80 @@ def test_positions_filter_open_and_closed(admin_client):
     closed = admin_client.get("/admin/orders/position/?state=closed", secure=True)
     assert ">SHUT (" in closed.content.decode()
     assert order.instrument_id
+
+
+def test_an_order_page_uses_the_traders_words_for_its_fields(admin_client, filled):
+    Order.objects.filter(pk=filled.pk).update(ibkr_order_id=4242)
+    page = admin_client.get(f"/admin/orders/order/{filled.pk}/change/", secure=True)
+    html = page.content.decode()
+    for label in ("IB order id:", "TIF:", "Average fill price:"):
+        assert f"<label>{label}</label>" in html
+    assert "Ibkr" not in html and "<label>Tif:" not in html and "Avg fill" not in html
+    listing = admin_client.get("/admin/orders/order/", secure=True).content.decode()
+    assert ">IB order id</a>" in listing and ">TIF</a>" in listing
+
+
+def test_trade_and_position_pages_say_pnl_and_average_cost(admin_client, filled):
+    trade = Trade.objects.get(order=filled)
+    html = admin_client.get(f"/admin/orders/trade/{trade.pk}/change/", secure=True)
+    html = html.content.decode()
+    assert "<label>Realized P&amp;L:</label>" in html  # the trade's own field
+    assert '<th class="column-realized_pnl">Realized P&amp;L' in html  # each exit's
+    position = Position.objects.get(instrument=filled.instrument)
+    html = admin_client.get(f"/admin/orders/position/{position.pk}/change/", secure=True)
+    html = html.content.decode()
+    assert "<label>Unrealized P&amp;L:</label>" in html
+    assert "<label>Average cost:</label>" in html
+    listing = admin_client.get("/admin/orders/position/", secure=True).content.decode()
+    assert ">Unrealized P&amp;L</a>" in listing and "pnl</a>" not in listing
+
+
+def test_an_order_is_titled_with_its_symbol_and_plain_numbers(admin_client):
+    order = OrderFactory(instrument=CodeFactory(symbol="SPY"), quantity="17",
+                         price="559.05")  # fmt: skip
+    title = f"Order #{order.pk}: BUY 17 SPY LMT @ 559.05 (submitted)"
+    html = admin_client.get(f"/admin/orders/order/{order.pk}/change/", secure=True)
+    html = html.content.decode()
+    assert f"<h2>{title}</h2>" in html
+    breadcrumbs = html[html.index('<div class="breadcrumbs">') :].split("</div>")[0]
+    assert title in breadcrumbs
+    market = Order.objects.create(instrument_id=424242, side="SELL", quantity=3, order_type="MKT")
+    html = admin_client.get(f"/admin/orders/order/{market.pk}/change/", secure=True)
+    assert f"<h2>Order #{market.pk}: SELL 3 conid 424242 MKT (submitted)</h2>" in (
+        html.content.decode()
+    )
+
+
+def test_a_trade_and_a_position_are_titled_with_their_symbol(admin_client, filled):
+    trade = Trade.objects.get(order=filled)
+    html = admin_client.get(f"/admin/orders/trade/{trade.pk}/change/", secure=True)
+    assert f"<h2>Trade #{trade.pk}: 10 AAPL @ 100</h2>" in html.content.decode()
+    position = Position.objects.get(instrument=filled.instrument)
+    html = admin_client.get(f"/admin/orders/position/{position.pk}/change/", secure=True)
+    assert "<h2>10 AAPL @ 100</h2>" in html.content.decode()
+
+
+def test_an_order_page_links_to_its_strategy_and_the_run_that_decided_it(admin_client):
+    execution = ExecutionFactory(strategy=StrategyFactory(name="Momentum"))
+    decision = make_decision(strategy=execution.strategy, workflow_execution=execution)
+    order = make_fill(decision=decision, instrument=decision.code)
+    html = admin_client.get(f"/admin/orders/order/{order.pk}/change/", secure=True)
+    html = html.content.decode()
+    strategy = execution.strategy
+    assert f'<a href="/admin/strategies/strategy/{strategy.pk}/change/">Momentum</a>' in html
+    execution_url = f"/admin/workflows/workflowexecution/{execution.pk}/change/"
+    assert f'<a href="{execution_url}">execution #{execution.pk}</a>' in html
+    manual = OrderFactory()
+    html = admin_client.get(f"/admin/orders/order/{manual.pk}/change/", secure=True)
+    assert "- (a manual order)" in html.content.decode()
+
+
+def test_the_order_list_filters_to_one_strategy(admin_client):
+    mine, other = make_decision(), make_decision()
+    ours = make_fill(decision=mine, instrument=mine.code)
+    theirs = make_fill(decision=other, instrument=other.code)
+    url = f"/admin/orders/order/?strategy={mine.strategy_id}"
+    html = admin_client.get(url, secure=True).content.decode()
+    assert f"/admin/orders/order/{ours.pk}/change/" in html
+    assert f"/admin/orders/order/{theirs.pk}/change/" not in html
+    assert f'<li class="selected">\n    <a href="?strategy={mine.strategy_id}"' in html

@@ -344,3 +344,51 @@ def test_decisions_are_searched_by_symbol(admin_client):
     make_decision(code=CodeFactory(symbol="TSLA"))
     page = admin_client.get("/admin/strategies/decision/?q=nvd", secure=True).content.decode()
     assert ">NVDA</a>" in page and ">TSLA</a>" not in page
+
+
+def test_each_code_row_of_a_strategy_is_titled_with_its_symbol(admin_client, listed):
+    html = admin_client.get(f"/admin/strategies/strategy/{listed.pk}/change/", secure=True)
+    rows = " ".join(html.content.decode().split())
+    rows = rows[rows.index('id="strategycode_set-group"') :]
+    for symbol in ("AAPL", "MSFT"):
+        assert f'<td class="original"> <p> {symbol} </p>' in rows
+    assert " -&gt; " not in rows
+
+
+def test_a_strategy_page_links_to_its_decisions_orders_positions_and_runs(admin_client, listed):
+    aapl = listed.codes.get(symbol="AAPL")
+    ours = make_fill(decision=make_decision(strategy=listed, code=aapl), instrument=aapl)
+    other = make_decision()
+    theirs = make_fill(decision=other, instrument=other.code)
+    run, other_run = ExecutionFactory(strategy=listed), ExecutionFactory(strategy=other.strategy)
+    html = admin_client.get(f"/admin/strategies/strategy/{listed.pk}/change/", secure=True)
+    html = html.content.decode()
+    conids = ",".join(str(conid) for conid in listed.codes.values_list("conid", flat=True))
+    links = {
+        "decisions": f"/admin/strategies/decision/?strategy__id__exact={listed.pk}",
+        "orders": f"/admin/orders/order/?strategy={listed.pk}",
+        "runs": f"/admin/workflows/workflowexecution/?strategy__id__exact={listed.pk}",
+        "positions in its codes": f"/admin/orders/position/?instrument__in={conids}",
+    }
+    for text, url in links.items():
+        assert f'<a href="{url}">{text}</a>' in html
+    shown = {
+        text: admin_client.get(url, secure=True).content.decode() for text, url in links.items()
+    }
+    assert f"/decision/{ours.decision_id}/change/" in shown["decisions"]
+    assert f"/decision/{other.pk}/change/" not in shown["decisions"]
+    assert f"/order/{ours.pk}/change/" in shown["orders"]
+    assert f"/order/{theirs.pk}/change/" not in shown["orders"]
+    assert f"/workflowexecution/{run.pk}/change/" in shown["runs"]
+    assert f"/workflowexecution/{other_run.pk}/change/" not in shown["runs"]
+    assert ">AAPL (" in shown["positions in its codes"]
+    assert f">{other.code.symbol} (" not in shown["positions in its codes"]
+
+
+def test_a_decision_is_titled_with_its_symbol(admin_client):
+    decision = make_decision(code=CodeFactory(symbol="SPY"), current_price="559.050000")
+    html = admin_client.get(f"/admin/strategies/decision/{decision.pk}/change/", secure=True)
+    html = html.content.decode()
+    assert f"<h2>Decision #{decision.pk}: buy SPY @ 559.05</h2>" in html
+    breadcrumbs = html[html.index('<div class="breadcrumbs">') :].split("</div>")[0]
+    assert f"Decision #{decision.pk}: buy SPY @ 559.05" in breadcrumbs

@@ -273,3 +273,31 @@ def test_conversations_list_links_to_the_transcript(admin_client):
     page = admin_client.get("/admin/workflows/agentconversation/", secure=True).content.decode()
     run = message.workflow_execution_id
     assert f'href="/admin/workflows/workflowexecution/{run}/transcript/">#{run}</a>' in page
+
+
+def test_an_execution_and_its_transcript_link_to_the_decisions_it_made(admin_client):
+    execution = ExecutionFactory()
+    made = make_decision(strategy=execution.strategy, workflow_execution=execution,
+                         current_price="101.500000")  # fmt: skip
+    elsewhere = make_decision(strategy=execution.strategy)
+    AgentMessageFactory(workflow_execution=execution)
+    decision_link = (
+        f'<a href="/admin/strategies/decision/{made.pk}/change/">buy {made.code.symbol} @ 101.5</a>'
+    )
+    listing = f"/admin/strategies/decision/?workflow_execution__id__exact={execution.pk}"
+    for url in (f"/admin/workflows/workflowexecution/{execution.pk}/change/",
+                f"/admin/workflows/workflowexecution/{execution.pk}/transcript/"):  # fmt: skip
+        page = admin_client.get(url, secure=True).content.decode()
+        assert decision_link in page
+        assert f'href="{listing}"' in page
+        assert f"/admin/strategies/decision/{elsewhere.pk}/change/" not in page
+    decisions = admin_client.get(listing, secure=True).content.decode()
+    assert f"/admin/strategies/decision/{made.pk}/change/" in decisions
+    assert f"/admin/strategies/decision/{elsewhere.pk}/change/" not in decisions
+
+
+def test_a_transcript_of_a_run_that_decided_nothing_says_so(admin_client):
+    execution = ExecutionFactory()
+    page = admin_client.get(f"/admin/workflows/workflowexecution/{execution.pk}/transcript/",
+                            secure=True).content.decode()  # fmt: skip
+    assert "Decisions made:\n  none." in page
