@@ -275,7 +275,7 @@ def test_reconcile_goes_on_past_a_report_it_refuses(gateway, wait_for):
 
 
 @pytest.mark.parametrize("side, expected", [("BUY", D("138.64")), ("SELL", D("138.65"))])
-def test_a_decisions_limit_price_goes_to_ib_on_its_price_steps(gateway, side, expected):
+def test_a_decisions_limit_price_goes_to_ib_on_its_price_steps(gateway, wait_for, side, expected):
     code = code_resolve(symbol="AAPL")
     decision = make_decision(code=code, type=side.lower(), current_price="138.6438",
                              target_price="150" if side == "BUY" else "120",
@@ -285,7 +285,7 @@ def test_a_decisions_limit_price_goes_to_ib_on_its_price_steps(gateway, side, ex
                         price=D("138.6438"), decision=decision)  # fmt: skip
 
     assert (order.price, order.status) == (expected, OrderStatus.SUBMITTED)
-    assert [o.lmt_price for o in gateway.orders()] == [expected]
+    assert wait_for(lambda: [o.lmt_price for o in gateway.orders()] == [expected])
 
 
 def test_a_typed_limit_price_off_ibs_steps_is_refused_naming_the_step(gateway):
