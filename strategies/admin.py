@@ -321,6 +321,15 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     def resume(self, request, queryset):
         report(self, request, *each(queryset, lambda s: strategy_resume(strategy=s)),
                verb="Resumed")  # fmt: skip
+        unscheduled = [s.name for s in queryset if not s.schedule_interval_minutes
+                       and not s.schedule_crontab]  # fmt: skip
+        if unscheduled:
+            self.message_user(
+                request,
+                f"{', '.join(unscheduled)}: no schedule, so no run starts on its own; set an "
+                "interval or a crontab, or use Run now.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Clone (the copy starts paused)", permissions=["add"])
     def clone(self, request, queryset):

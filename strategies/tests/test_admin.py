@@ -260,6 +260,15 @@ def test_pause_and_resume_disable_and_enable_the_schedule(admin_client, listed):
     assert "Resumed Trend." in response.content.decode()
 
 
+def test_resuming_a_strategy_without_a_schedule_says_no_run_starts_on_its_own(admin_client, listed):
+    Strategy.objects.filter(pk=listed.pk).update(schedule_interval_minutes=None, active=False)
+    response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/resume/",
+                                 secure=True, follow=True)  # fmt: skip
+    page = response.content.decode()
+    assert "Resumed Trend." in page
+    assert "Trend: no schedule, so no run starts on its own" in page
+
+
 def test_clone_copies_codes_and_parameters_and_starts_paused(admin_client, listed):
     response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/clone/",
                                  secure=True, follow=True)  # fmt: skip
