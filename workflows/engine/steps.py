@@ -239,15 +239,17 @@ PRICE_TOLERANCE = Decimal("0.02")
 
 
 def _last_close(timeframes):
-    """(close, bar) of the latest bar over every timeframe fetched, or None."""
-    latest = None
-    for bar, document in timeframes.items():
-        bars = (document or {}).get("bars") or {}
-        times, closes = bars.get("time") or [], bars.get("close") or []
-        if times and closes and closes[-1] is not None:
-            if latest is None or times[-1] > latest[0]:
-                latest = (times[-1], closes[-1], bar)
-    return None if latest is None else (Decimal(str(latest[1])), latest[2])
+    """(close, bar) of the shortest timeframe, the first the agents are shown
+    (``market_snapshots``), or None without market data."""
+    from ..agents.team import market_snapshots
+
+    try:
+        shortest = market_snapshots(timeframes)[0]
+    except ValueError:  # no timeframe, or one without bars
+        return None
+    if shortest["close"] is None:
+        return None
+    return Decimal(str(shortest["close"])), shortest["bar"]
 
 
 def _price_gap(proposal, timeframes):
