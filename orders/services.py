@@ -171,17 +171,25 @@ def _book_fill(*, order, quantity, price, at):
         position.save()
 
 
+def _open_lots(instrument_id):
+    """The contract's trades with quantity still open (not exited, or partly)."""
+    return Trade.objects.filter(instrument_id=instrument_id).filter(
+        Q(exit_quantity__isnull=True) | Q(exit_quantity__lt=F("entry_quantity"))
+    )
+
+
 def _open_lots_cost(*, instrument_id, side):
     """The entry price of the quantity still open in trades of ``side`` on the contract, by
     quantity: the position's average cost once first-in-first-out exits closed its oldest
     lots (seed 000: "calculated considering all entry trades", those still open)."""
     remaining = F("entry_quantity") - Coalesce(F("exit_quantity"), Value(Decimal(0)))
-    lots = Trade.objects.filter(instrument_id=instrument_id, order__side=side).filter(
-        Q(exit_quantity__isnull=True) | Q(exit_quantity__lt=F("entry_quantity"))
-    )
-    totals = lots.aggregate(
-        cost=Sum(F("entry_price") * remaining, output_field=DecimalField()),
-        quantity=Sum(remaining, output_field=DecimalField()),
+    totals = (
+        _open_lots(instrument_id)
+        .filter(order__side=side)
+        .aggregate(
+            cost=Sum(F("entry_price") * remaining, output_field=DecimalField()),
+            quantity=Sum(remaining, output_field=DecimalField()),
+        )
     )
     return quantize(totals["cost"] / totals["quantity"], PRICE_PLACES)
 
@@ -218,11 +226,10 @@ def _open_trade(*, order, quantity, price, at):
 
 def _close_trades(*, order, quantity, price, at):
     open_trades = (
-        Trade.objects.select_for_update(of=("self",))
+        _open_lots(order.instrument_id)
+        .select_for_update(of=("self",))
         .select_related("order")
-        .filter(instrument_id=order.instrument_id)
         .exclude(order__side=order.side)
-        .filter(Q(exit_quantity__isnull=True) | Q(exit_quantity__lt=F("entry_quantity")))
         .order_by("entry_date", "id")
     )
     left = quantity
