@@ -202,9 +202,12 @@ def execution_start(
             )
         except KombuOperationalError as exc:  # the broker cannot be reached
             reason = f"The task queue cannot be reached ({exc}); the run was not started."
-            WorkflowExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING)\
-                .update(status=ExecutionStatus.FAILED, completed_at=timezone.now(),
-                        error_message=reason)  # fmt: skip
+            waiting = WorkflowExecution.objects.filter(
+                pk=execution.pk, status=ExecutionStatus.PENDING
+            )
+            waiting.update(
+                status=ExecutionStatus.FAILED, completed_at=timezone.now(), error_message=reason
+            )
             raise ServiceUnavailable(reason, extra={"queue": str(exc)}) from None
 
     transaction.on_commit(enqueue_run)
