@@ -182,10 +182,7 @@ def strategy_pause(*, strategy):
     strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
     strategy.active = False
     strategy.save(update_fields=["active", "updated_at"])
-    task = strategy.periodic_task
-    if task is not None and task.enabled:
-        task.enabled = False
-        task.save()
+    strategy_schedule_sync(strategy=strategy)  # the one way a schedule follows its strategy
     return strategy
 
 
