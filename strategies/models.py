@@ -122,4 +122,9 @@ class Decision(models.Model):
         constraints = [choices_check("type", DecisionType, "decision")]
 
     def __str__(self):
-        return f"Decision #{self.pk}: {self.type} {self.code.symbol} @ {plain(self.current_price)}"
+        return f"Decision #{self.pk}: {self.summary}"
+
+    @property
+    def summary(self):
+        """ "buy AAPL @ 101.5": the decision where its id is said already (a run's list)."""
+        return f"{self.type} {self.code.symbol} @ {plain(self.current_price)}"

@@ -27,7 +27,6 @@ from tradingsite.admin_tools import (
     open_if_one,
     report,
 )
-from tradingsite.decimals import plain
 from tradingsite.exceptions import ApplicationError
 
 from .admin_diff import diff_summary, steps_diff
@@ -296,11 +295,6 @@ def decisions_of(execution):
     return execution.decisions.select_related("code").order_by("id")
 
 
-def decision_text(decision):
-    """A decision among its run's others: the run is said already, so no id."""
-    return f"{decision.type} {decision.code.symbol} @ {plain(decision.current_price)}"
-
-
 def decisions_url(execution):
     return changelist_url(execution.decisions.model, workflow_execution__id__exact=execution.pk)
 
@@ -408,7 +402,7 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
             ) or "no order"  # fmt: skip
             rows.append(format_html(
                 '<li><a href="{}">{}</a> (r {}, margin {}) &rarr; {}</li>',
-                change_url(decision), decision_text(decision), decision.r_coefficient,
+                change_url(decision), decision.summary, decision.r_coefficient,
                 decision.profit_margin, orders,
             ))  # fmt: skip
         if not rows:
@@ -499,7 +493,7 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
             "conversation": messages_,
             "by_agent": sorted(by_agent.items()),
             "total_tokens": sum(m.tokens_used or 0 for m in messages_),
-            "decisions": [(d.pk, decision_text(d)) for d in decisions_of(execution)],
+            "decisions": [(d.pk, d.summary) for d in decisions_of(execution)],
             "decisions_url": decisions_url(execution),
         }
         return TemplateResponse(request, "admin/workflows/workflowexecution/transcript.html",
