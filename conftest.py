@@ -5,8 +5,31 @@ import time
 
 import pytest
 
+from tradingsite.testing.market import market_date, write_bars
+
 _client_ids = itertools.count(11)
 _worker_client_ids = itertools.count(100)  # the worker is client 70 + 10 (a worker's offset)
+
+
+def pytest_configure(config):
+    try:
+        day = market_date()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[MARKET_DATE] = day
+
+
+def pytest_report_header(config):
+    return f"simulated market date: {config.stash[MARKET_DATE]} (MARKET_DATE), after the close"
+
+
+MARKET_DATE = pytest.StashKey()
+
+
+@pytest.fixture(scope="session")
+def pinned_market_date(pytestconfig):
+    """The day every loopback gateway of the suite stands on (``MARKET_DATE``)."""
+    return pytestconfig.stash[MARKET_DATE]
 
 
 @pytest.fixture
@@ -15,15 +38,21 @@ def admin_user(django_user_model):
 
 
 @pytest.fixture
-def gateway(request, settings):
+def gateway(request, settings, pinned_market_date, tmp_path_factory):
     """A loopback IB Gateway on a free port, with the product's broker settings pointing at it.
 
-    Parametrise indirectly with a dict of LoopbackGateway options, e.g. {"max_fill_size": 6}.
+    It stands on the suite's pinned market date. Parametrise indirectly with a dict of
+    LoopbackGateway options, e.g. {"max_fill_size": 6}, and ``"bars": {"AAPL": "up"}`` for
+    bars files that make the agents see a trend on purpose (``write_bars``).
     """
     from tradingsite.broker import reset_broker
     from tradingsite.ibgateway import LoopbackGateway
 
-    options = {"seed": 7, **getattr(request, "param", {})}
+    options = {"seed": 7, "now": pinned_market_date, **getattr(request, "param", {})}
+    if trends := options.pop("bars", None):
+        options["bars_dir"] = tmp_path_factory.mktemp("bars")
+        for symbol, trend in trends.items():
+            write_bars(options["bars_dir"], symbol, trend=trend)
     server = LoopbackGateway(host="127.0.0.1", port=0, **options)
     port = server.start()
     settings.IBKR_HOST = "127.0.0.1"
@@ -31,6 +60,7 @@ def gateway(request, settings):
     settings.IBKR_CLIENT_ID = next(_client_ids)
     settings.IBKR_CONNECT_ATTEMPTS = 2
     settings.IBKR_RECONNECT_BACKOFF = 0.05
+    settings.IBKR_PACING_CLOCK = "simulated"
     reset_broker()
     yield server
     reset_broker()
@@ -54,7 +84,7 @@ def wait_for():
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, pinned_market_date):
     """A real Celery worker process on the test database, with its own loopback gateway.
 
     Yields ``(gateway, port, media_root)``: the worker writes execution charts under
@@ -73,7 +103,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     from tradingsite.celery import app as celery_app
     from tradingsite.ibgateway import LoopbackGateway
 
-    gateway = LoopbackGateway(host="127.0.0.1", port=0, seed=11)
+    gateway = LoopbackGateway(host="127.0.0.1", port=0, seed=11, now=pinned_market_date)
     media = tmp_path_factory.mktemp("media")
     port = gateway.start()
     db = connection.settings_dict
@@ -85,6 +115,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "IBKR_HOST": "127.0.0.1",
         "IBKR_PORT": str(port),
         "IBKR_CLIENT_ID": "70",
+        "IBKR_PACING_CLOCK": "simulated",
         "MEDIA_ROOT": str(media),
     }
     log = tmp_path_factory.mktemp("worker") / "worker.log"

@@ -135,6 +135,13 @@ IBKR_CLIENT_ID = env.int("IBKR_CLIENT_ID", default=1)
 IBKR_REQUEST_TIMEOUT = env.float("IBKR_REQUEST_TIMEOUT", default=15.0)
 IBKR_CONNECT_ATTEMPTS = env.int("IBKR_CONNECT_ATTEMPTS", default=3)
 IBKR_RECONNECT_BACKOFF = env.float("IBKR_RECONNECT_BACKOFF", default=0.5)
+# IB's historical-data pacing rules wait on the real clock; the test suite keeps them on a
+# simulated one (tradingsite/broker/pacing.py), since the loopback gateway enforces none.
+IBKR_PACING_CLOCK = env.str("IBKR_PACING_CLOCK", default="real").strip().lower()
+if IBKR_PACING_CLOCK not in ("real", "simulated"):
+    raise ImproperlyConfigured(
+        f"IBKR_PACING_CLOCK must be 'real' or 'simulated', not {IBKR_PACING_CLOCK!r}."
+    )
 # Django's cache holds the API's throttle counters. In-process by default; a site running
 # several web processes sets CACHE_URL (e.g. redis://host:6379/1, a Redis database of its own:
 # clearing the cache empties it) so that they count together.

@@ -137,7 +137,7 @@ def test_the_connection_comes_back_after_the_gateway_restarts(gateway, settings)
     except BrokerUnavailable as lost:
         assert f"127.0.0.1:{port}" in str(lost)  # ...and says so clearly
     assert not first.is_connected()
-    replacement = LoopbackGateway(host="127.0.0.1", port=port, seed=7)
+    replacement = LoopbackGateway(host="127.0.0.1", port=port, seed=7, now=gateway.market.clock)
     settings.IBKR_CONNECT_ATTEMPTS, settings.IBKR_RECONNECT_BACKOFF = 6, 0.1
     starter = threading.Timer(0.3, replacement.start)
     starter.start()

@@ -70,6 +70,7 @@ def get_broker():
                 port=settings.IBKR_PORT,
                 client_id=_client_id(),
                 timeout=settings.IBKR_REQUEST_TIMEOUT,
+                pacing_clock=settings.IBKR_PACING_CLOCK,
             ),
             attempts=settings.IBKR_CONNECT_ATTEMPTS,
             backoff=settings.IBKR_RECONNECT_BACKOFF,

@@ -15,7 +15,7 @@ from decimal import Decimal
 import ib_insync as ibapi
 
 from .loop import ensure_event_loop
-from .pacing import HistoricalPacing
+from .pacing import pacing_for
 from .types import (
     Bar,
     BrokerError,
@@ -78,12 +78,12 @@ class IBBroker:
     """One ib_insync connection: requests with a timeout, pacing, and order events. Its public
     methods may be called from any thread (``_on_own_loop``)."""
 
-    def __init__(self, *, host, port, client_id, timeout=10.0, pacing=None):
+    def __init__(self, *, host, port, client_id, timeout=10.0, pacing_clock="real"):
         self.host = host
         self.port = port
         self.client_id = client_id
         self.timeout = timeout
-        self.pacing = pacing or HistoricalPacing(sleep=self.wait)
+        self.pacing = pacing_for(pacing_clock, sleep=self.wait)
         ensure_event_loop()  # ib_insync's import needs one in this thread
         self.loop = asyncio.new_event_loop()
         self._driver = threading.RLock()

@@ -3,6 +3,11 @@
 IB answers a pacing violation with error 162 and a penalty box; the throttle makes the
 request wait instead: at most 60 historical requests in any 10 minutes, no identical request
 within 15 seconds, and at most 6 requests for one contract within 2 seconds.
+
+The clock is injectable (``IBKR_PACING_CLOCK``): ``real`` waits in real time, as IB needs;
+``simulated`` keeps and counts every rule on a clock that moves only when waited on, for the
+test suite against the loopback gateway, which has no pacing limits of its own. A test then
+spends no real time on a rule (a repeated request waits "15 s" in no time).
 """
 
 import threading
@@ -18,6 +23,24 @@ class PacingRules:
     identical_seconds: float = 15.0
     per_contract_requests: int = 6
     per_contract_seconds: float = 2.0
+
+
+class SimulatedTime:
+    """Seconds that pass only when slept: ``clock()`` and ``clock.sleep(seconds)``."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+        self.slept = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+PACING_CLOCKS = ("real", "simulated")
 
 
 class HistoricalPacing:
@@ -61,3 +84,14 @@ class HistoricalPacing:
                 waited += wait
             self._sent.append((self._clock(), key, contract))
         return waited
+
+
+def pacing_for(clock: str, *, sleep) -> HistoricalPacing:
+    """IB's rules on the ``clock`` named (one of ``PACING_CLOCKS``); ``sleep`` is the real
+    wait (the broker's, which keeps its connection's events flowing meanwhile)."""
+    if clock == "simulated":
+        time_ = SimulatedTime()
+        return HistoricalPacing(clock=time_, sleep=time_.sleep)
+    if clock == "real":
+        return HistoricalPacing(sleep=sleep)
+    raise ValueError(f"the pacing clock is one of {', '.join(PACING_CLOCKS)}, not {clock!r}")

@@ -11,10 +11,10 @@ import concurrent.futures
 import logging
 import signal
 import threading
-from datetime import datetime
 from decimal import Decimal
 
 from .book import Book, Execution, Order, PositionView
+from .clock import make_clock
 from .contracts import ContractRegistry
 from .market import Market
 from .server import GatewayServer
@@ -29,8 +29,9 @@ class LoopbackGateway:
     """A paper IB Gateway on loopback that the unmodified ib_insync client can use.
 
     Orders, executions and positions live as long as this object (across client
-    connections, not across restarts). ``now`` fixes the simulated clock (a datetime) or
-    supplies it (a callable); by default it is the wall clock.
+    connections, not across restarts). ``now`` sets the simulated clock: a datetime fixes it,
+    a date pins the market to that day after the close (``clock.PinnedClock``), a callable
+    supplies it; by default it is the wall clock.
     """
 
     def __init__(
@@ -46,15 +47,8 @@ class LoopbackGateway:
         cash: Decimal | int | str = DEFAULT_CASH,
         now=None,
     ):
-        if isinstance(now, datetime):
-            if now.tzinfo is None:
-                raise ValueError("now must be timezone-aware")
-            fixed = now
-            clock = lambda: fixed  # noqa: E731
-        else:
-            clock = now
         self.host = host
-        self.market = Market(seed=seed, bars_dir=bars_dir, clock=clock)
+        self.market = Market(seed=seed, bars_dir=bars_dir, clock=make_clock(now))
         self.contracts = ContractRegistry(extra_symbols=self.market.csv_symbols())
         self.book = Book(
             market=self.market,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .clock import wall_clock
 from .contracts import stock_info
 from .protocol import EASTERN
 from .sessions import MINUTES, SessionCalendar, session_close, session_open
@@ -522,10 +523,6 @@ def _fields(bar: Bar):
     return bar.open, bar.high, bar.low, bar.close, bar.volume, bar.wap, bar.count
 
 
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 def to_price(value) -> Decimal:
     """A live price from a float, str or Decimal: exact (floats via str), on the cent grid."""
     number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
@@ -552,7 +549,7 @@ class Market:
     ):
         self.seed = int(seed)
         self.bars_dir = Path(bars_dir) if bars_dir else None
-        self.clock = clock or _wall_clock
+        self.clock = clock or wall_clock
         self.tick_volatility = tick_volatility
         self.calendar = SessionCalendar()
         self._lock = threading.RLock()

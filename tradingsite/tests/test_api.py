@@ -222,6 +222,9 @@ class TestAProgramHoldingOnlyAToken:
         monkeypatch.setattr(app.conf, "task_eager_propagates", True)
         settings.MEDIA_ROOT = tmp_path  # the run's charts
 
+    # Bars files on purpose: AAPL rises and MSFT falls, on every market date the suite runs on,
+    # so the team buys one and sells the other and both orders reach the gateway.
+    @pytest.mark.parametrize("gateway", [{"bars": {"AAPL": "up", "MSFT": "down"}}], indirect=True)
     def test_codes_workflow_strategy_run_and_its_results(
         self, token_client, gateway, eager_celery, django_capture_on_commit_callbacks
     ):
@@ -272,9 +275,13 @@ class TestAProgramHoldingOnlyAToken:
         assert {d["code_id"] for d in decisions} == {c["id"] for c in codes}
         assert {d["workflow_execution_id"] for d in decisions} == {execution_id}
 
+        assert {d["code_id"]: d["type"] for d in decisions} == {
+            codes[0]["id"]: "buy",
+            codes[1]["id"]: "sell",
+        }
         orders = results(api.get("/api/orders/", {"strategy_id": strategy["id"]}))
-        assert len(orders) == execution["results"]["orders_placed"] >= 1
-        trading = {d["id"]: d for d in decisions if d["type"] != "hold"}
+        assert len(orders) == execution["results"]["orders_placed"] == 2
+        trading = {d["id"]: d for d in decisions}
         for order in orders:
             decision = trading[order["decision_id"]]
             assert order["strategy_id"] == strategy["id"]

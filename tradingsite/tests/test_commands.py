@@ -28,9 +28,13 @@ def test_ensure_admin_names_a_username_it_cannot_create(username, reason):
     [
         (["--port", "99999"], "--port 99999: a port is 0 to 65535 (0 picks a free one)."),
         (["--port", "-1"], "--port -1: a port is 0 to 65535 (0 picks a free one)."),
+        (
+            ["--date", "2025-02-30"],
+            "--date: '2025-02-30' is not a date written YYYY-MM-DD (e.g. 2025-03-14).",
+        ),
     ],
 )
-def test_ibgateway_names_a_port_that_is_not_one(arguments, reason):
+def test_ibgateway_names_a_port_or_date_that_is_not_one(arguments, reason):
     with pytest.raises(CommandError) as refused:
         call_command("ibgateway", *arguments)
     assert str(refused.value) == reason

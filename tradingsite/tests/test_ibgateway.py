@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -303,13 +303,17 @@ def manage_ibgateway(*arguments):
 
 def test_the_command_listens_and_serves_a_client():
     port = free_port()
-    process = manage_ibgateway("--port", str(port), "--seed", "3")
+    process = manage_ibgateway("--port", str(port), "--seed", "3", "--date", "2024-06-14")
     try:
         line = process.stdout.readline()
         assert line.strip() == f"Loopback IB Gateway (paper) listening on 127.0.0.1:{port}"
         client = connect(type("Address", (), {"port": port}))
         assert client.managedAccounts() == ["DU0000001"]
         assert stock(client, "MSFT").conId == 272093
+        # --date pins the market: it stands after that day's close, and history ends there
+        assert abs(client.reqCurrentTime() - FRIDAY_EVENING) < timedelta(minutes=1)
+        bars = client.reqHistoricalData(stock(client, "MSFT"), "", "1 W", "1 day", "TRADES", True)
+        assert bars[-1].date == date(2024, 6, 14)
         client.disconnect()
     finally:
         process.send_signal(signal.SIGINT)

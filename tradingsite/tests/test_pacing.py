@@ -1,19 +1,10 @@
 """IB's historical pacing rules, kept by waiting: a simulated clock shows every wait."""
 
-from tradingsite.broker.pacing import HistoricalPacing, PacingRules
+import time
 
+import pytest
 
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
+from tradingsite.broker.pacing import HistoricalPacing, PacingRules, SimulatedTime
 
 
 def throttle(clock, **rules):
@@ -21,7 +12,7 @@ def throttle(clock, **rules):
 
 
 def test_sixty_requests_in_ten_minutes_then_waits_for_the_oldest_to_age():
-    clock = FakeClock()
+    clock = SimulatedTime()
     pacing = throttle(clock, per_contract_requests=1000)
     for n in range(60):
         assert pacing.acquire(("key", n), n) == 0
@@ -33,7 +24,7 @@ def test_sixty_requests_in_ten_minutes_then_waits_for_the_oldest_to_age():
 
 
 def test_identical_request_waits_fifteen_seconds():
-    clock = FakeClock()
+    clock = SimulatedTime()
     pacing = throttle(clock)
     pacing.acquire(("AAPL", "1 Y", "1 day"), "AAPL")
     clock.now += 4
@@ -43,7 +34,7 @@ def test_identical_request_waits_fifteen_seconds():
 
 
 def test_six_requests_for_one_contract_within_two_seconds():
-    clock = FakeClock()
+    clock = SimulatedTime()
     pacing = throttle(clock)
     for n in range(6):
         assert pacing.acquire(("AAPL", n), "AAPL") == 0
@@ -54,7 +45,7 @@ def test_six_requests_for_one_contract_within_two_seconds():
 
 
 def test_a_burst_never_breaks_a_rule():
-    clock = FakeClock()
+    clock = SimulatedTime()
     rules = PacingRules()
     pacing = throttle(clock)
     sent = []
@@ -70,3 +61,18 @@ def test_a_burst_never_breaks_a_rule():
             s for s in sent[: i + 1] if s[2] == contract and t - s[0] < rules.per_contract_seconds
         ]
         assert len(burst) <= rules.per_contract_requests
+
+
+def test_the_broker_keeps_the_rules_on_the_clock_its_settings_name():
+    from tradingsite.broker.pacing import pacing_for
+
+    real_waits = []
+    simulated = pacing_for("simulated", sleep=real_waits.append)
+    simulated.acquire(("AAPL", "1 Y", "1 day"), "AAPL")
+    assert simulated.acquire(("AAPL", "1 Y", "1 day"), "AAPL") == 15  # the rule still holds
+    assert real_waits == []  # but no real time was spent on it
+
+    real = pacing_for("real", sleep=real_waits.append)
+    assert (real._clock, real._sleep) == (time.monotonic, real_waits.append)
+    with pytest.raises(ValueError, match="one of real, simulated, not 'fast'"):
+        pacing_for("fast", sleep=real_waits.append)

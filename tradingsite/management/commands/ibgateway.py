@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from tradingsite.ibgateway import LoopbackGateway
+from tradingsite.ibgateway.clock import parse_market_date
 
 
 class Command(BaseCommand):
@@ -31,6 +32,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=0, help="Seed of the simulated prices.")
         parser.add_argument(
+            "--date",
+            default=None,
+            help="Pin the simulated market to this day (YYYY-MM-DD): it stands at 17:00 New "
+            "York that day, after the close, and its clock runs on from there. Default: the "
+            "real clock (today's market).",
+        )
+        parser.add_argument(
             "--tick-seconds",
             type=float,
             default=None,
@@ -44,7 +52,9 @@ class Command(BaseCommand):
             help="Fill resting orders at most this many shares per price tick (partial fills).",
         )
 
-    def handle(self, *args, host, port, bars_dir, seed, tick_seconds, max_fill_size, **options):
+    def handle(
+        self, *args, host, port, bars_dir, seed, date, tick_seconds, max_fill_size, **options
+    ):
         if not 0 <= port <= 65535:
             raise CommandError(f"--port {port}: a port is 0 to 65535 (0 picks a free one).")
         if bars_dir is not None and not Path(bars_dir).is_dir():
@@ -53,6 +63,10 @@ class Command(BaseCommand):
             raise CommandError("--max-fill-size must be a positive number of shares.")
         if tick_seconds is not None and tick_seconds <= 0:
             raise CommandError("--tick-seconds must be positive.")
+        try:
+            market_date = parse_market_date(date) if date is not None else None
+        except ValueError as exc:
+            raise CommandError(f"--date: {exc}.") from None
         if int(options.get("verbosity", 1)) >= 2:
             logging.getLogger("tradingsite.ibgateway").setLevel(logging.DEBUG)
         gateway = LoopbackGateway(
@@ -62,6 +76,7 @@ class Command(BaseCommand):
             bars_dir=bars_dir,
             max_fill_size=max_fill_size,
             tick_seconds=tick_seconds,
+            now=market_date,
         )
 
         def ready(bound_port):
