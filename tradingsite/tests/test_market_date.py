@@ -1,0 +1,89 @@
+"""The suite's pinned market date: every gateway a test starts stands on it, whatever the day."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from tradingsite.broker.ib import ibapi
+from tradingsite.broker.loop import ensure_event_loop
+from tradingsite.ibgateway.clock import PinnedClock, make_clock
+from tradingsite.ibgateway.sessions import SessionCalendar, is_session
+from tradingsite.testing.market import DEFAULT_MARKET_DATE, market_date
+
+
+def ib_client(port, client_id):
+    ensure_event_loop()
+    client = ibapi.IB()
+    client.connect("127.0.0.1", port, clientId=client_id, timeout=5)
+    return client
+
+
+def last_session_on_or_before(day):
+    while not is_session(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def after_the_close(day):
+    """17:00 New York on ``day``, in UTC (EST or EDT as the day has it)."""
+    return PinnedClock(day).start
+
+
+def assert_stands_on(port, day, client_id):
+    client = ib_client(port, client_id)
+    try:
+        assert abs(client.reqCurrentTime() - after_the_close(day)) < timedelta(minutes=5)
+        [contract] = client.qualifyContracts(ibapi.Stock("SPY", "SMART", "USD"))
+        bars = client.reqHistoricalData(contract, "", "1 M", "1 day", "TRADES", True)
+        assert bars[-1].date == last_session_on_or_before(day)
+    finally:
+        client.disconnect()
+
+
+def test_the_gateway_fixture_stands_on_the_pinned_date(gateway, pinned_market_date):
+    assert pinned_market_date == market_date()
+    assert_stands_on(gateway.port, pinned_market_date, client_id=91)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_workers_gateway_stands_on_the_pinned_date(celery_worker_process, pinned_market_date):
+    worker_gateway, port, _ = celery_worker_process
+    assert_stands_on(port, pinned_market_date, client_id=92)
+
+
+def test_market_date_reads_the_environment_and_names_a_bad_one(monkeypatch):
+    monkeypatch.delenv("MARKET_DATE", raising=False)
+    assert market_date() == date.fromisoformat(DEFAULT_MARKET_DATE)
+    monkeypatch.setenv("MARKET_DATE", "2024-12-25")
+    assert market_date() == date(2024, 12, 25)
+    monkeypatch.setenv("MARKET_DATE", "25/12/2024")
+    with pytest.raises(ValueError) as refused:
+        market_date()
+    assert str(refused.value) == (
+        "MARKET_DATE: '25/12/2024' is not a date written YYYY-MM-DD (e.g. 2025-03-14)"
+    )
+
+
+def test_a_pinned_clock_starts_after_the_close_and_runs_on():
+    elapsed = iter([100.0, 100.0, 161.5])
+    clock = PinnedClock(date(2025, 3, 14), monotonic=lambda: next(elapsed))
+    assert clock() == datetime(2025, 3, 14, 21, 0, tzinfo=UTC)  # 17:00 EDT
+    assert clock() == datetime(2025, 3, 14, 21, 1, 1, 500000, tzinfo=UTC)
+    assert PinnedClock(date(2025, 1, 31)).start == datetime(2025, 1, 31, 22, 0, tzinfo=UTC)
+
+
+def test_make_clock_takes_a_date_a_moment_or_a_callable():
+    fixed = datetime(2024, 6, 14, 21, 0, tzinfo=UTC)
+    assert make_clock(fixed)() == fixed
+    assert isinstance(make_clock(date(2024, 6, 14)), PinnedClock)
+    assert make_clock(lambda: fixed)() == fixed
+    with pytest.raises(ValueError, match="timezone-aware"):
+        make_clock(datetime(2024, 6, 14, 21, 0))
+    with pytest.raises(TypeError, match="not str"):
+        make_clock("2024-06-14")
+
+
+def test_a_pinned_holiday_or_weekend_shows_the_last_session_before_it():
+    calendar = SessionCalendar()
+    assert calendar.last_started(after_the_close(date(2025, 12, 25))) == date(2025, 12, 24)
+    assert calendar.last_started(after_the_close(date(2025, 3, 16))) == date(2025, 3, 14)
