@@ -48,7 +48,9 @@ def gateway(request, settings, pinned_market_date, tmp_path_factory):
     from tradingsite.broker import reset_broker
     from tradingsite.ibgateway import LoopbackGateway
 
-    options = {"seed": 7, "now": pinned_market_date, **getattr(request, "param", {})}
+    client_id = next(_client_ids)
+    options = {"seed": 7, "now": pinned_market_date, "master_client_id": client_id + 3,
+               **getattr(request, "param", {})}  # fmt: skip
     if trends := options.pop("bars", None):
         options["bars_dir"] = tmp_path_factory.mktemp("bars")
         for symbol, trend in trends.items():
@@ -57,7 +59,8 @@ def gateway(request, settings, pinned_market_date, tmp_path_factory):
     port = server.start()
     settings.IBKR_HOST = "127.0.0.1"
     settings.IBKR_PORT = port
-    settings.IBKR_CLIENT_ID = next(_client_ids)
+    settings.IBKR_CLIENT_ID = client_id
+    settings.IBKR_MASTER_CLIENT_ID = options["master_client_id"]  # ib_listen's
     settings.IBKR_CONNECT_ATTEMPTS = 2
     settings.IBKR_RECONNECT_BACKOFF = 0.05
     settings.IBKR_PACING_CLOCK = "simulated"
@@ -103,7 +106,9 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
     from tradingsite.celery import app as celery_app
     from tradingsite.ibgateway import LoopbackGateway
 
-    gateway = LoopbackGateway(host="127.0.0.1", port=0, seed=11, now=pinned_market_date)
+    gateway = LoopbackGateway(
+        host="127.0.0.1", port=0, seed=11, now=pinned_market_date, master_client_id=73
+    )
     media = tmp_path_factory.mktemp("media")
     port = gateway.start()
     db = connection.settings_dict
@@ -115,6 +120,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
         "IBKR_HOST": "127.0.0.1",
         "IBKR_PORT": str(port),
         "IBKR_CLIENT_ID": "70",
+        "IBKR_MASTER_CLIENT_ID": "73",
         "IBKR_PACING_CLOCK": "simulated",
         "MEDIA_ROOT": str(media),
     }
@@ -147,6 +153,7 @@ def worker_gateway(celery_worker_process, settings):
     gateway, port, settings.MEDIA_ROOT = celery_worker_process
     settings.IBKR_HOST, settings.IBKR_PORT = "127.0.0.1", port
     settings.IBKR_CLIENT_ID = next(_worker_client_ids)
+    settings.IBKR_MASTER_CLIENT_ID = 73  # the worker gateway's master client (ib_listen)
     reset_broker()
     yield gateway
     reset_broker()

@@ -51,6 +51,21 @@ def contract_of(code):
     )
 
 
+def price_now(*, code, broker=None):
+    """IB's price of ``code`` now, from a market data snapshot (a ``PriceReport``: price,
+    time, and whether IB's data was delayed). A price IB cannot give is refused, naming the
+    symbol; an unreachable gateway is ``BrokerUnavailable``."""
+    broker = broker or get_broker()
+    try:
+        return broker.prices(contracts=[contract_of(code)])[code.conid]
+    except BrokerUnavailable:
+        raise
+    except BrokerError as exc:
+        raise ApplicationError(
+            f"No live price of {code.symbol} could be had.", extra={"price": str(exc)}
+        ) from exc
+
+
 def _cache_cutoff(now=None):
     return (now or timezone.now()) - timedelta(seconds=settings.MARKET_DATA_CACHE_SECONDS)
 

@@ -8,6 +8,7 @@ constraint, and an inner join would hide a row whose contract is not stored as a
 from django.db.models import F, OuterRef, Subquery
 
 from marketdata.models import Code
+from tradingsite.broker import get_broker
 from tradingsite.querysets import built_once
 
 from .models import Order, Position, Trade
@@ -43,3 +44,15 @@ def positions_list():
     return Position.objects.annotate(symbol=instrument_code("symbol")).order_by(
         "-updated_at", "-id"
     )
+
+
+def open_position_codes():
+    """The codes of the contracts the book holds a position in (to price them)."""
+    held = Position.objects.filter(closed_at__isnull=True).values("instrument_id")
+    return list(Code.objects.filter(conid__in=held).order_by("conid"))
+
+
+def account_summary(*, broker=None):
+    """The IB account's money now: net liquidation, cash, buying power, available funds
+    (``tradingsite.broker.AccountSummary``). Asks IB; a refusal is a BrokerError."""
+    return (broker or get_broker()).account_summary()

@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from marketdata.models import Code
-from marketdata.services import contract_of
+from marketdata.services import contract_of, price_now
 from tradingsite.broker import BrokerError, get_broker
 from tradingsite.decimals import MONEY_PLACES, PRICE_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
@@ -31,6 +31,7 @@ from .models import (
     Trade,
     TradeExit,
 )
+from .selectors import account_summary
 
 logger = logging.getLogger(__name__)
 
@@ -362,9 +363,16 @@ def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=
     """
     from strategies.risk import manual_order_check
 
+    market = None
+    if order_type == OrderType.MKT:  # its cost is checked at IB's price now, a limit's at it
+        broker = broker or get_broker()
+        market = price_now(code=code, broker=broker).price
     with transaction.atomic():
         Code.objects.select_for_update().filter(pk=code.pk).first()
-        manual_order_check(code=code, side=side, quantity=quantity, price=price)
+        manual_order_check(
+            code=code, side=side, quantity=quantity, price=price, market_price=market,
+            account=lambda: account_summary(broker=broker or get_broker()),
+        )  # fmt: skip
         broker = broker or get_broker()
         order = _order_write(code=code, side=side, quantity=quantity, order_type=order_type,
                              price=price, tif=tif, decision=None, broker=broker)  # fmt: skip
@@ -571,10 +579,14 @@ def orders_reconcile(*, broker=None):
 
 
 class OrderEventListener:
-    """Applies IB's order events as they arrive on the connection."""
+    """Applies IB's order events (and the prices of streamed contracts) as they arrive on the
+    connection."""
 
     def execution(self, report):
         execution_apply(report)
 
     def order_status(self, status):
         order_status_apply(status)
+
+    def price(self, report):
+        position_mark_price(conid=report.conid, price=report.price)

@@ -74,8 +74,18 @@ def _open_positions():
     return Position.objects.filter(closed_at__isnull=True).count()
 
 
-def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None):
-    """Apply every rule to ``decision``; stops at the first rule that fails."""
+def equity_of(account_size, account):
+    """What a strategy may size from: its ``account_size``, capped by what the IB account
+    holds (its net liquidation) when the ``account`` summary is known."""
+    if account is None:
+        return account_size
+    return min(account_size, account.net_liquidation)
+
+
+def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None, account=None):
+    """Apply every rule to ``decision``; stops at the first rule that fails. ``account``, when
+    given, is called once the rules before sizing passed, for IB's account summary: sizing
+    never exceeds what the account holds."""
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
     outcome = RiskOutcome()
     if not outcome.record(
@@ -119,17 +129,21 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     if not outcome.record("profit_margin", margin >= minimum, f"{margin} (minimum {minimum})"):
         return outcome
 
-    equity = _setting(params, overrides, "account_size")
+    account = account() if account is not None else None
+    equity = equity_of(_setting(params, overrides, "account_size"), account)
     risk_per_trade = _setting(params, overrides, "risk_per_trade")
     by_risk = (equity * risk_per_trade / abs(entry - stop)).to_integral_value(ROUND_FLOOR)
     cap = (equity * MAX_POSITION_SHARE / entry).to_integral_value(ROUND_FLOOR)
     quantity = min(by_risk, cap)  # no share when one alone would risk more than the budget
-    if not outcome.record(
-        "quantity",
-        quantity >= 1,
+    detail = (
         f"floor({equity} x {risk_per_trade} / {abs(entry - stop)}) = {by_risk}, "
-        f"cap 10% of equity = {cap}: {quantity}",
-    ):
+        f"cap 10% of equity = {cap}"
+    )
+    if account is not None:  # and never more than the account's funds can pay for
+        funds = (max(account.available_funds, 0) / entry).to_integral_value(ROUND_FLOOR)
+        quantity = min(quantity, funds)
+        detail += f", available funds {account.available_funds} pay for {funds}"
+    if not outcome.record("quantity", quantity >= 1, f"{detail}: {quantity}"):
         return outcome
     outcome.quantity = int(quantity)
 
@@ -154,11 +168,12 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     return outcome
 
 
-def _reference_price(code, price, position):
-    """The limit price, else the last price known here (the open ``position``'s mark, the
-    cache)."""
-    if price is not None:
-        return price
+def _reference_price(code, price, position, market_price=None):
+    """The limit price, else IB's price now, else the last price known here (the open
+    ``position``'s mark, the cache)."""
+    for known in (price, market_price):
+        if known is not None:
+            return known
     if position is not None and position.current_price:
         return position.current_price
     cached = MarketData.objects.filter(conid=code.conid).order_by("-created_at").first()
@@ -166,23 +181,26 @@ def _reference_price(code, price, position):
     return Decimal(str(closes[-1])) if closes else None
 
 
-def manual_order_check(*, code, side, quantity, price):
+def manual_order_check(*, code, side, quantity, price, market_price=None, account=None):
     """The risk limits a manual order (no decision, no strategy) passes, at the default settings.
 
     One position costs at most 10 % of the account, at most ``max_open_positions`` open
     positions, one working manual order per contract, at most ``max_orders_per_day`` manual
     orders a day. An order that only reduces a position is never held back by the first two.
     Raises ApplicationError naming the field; the caller holds the lock (see
-    ``orders.services.manual_order_place``). ``price`` is the limit, None for a market order.
+    ``orders.services.manual_order_place``). ``price`` is the limit, None for a market order,
+    whose ``market_price`` is IB's price now. ``account``, when given, is called last, once
+    every other rule passed, for IB's account summary: the position's 10 % is then of the
+    smaller of the default account size and the account's net liquidation, and the order
+    must fit the account's available funds.
     """
     position = Position.objects.filter(instrument_id=code.conid, closed_at__isnull=True).first()
     held = position.quantity if position else Decimal(0)
     after = held + (quantity if side == OrderSide.BUY else -quantity)
     reduces_only = abs(after) <= abs(held) and after * held >= 0
     if not reduces_only:
-        equity = DEFAULTS["account_size"]
-        cap = equity * MAX_POSITION_SHARE
-        reference = _reference_price(code, price, position)
+        cap = DEFAULTS["account_size"] * MAX_POSITION_SHARE
+        reference = _reference_price(code, price, position, market_price)
         if reference is None:
             _refuse(
                 {"price": f"No price of {code.symbol} is known to check the position limit: "
@@ -210,6 +228,23 @@ def manual_order_check(*, code, side, quantity, price):
         _refuse(
             {"non_field_errors": f"{placed} manual orders today (the maximum is {limit:.0f})."},
         )
+    if not reduces_only and account is not None:
+        _account_check(account(), cost=abs(after) * reference, adds=quantity * reference)
+
+
+def _account_check(summary, *, cost, adds):
+    """The IB account holds enough: the position's 10 % of what it is worth, and the funds."""
+    cap = equity_of(DEFAULTS["account_size"], summary) * MAX_POSITION_SHARE
+    if cost > cap:
+        _refuse(
+            {"quantity": f"The position would cost {cost:.2f}, over 10 % of the account "
+                         f"({cap:.2f}; its net liquidation is {summary.net_liquidation:.2f})."}
+        )  # fmt: skip
+    if adds > summary.available_funds:
+        _refuse(
+            {"quantity": f"The order would cost {adds:.2f}, more than the account's available "
+                         f"funds ({summary.available_funds:.2f})."}
+        )  # fmt: skip
 
 
 def _refuse(reasons):

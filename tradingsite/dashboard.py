@@ -22,8 +22,9 @@ from django.utils import timezone
 from marketdata.admin_charts import price_chart_data
 from marketdata.models import Code, MarketData
 from orders.models import Order, TradeExit
-from orders.selectors import positions_list
+from orders.selectors import account_summary, positions_list
 from strategies.models import Decision, Strategy
+from tradingsite.broker import BrokerError
 from workflows.admin import progress_html
 from workflows.models import ExecutionStatus, WorkflowExecution
 
@@ -132,6 +133,10 @@ def dashboard(request):
         .annotate(order_id=Subquery(order))
         .order_by("-created_at", "-id")[:RECENT_DECISIONS]
     )
+    try:
+        account, account_error = account_summary(), ""
+    except BrokerError as exc:  # the page still shows what the database knows
+        account, account_error = None, f"IB's account summary is not available: {exc}"
     strategies = Strategy.objects.aggregate(
         active=Count("id", filter=Q(active=True)), total=Count("id")
     )
@@ -140,6 +145,8 @@ def dashboard(request):
         "title": "Trading dashboard",
         "today": executions_today(),
         "strategies": strategies,
+        "account": account,
+        "account_error": account_error,
         "positions": positions,
         "unrealized": unrealized,
         "realized_total": pnl[-1][2] if pnl else Decimal(0),

@@ -132,9 +132,22 @@ if TRADING_MODE not in ("paper", "live"):
 IBKR_HOST = env.str("IBKR_HOST", default="")  # empty: the loopback gateway
 IBKR_PORT = env.int("IBKR_PORT", default=4002)
 IBKR_CLIENT_ID = env.int("IBKR_CLIENT_ID", default=1)
+# ib_listen connects with this id; set IB Gateway/TWS's "Master API client ID" to it, so that
+# it hears the orders, fills and commissions of every client (the web, workers, commands).
+IBKR_MASTER_CLIENT_ID = env.int("IBKR_MASTER_CLIENT_ID", default=IBKR_CLIENT_ID + 3)
 IBKR_REQUEST_TIMEOUT = env.float("IBKR_REQUEST_TIMEOUT", default=15.0)
 IBKR_CONNECT_ATTEMPTS = env.int("IBKR_CONNECT_ATTEMPTS", default=3)
 IBKR_RECONNECT_BACKOFF = env.float("IBKR_RECONNECT_BACKOFF", default=0.5)
+# IB's market data type for prices: 1 live, 3 delayed (a paper account without market data
+# subscriptions; IB sends live data anyway where the account has it). Paper: delayed allowed.
+IBKR_MARKET_DATA_TYPE = env.int(
+    "IBKR_MARKET_DATA_TYPE", default=3 if TRADING_MODE == "paper" else 1
+)
+if IBKR_MARKET_DATA_TYPE not in (1, 2, 3, 4):
+    raise ImproperlyConfigured(
+        f"IBKR_MARKET_DATA_TYPE must be 1, 2, 3 or 4 (IB's market data types), not "
+        f"{IBKR_MARKET_DATA_TYPE}."
+    )
 # IB's historical-data pacing rules wait on the real clock; the test suite keeps them on a
 # simulated one (tradingsite/broker/pacing.py), since the loopback gateway enforces none.
 IBKR_PACING_CLOCK = env.str("IBKR_PACING_CLOCK", default="real").strip().lower()

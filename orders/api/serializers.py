@@ -93,3 +93,18 @@ class PositionSerializer(ModelSerializer):
             "unrealized_pnl", "updated_at", "closed_at", "trading_mode",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class AccountSerializer(serializers.Serializer):
+    """The IB account's money, as IB's account summary reports it."""
+
+    account = serializers.CharField(help_text="IB's account code.")
+    currency = serializers.CharField(help_text="The account's base currency.")
+    net_liquidation = serializers.DecimalField(max_digits=20, decimal_places=2)
+    cash = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text="IB's TotalCashValue."
+    )
+    buying_power = serializers.DecimalField(max_digits=20, decimal_places=2)
+    available_funds = serializers.DecimalField(max_digits=20, decimal_places=2)
+    time = serializers.DateTimeField(help_text="When IB's figures were read.")
+    trading_mode = TradingModeField()

@@ -1,7 +1,9 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from orders import selectors, services
 from tradingsite.api.pagination import NewestFirstCursorPagination
@@ -10,6 +12,7 @@ from tradingsite.api.views import ShapedMixin, ValuesListMixin
 
 from .filters import OrderFilter, PositionFilter, TradeFilter
 from .serializers import (
+    AccountSerializer,
     OrderPlaceSerializer,
     OrderSerializer,
     PositionSerializer,
@@ -92,3 +95,17 @@ class PositionViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     def filter_queryset(self, queryset):
         # The default state=open belongs to the listing: a closed position's own URL works.
         return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+
+class AccountView(APIView):
+    """The IB account's net liquidation, cash, buying power and available funds, read from
+    IB now. Staff only: it names the account."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        summary="The IB account's money (IB's account summary)",
+        responses={200: AccountSerializer, **BROKER_ERRORS},
+    )
+    def get(self, request):
+        return Response(AccountSerializer(selectors.account_summary()).data)

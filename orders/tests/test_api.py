@@ -97,7 +97,6 @@ class TestOrders(
             ({"price": None}, "price"),
             ({"price": "0"}, "price"),
             ({"order_type": "LMT", "price": "1e30"}, "price"),
-            ({"order_type": "MKT"}, "price"),  # no price known to check the 10 % limit
             ({"tif": "IOC"}, "tif"),
             ({"code_id": 2_000_000_000}, "code_id"),
             ({"code_id": None}, "code_id"),
@@ -121,6 +120,31 @@ class TestOrders(
         body = response.json()
         assert body["broker"] == {"host": "127.0.0.1", "port": settings.IBKR_PORT}
         assert f"127.0.0.1:{settings.IBKR_PORT}" in body["detail"]
+        assert not Order.objects.exists()
+
+    def test_a_market_order_is_checked_at_ibs_price_now(self, staff_client, gateway):
+        code = code_resolve(symbol="AAPL")
+        gateway.set_price("AAPL", "250.00")
+        data = self.manual_order(code, order_type="MKT", quantity="41", price=None)
+        response = staff_client.post(self.list_url(), data, format="json")
+        assert_refused(response, 400, "quantity")  # 41 x 250.00 is over 10 % of 100,000
+        assert response.json()["errors"]["quantity"] == [
+            "The position would cost 10250.00, over 10 % of the account (10000.00)."
+        ]
+        assert not Order.objects.exists()
+        response = staff_client.post(self.list_url(), {**data, "quantity": "40"}, format="json")
+        assert response.status_code == 201, response.content
+
+    @pytest.mark.parametrize("gateway", [{"bars": {"AAPL": "up"}}], indirect=True)
+    def test_a_market_order_ib_gives_no_price_for_is_refused(self, staff_client, gateway):
+        code = code_resolve(symbol="AAPL")
+        gateway.server.market._live["AAPL"] = Decimal("-1")  # a gateway answering nonsense
+        data = self.manual_order(code, order_type="MKT", price=None)
+        response = staff_client.post(self.list_url(), data, format="json")
+        assert_refused(response, 400, "price")
+        assert response.json()["errors"]["price"][0].startswith(
+            "IB gave no usable price for AAPL (last -1.0"
+        )
         assert not Order.objects.exists()
 
     def test_a_manual_order_goes_to_the_broker_and_fills(self, staff_client, gateway, wait_for):
@@ -172,18 +196,6 @@ class TestOrders(
         )
         assert_refused(response, 400, "quantity")
         assert Order.objects.count() == 1
-
-    def test_a_market_order_is_checked_at_the_last_known_price(self, staff_client, settings):
-        settings.IBKR_HOST, settings.IBKR_PORT = "127.0.0.1", closed_port()
-        settings.IBKR_CONNECT_ATTEMPTS = 1
-        reset_broker()
-        code = make_fill(quantity="10", price="250").instrument  # marked at 250
-        too_many = self.manual_order(code, order_type="MKT", price=None, quantity="31")
-        assert_refused(staff_client.post(self.list_url(), too_many, format="json"), 400,
-                       "quantity")  # fmt: skip
-        within = self.manual_order(code, order_type="MKT", price=None, quantity="30")
-        # past the limits, on to the broker, which is down here
-        assert staff_client.post(self.list_url(), within, format="json").status_code == 503
 
     def test_reducing_a_position_is_never_capped(self, staff_client, gateway, wait_for):
         code = code_resolve(symbol="AAPL")

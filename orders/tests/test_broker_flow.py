@@ -380,3 +380,16 @@ def test_a_client_id_in_use_is_said_at_once_and_each_kind_of_process_has_its_own
         assert _client_id() == base + 10
     finally:
         client_role("web")
+
+
+def test_a_connection_is_dropped_from_a_thread_that_runs_an_event_loop(gateway):
+    import asyncio
+
+    first = get_broker()
+
+    async def inside_a_running_loop():  # as Playwright's thread, or an async server's
+        reset_broker()
+
+    asyncio.run(inside_a_running_loop())
+    assert not first.is_connected() and first.loop.is_closed()
+    assert get_broker() is not first and code_resolve(symbol="SPY").conid == 756733

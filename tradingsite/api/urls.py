@@ -15,6 +15,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from marketdata.api.urls import router as marketdata_router
+from orders.api.urls import extra_urlpatterns as orders_extra
 from orders.api.urls import router as orders_router
 from strategies.api.urls import router as strategies_router
 from workflows.api.urls import extra_urlpatterns as workflows_extra
@@ -47,6 +48,7 @@ urlpatterns = [
     # could redirect it to the catch-all below.
     re_path(r"^docs/assets/", not_found),
     *workflows_extra,
+    *orders_extra,
     path("", include(router.urls)),
     # Paths without the trailing slash are left to APPEND_SLASH's redirect.
     re_path(r"^.*/$", not_found),

@@ -5,8 +5,9 @@ Services and the workflow engine use ``get_broker()`` and the plain dataclasses 
 is a one-line change there.
 """
 
-from .connection import client_role, get_broker, on_connect, reset_broker
+from .connection import broker_connect, client_role, get_broker, on_connect, reset_broker
 from .types import (
+    AccountSummary,
     Bar,
     Broker,
     BrokerError,
@@ -15,9 +16,11 @@ from .types import (
     ClientIdInUse,
     ContractInfo,
     ExecutionReport,
+    PriceReport,
 )
 
 __all__ = [
+    "AccountSummary",
     "Bar",
     "Broker",
     "BrokerError",
@@ -26,6 +29,8 @@ __all__ = [
     "ClientIdInUse",
     "ContractInfo",
     "ExecutionReport",
+    "PriceReport",
+    "broker_connect",
     "client_role",
     "get_broker",
     "on_connect",

@@ -30,7 +30,8 @@ def _connect(factory, attempts, backoff):
 
 # IB takes one connection per client id, and the site's processes run side by side: the web
 # process connects as IBKR_CLIENT_ID, a command that trades (run_workflow --sync) as +5, and
-# Celery workers as +10 plus their pool child's index.
+# Celery workers as +10 plus their pool child's index. ib_listen connects as
+# IBKR_MASTER_CLIENT_ID (a connection of its own, broker_connect).
 CLIENT_ID_OFFSETS = {"web": 0, "command": 5, "worker": 10}
 _role = "web"
 
@@ -56,29 +57,38 @@ def get_broker():
     """The connected broker of this process (a forked worker gets its own connection)."""
     global _broker, _pid
     ensure_event_loop()
-    from .ib import IBBroker
-
     with _lock:
         if _broker is not None and _pid == os.getpid() and _broker.is_connected():
             return _broker
         if _broker is not None and _pid == os.getpid():
             _broker.disconnect()
-        host = settings.IBKR_HOST or "127.0.0.1"
-        _broker = _connect(
-            lambda: IBBroker(
-                host=host,
-                port=settings.IBKR_PORT,
-                client_id=_client_id(),
-                timeout=settings.IBKR_REQUEST_TIMEOUT,
-                pacing_clock=settings.IBKR_PACING_CLOCK,
-            ),
-            attempts=settings.IBKR_CONNECT_ATTEMPTS,
-            backoff=settings.IBKR_RECONNECT_BACKOFF,
-        )
+        _broker = broker_connect(client_id=_client_id())
         _pid = os.getpid()
-        for hook in _on_connect:
-            hook(_broker)
         return _broker
+
+
+def broker_connect(*, client_id):
+    """A new connection of its own (retried with backoff) with the settings' gateway, with
+    the ``on_connect`` hooks run on it. ``get_broker`` keeps one per process; a process that
+    needs another (ib_listen's, as the master client) makes it here."""
+    ensure_event_loop()
+    from .ib import IBBroker
+
+    broker = _connect(
+        lambda: IBBroker(
+            host=settings.IBKR_HOST or "127.0.0.1",
+            port=settings.IBKR_PORT,
+            client_id=client_id,
+            timeout=settings.IBKR_REQUEST_TIMEOUT,
+            pacing_clock=settings.IBKR_PACING_CLOCK,
+            market_data_type=settings.IBKR_MARKET_DATA_TYPE,
+        ),
+        attempts=settings.IBKR_CONNECT_ATTEMPTS,
+        backoff=settings.IBKR_RECONNECT_BACKOFF,
+    )
+    for hook in _on_connect:
+        hook(broker)
+    return broker
 
 
 _on_connect = []

@@ -17,6 +17,7 @@ import ib_insync as ibapi
 from .loop import ensure_event_loop
 from .pacing import pacing_for
 from .types import (
+    AccountSummary,
     Bar,
     BrokerError,
     BrokerOrderStatus,
@@ -24,6 +25,7 @@ from .types import (
     ClientIdInUse,
     ContractInfo,
     ExecutionReport,
+    PriceReport,
 )
 from .vocabulary import bar_error, period_error
 
@@ -34,6 +36,22 @@ logger = logging.getLogger(__name__)
 ORDER_REFUSALS = {110}
 CLIENT_ID_IN_USE = 326
 UNACKNOWLEDGED = ("PendingSubmit", "ApiPending")
+DELAYED_DATA = (3, 4)  # reqMarketDataType: delayed, delayed frozen
+SUMMARY_TAGS = {
+    "NetLiquidation": "net_liquidation",
+    "TotalCashValue": "cash",
+    "BuyingPower": "buying_power",
+    "AvailableFunds": "available_funds",
+}
+
+
+def _usable(value):
+    """A price IB gave, or None: ib_insync says "none" with NaN, IB sometimes with -1 or 0."""
+    try:
+        number = Decimal(str(value))
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    return number if number.is_finite() and number > 0 else None
 
 
 def _decimal(value):
@@ -78,7 +96,9 @@ class IBBroker:
     """One ib_insync connection: requests with a timeout, pacing, and order events. Its public
     methods may be called from any thread (``_on_own_loop``)."""
 
-    def __init__(self, *, host, port, client_id, timeout=10.0, pacing_clock="real"):
+    def __init__(
+        self, *, host, port, client_id, timeout=10.0, pacing_clock="real", market_data_type=1
+    ):
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -96,13 +116,17 @@ class IBBroker:
         self.ib.commissionReportEvent += self._on_commission
         self.ib.orderStatusEvent += self._on_order_status
         self.ib.errorEvent += self._on_error
+        self.ib.pendingTickersEvent += self._on_tickers
         self._errors = {}  # IB's errors during the current request: req id -> (code, text)
+        self._streams = {}  # conid -> contract of each streaming market data subscription
+        self.market_data_type = market_data_type
 
     # --- connection ----------------------------------------------------------------------
     @_on_own_loop
     def connect(self):
         try:
             self.ib.connect(self.host, self.port, clientId=self.client_id, timeout=self.timeout)
+            self.ib.reqMarketDataType(self.market_data_type)
         except (ConnectionRefusedError, OSError, TimeoutError) as exc:
             if any(code == CLIENT_ID_IN_USE for code, _ in self._errors.values()):
                 raise ClientIdInUse(
@@ -130,6 +154,18 @@ class IBBroker:
         self.ib.disconnect()
         # Nothing runs this loop but the broker's own calls: run it once more so that it
         # closes the socket, then close it (a new connection gets a new broker and loop).
+        # Trap: a thread that runs an event loop of its own (Playwright's, an async server's)
+        # may not run another one: that last turn then runs on a thread of its own.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._close_loop()
+        else:
+            closer = threading.Thread(target=self._close_loop)
+            closer.start()
+            closer.join()
+
+    def _close_loop(self):
         self.loop.run_until_complete(asyncio.sleep(0))
         self.loop.close()
 
@@ -238,6 +274,89 @@ class IBBroker:
             for b in bars
         ]
 
+    # --- prices and the account ---------------------------------------------------------
+    @_on_own_loop
+    def prices(self, *, contracts):
+        """A snapshot of each contract's price now: {conid: PriceReport}. A contract IB gives
+        no usable price for (none, NaN, zero or negative) is a BrokerError naming it."""
+        tickers = self._request(
+            "market data snapshots", self.ib.reqTickers, *(self._contract(c) for c in contracts)
+        )
+        found = {}
+        for contract, ticker in zip(contracts, tickers, strict=True):
+            report = self._price_report(ticker)
+            if report is None:
+                raise BrokerError(
+                    f"IB gave no usable price for {contract.symbol} (last {ticker.last}, bid "
+                    f"{ticker.bid}, ask {ticker.ask})."
+                )
+            found[contract.conid] = report
+        return found
+
+    @_on_own_loop
+    def stream_prices(self, *, contracts):
+        """Keep streaming market data for exactly ``contracts``: every move reaches the
+        listeners as a ``price`` event (delivered when the connection is driven)."""
+        wanted = {c.conid: c for c in contracts}
+        for conid in set(self._streams) - set(wanted):
+            self.ib.cancelMktData(self._streams.pop(conid))
+        for conid, info in wanted.items():
+            if conid not in self._streams:
+                contract = self._contract(info)
+                self._streams[conid] = contract
+                self.ib.reqMktData(contract, "", False, False)
+
+    @_on_own_loop
+    def account_summary(self):
+        """The account's net liquidation, cash, buying power and available funds (IB's
+        account summary, kept current by IB once asked)."""
+        values = self._request("the account summary", self.ib.accountSummary)
+        account = self.ib.managedAccounts()[0] if self.ib.managedAccounts() else ""
+        found, currency = {}, ""
+        for value in values:
+            field = SUMMARY_TAGS.get(value.tag)
+            if (
+                field
+                and value.currency not in ("", "BASE")
+                and (not account or value.account == account)
+            ):
+                try:
+                    number = Decimal(value.value)
+                except ArithmeticError:
+                    number = None
+                if number is None or not number.is_finite():
+                    raise BrokerError(
+                        f"IB's account summary gave {value.tag} {value.value!r}, not a number."
+                    )
+                found[field] = number
+                currency = value.currency
+        missing = [tag for tag, field in SUMMARY_TAGS.items() if field not in found]
+        if missing:
+            raise BrokerError(
+                f"IB's account summary has no {', '.join(missing)} for account "
+                f"{account or '(none named)'}."
+            )
+        return AccountSummary(account=account, currency=currency, time=datetime.now(UTC), **found)
+
+    def _price_report(self, ticker):
+        price = _usable(ticker.marketPrice())
+        if price is None:
+            return None
+        moment = ticker.time or datetime.now(UTC)
+        return PriceReport(
+            conid=ticker.contract.conId,
+            price=price,
+            time=_as_utc(moment),
+            delayed=ticker.marketDataType in DELAYED_DATA,
+        )
+
+    def _on_tickers(self, tickers):
+        for ticker in tickers:
+            if ticker.contract is not None and ticker.contract.conId in self._streams:
+                report = self._price_report(ticker)
+                if report is not None:
+                    self._emit("price", report)
+
     # --- orders --------------------------------------------------------------------------
     @_on_own_loop
     def place_order(self, *, contract, side, quantity, order_type, price, tif, order_ref):
@@ -315,8 +434,11 @@ class IBBroker:
         while self._pending:
             name, record = self._pending.popleft()
             for listener in self._listeners:
+                handler = getattr(listener, name, None)
+                if handler is None:
+                    continue
                 try:
-                    getattr(listener, name)(record)
+                    handler(record)
                 except Exception:
                     # One listener's failure must not stop the others; the periodic reconcile
                     # picks the event up again from the broker.

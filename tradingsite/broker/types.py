@@ -62,10 +62,35 @@ class ExecutionReport:
     commission: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class PriceReport:
+    """IB's price of a contract at a moment (the last trade, else the bid/ask midpoint)."""
+
+    conid: int
+    price: Decimal
+    time: datetime
+    delayed: bool = False
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """The account's money as IB reports it, in the account's base currency."""
+
+    account: str
+    currency: str
+    net_liquidation: Decimal
+    cash: Decimal
+    buying_power: Decimal
+    available_funds: Decimal
+    time: datetime
+
+
 class BrokerListener(Protocol):
     def execution(self, report: ExecutionReport) -> None: ...
 
     def order_status(self, status: BrokerOrderStatus) -> None: ...
+
+    def price(self, report: PriceReport) -> None: ...
 
 
 class Broker(Protocol):
@@ -99,6 +124,12 @@ class Broker(Protocol):
     def order_statuses(self) -> list[BrokerOrderStatus]: ...
 
     def executions(self) -> list[ExecutionReport]: ...
+
+    def prices(self, *, contracts: list[ContractInfo]) -> dict[int, PriceReport]: ...
+
+    def stream_prices(self, *, contracts: list[ContractInfo]) -> None: ...
+
+    def account_summary(self) -> AccountSummary: ...
 
     def listen(self, listener: BrokerListener) -> None: ...
 

@@ -43,6 +43,7 @@ class LoopbackGateway:
         bars_dir=None,
         max_fill_size: int | Decimal | None = None,
         tick_seconds: float | None = None,
+        master_client_id: int | None = None,
         account: str = DEFAULT_ACCOUNT,
         cash: Decimal | int | str = DEFAULT_CASH,
         now=None,
@@ -64,6 +65,7 @@ class LoopbackGateway:
             host=host,
             port=port,
             tick_seconds=tick_seconds,
+            master_client_id=master_client_id,
         )
         self.market.dispatch = self._call
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -86,7 +86,7 @@ SILENT = frozenset(
         In.CANCEL_MKT_DEPTH, In.REQ_NEWS_BULLETINS, In.CANCEL_NEWS_BULLETINS,
         In.SET_SERVER_LOGLEVEL, In.CANCEL_SCANNER_SUBSCRIPTION, In.CANCEL_HISTORICAL_DATA,
         In.CANCEL_REAL_TIME_BARS, In.CANCEL_FUNDAMENTAL_DATA, In.CANCEL_CALC_IMPLIED_VOLAT,
-        In.CANCEL_CALC_OPTION_PRICE, In.CANCEL_ACCOUNT_SUMMARY, In.CANCEL_HISTOGRAM_DATA,
+        In.CANCEL_CALC_OPTION_PRICE, In.CANCEL_HISTOGRAM_DATA,
         In.CANCEL_HEAD_TIMESTAMP, In.CANCEL_PNL, In.CANCEL_PNL_SINGLE,
         In.CANCEL_TICK_BY_TICK_DATA, In.CANCEL_WSH_META_DATA, In.CANCEL_WSH_EVENT_DATA,
         In.REQ_SOFT_DOLLAR_TIERS, In.REQ_FAMILY_CODES, In.REQ_MKT_DEPTH_EXCHANGES,
@@ -107,6 +107,14 @@ ACCOUNT_SUMMARY_TAGS = (
 BID_SIZE, BID, ASK, ASK_SIZE, LAST, LAST_SIZE, HIGH, LOW, VOLUME, CLOSE, OPEN = (
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14,
 )  # fmt: skip
+# reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed frozen. Delayed data comes with
+# tick types of its own (IB's DELAYED_BID 66 ... DELAYED_OPEN 76).
+LIVE, DELAYED = 1, 3
+DELAYED_TICKS = {BID: 66, ASK: 67, LAST: 68, HIGH: 72, LOW: 73, VOLUME: 74, CLOSE: 75, OPEN: 76}
+
+
+def _tick(tick_type: int, market_data_type: int) -> int:
+    return DELAYED_TICKS[tick_type] if market_data_type == DELAYED else tick_type
 
 
 class ClientSession:
@@ -122,7 +130,9 @@ class ClientSession:
         self.account_updates = False
         self.positions = False
         self.account_multi: set[int] = set()
+        self.account_summaries: dict[int, set[str]] = {}  # reqId -> tags asked for
         self.market_data: dict[int, str] = {}  # reqId -> symbol
+        self.market_data_type = LIVE
         self.closed = asyncio.Event()
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
@@ -238,8 +248,10 @@ class GatewayServer(BookListener):
         host: str = "127.0.0.1",
         port: int = 0,
         tick_seconds: float | None = None,
+        master_client_id: int | None = None,
     ):
         self.market = market
+        self.master_client_id = master_client_id
         self.book = book
         self.contracts = contracts
         self.host = host
@@ -261,7 +273,7 @@ class GatewayServer(BookListener):
             In.REQ_HEAD_TIMESTAMP: self.req_head_timestamp,
             In.REQ_MKT_DATA: self.req_market_data,
             In.CANCEL_MKT_DATA: self.cancel_market_data,
-            In.REQ_MARKET_DATA_TYPE: lambda session, f: None,
+            In.REQ_MARKET_DATA_TYPE: self.req_market_data_type,
             In.PLACE_ORDER: self.place_order,
             In.CANCEL_ORDER: self.cancel_order,
             In.REQ_GLOBAL_CANCEL: self.global_cancel,
@@ -278,6 +290,7 @@ class GatewayServer(BookListener):
             In.REQ_ACCOUNT_UPDATES_MULTI: self.req_account_updates_multi,
             In.CANCEL_ACCOUNT_UPDATES_MULTI: self.cancel_account_updates_multi,
             In.REQ_ACCOUNT_SUMMARY: self.req_account_summary,
+            In.CANCEL_ACCOUNT_SUMMARY: self.cancel_account_summary,
             In.REQ_NEWS_PROVIDERS: lambda session, f: session.send([85, 0]),
             In.REQ_USER_INFO: self.req_user_info,
         }
@@ -366,6 +379,13 @@ class GatewayServer(BookListener):
 
     def _of_client(self, client_id: int):
         return [s for s in self._ready() if s.client_id == client_id]
+
+    def _masters_but(self, client_id: int):
+        """Sessions of the master API client id (IB Gateway's setting), which hear every
+        client's orders, fills and commissions, less the order's own client."""
+        if self.master_client_id is None or self.master_client_id == client_id:
+            return []
+        return self._of_client(self.master_client_id)
 
     # --- connection requests --------------------------------------------------------------
     async def start_api(self, session: ClientSession, f: Fields) -> None:
@@ -517,15 +537,14 @@ class GatewayServer(BookListener):
         except NoSecurityDefinition as exc:
             session.error(req_id, exc.code, exc.message)
             return
-        session.send(msg.market_data_type(req_id, 1))
+        kind = session.market_data_type
+        session.send(msg.market_data_type(req_id, kind))
         session.send(msg.tick_req_params(req_id))
         stats = self.market.session_stats(stock.symbol)
         self._send_quote(session, req_id, stock.symbol)
-        session.send(msg.tick_price(req_id, HIGH, stats["high"], 0))
-        session.send(msg.tick_price(req_id, LOW, stats["low"], 0))
-        session.send(msg.tick_price(req_id, CLOSE, stats["close"], 0))
-        session.send(msg.tick_price(req_id, OPEN, stats["open"], 0))
-        session.send(msg.tick_size(req_id, VOLUME, int(stats["volume"])))
+        for tick, field in ((HIGH, "high"), (LOW, "low"), (CLOSE, "close"), (OPEN, "open")):
+            session.send(msg.tick_price(req_id, _tick(tick, kind), stats[field], 0))
+        session.send(msg.tick_size(req_id, _tick(VOLUME, kind), int(stats["volume"])))
         if snapshot:
             session.send(msg.tick_snapshot_end(req_id))
         else:
@@ -533,9 +552,21 @@ class GatewayServer(BookListener):
 
     def _send_quote(self, session: ClientSession, req_id: int, symbol: str) -> None:
         price = float(self.market.price(symbol))
-        session.send(msg.tick_price(req_id, BID, max(0.01, price - 0.01), 300))
-        session.send(msg.tick_price(req_id, ASK, price + 0.01, 200))
-        session.send(msg.tick_price(req_id, LAST, price, 100))
+        kind = session.market_data_type
+        session.send(msg.tick_price(req_id, _tick(BID, kind), max(0.01, price - 0.01), 300))
+        session.send(msg.tick_price(req_id, _tick(ASK, kind), price + 0.01, 200))
+        session.send(msg.tick_price(req_id, _tick(LAST, kind), price, 100))
+
+    def req_market_data_type(self, session: ClientSession, f: Fields) -> None:
+        """Live (1, 2) or delayed (3, 4) ticks for this connection's later requests. The
+        simulated price is the same either way; delayed data says so by its tick types."""
+        f.skip(2)
+        kind = f.integer()
+        if kind not in (1, 2, 3, 4):
+            session.error(-1, 321, f"Error validating request.-'bD' : cause - Invalid market "
+                          f"data type {kind}")  # fmt: skip
+            return
+        session.market_data_type = DELAYED if kind in (3, 4) else LIVE
 
     def cancel_market_data(self, session: ClientSession, f: Fields) -> None:
         f.skip(2)
@@ -738,6 +769,16 @@ class GatewayServer(BookListener):
         req_id = f.integer()
         f.skip()  # group ("All")
         tags = {t.strip() for t in f.text().split(",") if t.strip()}
+        session.account_summaries[req_id] = tags
+        self._send_account_summary(session, req_id, tags)
+
+    def cancel_account_summary(self, session: ClientSession, f: Fields) -> None:
+        f.skip(2)
+        session.account_summaries.pop(f.integer(), None)
+
+    def _send_account_summary(self, session: ClientSession, req_id: int, tags: set) -> None:
+        """The summary, again whenever the account changes (IB repeats it every few minutes
+        to a subscription; here at once, so a test need not wait)."""
         values = self.book.account_values()
         for tag in ACCOUNT_SUMMARY_TAGS:
             if tags and tag not in tags and "All" not in tags:
@@ -754,13 +795,20 @@ class GatewayServer(BookListener):
             if open_order:
                 session.send(msg.open_order(session.version, order))
             session.send(msg.order_status(order))
+        for session in self._masters_but(order.client_id):
+            # The master may not know the order yet: openOrder first, as its client needs
+            # the order before its status (ib_insync drops a status of an unknown order).
+            session.send(msg.open_order(session.version, order))
+            session.send(msg.order_status(order))
 
     def executed(self, order: Order, execution: Execution) -> None:
-        for session in self._of_client(order.client_id):
+        for session in self._of_client(order.client_id) + self._masters_but(order.client_id):
             session.send(msg.exec_details(-1, execution))
 
     def commission(self, execution: Execution) -> None:
-        for session in self._of_client(execution.client_id):
+        for session in self._of_client(execution.client_id) + self._masters_but(
+            execution.client_id
+        ):
             session.send(msg.commission_report(execution))
 
     def portfolio_changed(self, contract: Stock) -> None:
@@ -772,3 +820,5 @@ class GatewayServer(BookListener):
                 self._send_portfolio(session)
             for req_id in session.account_multi:
                 self._send_account_multi(session, req_id)
+            for req_id, tags in list(session.account_summaries.items()):
+                self._send_account_summary(session, req_id, tags)

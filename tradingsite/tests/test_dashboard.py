@@ -8,14 +8,44 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from marketdata.tests.factories import CodeFactory, cache_market_data
-from orders.models import Trade
+from orders.models import Position, Trade
 from orders.services import order_fill_record, position_mark_price
 from orders.tests.factories import OrderFactory
 from strategies.tests.factories import StrategyFactory
+from tradingsite.broker import reset_broker
 from tradingsite.dashboard import PERMISSIONS
 from tradingsite.testing.factories import ExecutionFactory, make_decision
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_gateway(settings):
+    """Unless a test starts one, IB is down: the dashboard says so at once and shows the rest."""
+    settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CONNECT_ATTEMPTS = "127.0.0.1", 9, 1
+    reset_broker()
+    yield
+    reset_broker()
+
+
+def test_the_accounts_money_is_ibs_and_a_position_says_when_it_was_priced(admin_client, gateway):
+    aapl = CodeFactory(symbol="AAPL")
+    fill(aapl, "BUY", 4, "100")
+    position_mark_price(conid=aapl.conid, price="105")
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    assert '<div class="figure" id="net-liquidation">1000000.00</div>' in page
+    assert '<div class="figure" id="available-funds">1000000.00</div>' in page
+    assert "Account DU0000001, as IB reported it at" in page
+    priced = Position.objects.get(instrument=aapl).updated_at.strftime("%Y-%m-%d %H:%M:%S")
+    assert f"<td>105.000000</td><td>{priced}</td>" in page
+
+
+def test_without_ib_the_dashboard_says_the_account_is_not_available(admin_client):
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    assert (
+        '<p class="errornote" id="account-unavailable">IB&#x27;s account summary is not '
+        "available: Cannot reach IB Gateway/TWS at 127.0.0.1:9" in page
+    )
 
 
 def script(html, element_id):

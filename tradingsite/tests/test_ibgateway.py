@@ -283,6 +283,55 @@ def test_positions_and_account_values_after_a_fill(ib, gateway):
     assert (held.quantity, held.market_value) == (10, D("2100.00"))
 
 
+# --- market data and the master client --------------------------------------------------
+@pytest.mark.parametrize(("data_type", "delayed"), [(1, False), (3, True)])
+def test_market_data_snapshots_and_streams_follow_the_price(gateway, data_type, delayed):
+    ib = connect(gateway)
+    try:
+        ib.reqMarketDataType(data_type)
+        spy = stock(ib, "SPY")
+        gateway.set_price("SPY", "501.25")
+        [snapshot] = ib.reqTickers(spy)
+        assert (snapshot.last, snapshot.bid, snapshot.ask) == (501.25, 501.24, 501.26)
+        assert snapshot.marketDataType == data_type  # delayed data says so (tick types 66+)
+        assert snapshot.close > 0 and snapshot.high >= snapshot.low > 0
+
+        streaming = ib.reqMktData(spy, "", False, False)
+        assert until(ib, lambda: streaming.last == 501.25)
+        gateway.set_price("SPY", "499.10")
+        assert until(ib, lambda: streaming.last == 499.10)
+        assert streaming.marketDataType == data_type
+        assert (streaming.marketDataType in (3, 4)) is delayed
+    finally:
+        ib.disconnect()
+
+
+def test_the_master_client_hears_every_clients_orders_fills_and_commissions():
+    gateway = start_gateway(seed=7, master_client_id=9)
+    trader, master = connect(gateway, client_id=1), connect(gateway, client_id=9)
+    bystander = connect(gateway, client_id=2)
+    heard = {"master": [], "bystander": []}
+    master.commissionReportEvent += lambda trade, fill, report: heard["master"].append(
+        (trade.order.orderId, trade.order.orderRef, fill.execution.shares, report.commission)
+    )
+    bystander.commissionReportEvent += lambda *event: heard["bystander"].append(event)
+    try:
+        order = ibapi.MarketOrder("BUY", 10)
+        order.orderRef = "ts-1"
+        trade = trader.placeOrder(stock(trader, "AAPL"), order)
+        assert until(trader, lambda: trade.orderStatus.status == "Filled")
+        assert until(master, lambda: heard["master"] != [])
+        assert heard["master"] == [(trade.order.orderId, "ts-1", 10.0, 1.0)]
+        [seen] = [t for t in master.trades() if t.order.orderRef == "ts-1"]
+        assert seen.orderStatus.status == "Filled" and seen.order.clientId == 1
+        bystander.sleep(0.2)
+        assert heard["bystander"] == []  # only the master hears another client's orders
+    finally:
+        for client in (trader, master, bystander):
+            client.disconnect()
+        gateway.stop()
+
+
 # --- manage.py ibgateway --------------------------------------------------------------------
 def free_port():
     with socket.socket() as probe:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from orders.selectors import account_summary
 from tradingsite.broker import BrokerError
 from tradingsite.exceptions import ApplicationError
 
@@ -62,6 +63,13 @@ class Run:
         self.counts = {"symbols_processed": 0, "decisions_made": 0, "orders_placed": 0}
         self.charts = []
         self.failed_symbols = []
+        self._account = None
+
+    def account(self):
+        """IB's account summary, asked once per run: the risk gate sizes from it."""
+        if self._account is None:
+            self._account = account_summary()
+        return self._account
 
     def log(self, message, *, level="info", symbol=None, step=None):
         entry = {"time": timezone.now().isoformat(), "level": level, "message": message}

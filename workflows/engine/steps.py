@@ -340,7 +340,7 @@ class ValidateRisk(Step):
         atr = _last_atr(symbol)
         symbol.risk = risk_check(
             decision=symbol.decision, strategy=run.strategy, params=run.params, overrides=config,
-            atr=atr,
+            atr=atr, account=run.account,
         )  # fmt: skip
         for rule, passed, detail in symbol.risk.checks:
             run.log(f"risk {rule}: {'pass' if passed else 'REFUSED'} - {detail}",

@@ -26,7 +26,7 @@ def run_workflow(*args):
     return out.getvalue()
 
 
-def test_sync_dry_run_by_name_prints_the_log_and_the_outcome():
+def test_sync_dry_run_by_name_prints_the_log_and_the_outcome(gateway):
     strategy = cached_strategy({"UPCO": "up"})
     output = run_workflow(strategy.name, "--sync", "--dry-run")
     execution = WorkflowExecution.objects.get(strategy=strategy)

@@ -72,7 +72,7 @@ def test_of_two_racing_acquires_for_one_strategy_exactly_one_starts_its_run():
     assert DatabaseRunLock(strategy.pk).start(third) is Start.STARTED
 
 
-def test_two_runs_of_one_strategy_started_together_one_runs_and_one_is_skipped():
+def test_two_runs_of_one_strategy_started_together_one_runs_and_one_is_skipped(gateway):
     strategy = strategy_with_cached_code()
     for round_ in range(1, 4):  # the window is narrow: race a few times
         pending = [execution_start(strategy=strategy, enqueue=False).pk for _ in range(2)]

@@ -46,6 +46,13 @@ class Command(BaseCommand):
             "default; prices then move only when something sets them).",
         )
         parser.add_argument(
+            "--master-client-id",
+            type=int,
+            default=None,
+            help="IB Gateway's Master API client ID: the client with this id hears every "
+            "client's orders, fills and commissions (the site's ib_listen).",
+        )
+        parser.add_argument(
             "--max-fill-size",
             type=int,
             default=None,
@@ -53,7 +60,17 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, host, port, bars_dir, seed, date, tick_seconds, max_fill_size, **options
+        self,
+        *args,
+        host,
+        port,
+        bars_dir,
+        seed,
+        date,
+        tick_seconds,
+        max_fill_size,
+        master_client_id,
+        **options,
     ):
         if not 0 <= port <= 65535:
             raise CommandError(f"--port {port}: a port is 0 to 65535 (0 picks a free one).")
@@ -77,6 +94,7 @@ class Command(BaseCommand):
             max_fill_size=max_fill_size,
             tick_seconds=tick_seconds,
             now=market_date,
+            master_client_id=master_client_id,
         )
 
         def ready(bound_port):
