@@ -133,7 +133,7 @@ class TradeExitInline(admin.TabularInline):
     """Each closing fill's part of the trade and the P&L it realized that day."""
 
     model = TradeExit
-    fields = readonly_fields = ("exited_at", "quantity", "price", "realized_pnl")
+    fields = readonly_fields = ("exited_at", "quantity", "price", "realized_pnl", "fees")
     extra = 0
     can_delete = False
 
@@ -149,7 +149,7 @@ class TradeAdmin(BrokerOwnedAdmin):
     inlines = [TradeExitInline]
     list_display = (
         "id", "entry_date", "instrument_link", "order_link", "entry_price", "entry_quantity",
-        "exit_price", "exit_quantity", "exit_date", "realized_pnl",
+        "exit_price", "exit_quantity", "exit_date", "realized_pnl", "fees",
     )  # fmt: skip
     list_display_links = ("id", "entry_date")
     search_fields = ("^instrument__symbol",)
@@ -159,7 +159,8 @@ class TradeAdmin(BrokerOwnedAdmin):
     readonly_fields = ("instrument_link", "order_link")
     fields = (
         "instrument_link", "order_link", "entry_price", "entry_quantity", "entry_date",
-        "exit_price", "exit_quantity", "exit_date", "realized_pnl", "created_at", "updated_at",
+        "exit_price", "exit_quantity", "exit_date", "realized_pnl", "fees", "created_at",
+        "updated_at",
     )  # fmt: skip
 
     @admin.display(description="order")

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.db import models
 from django.utils import timezone
 
@@ -133,7 +135,13 @@ class Trade(models.Model):
     exit_price = price_field(null=True, blank=True)
     exit_quantity = quantity_field(null=True, blank=True)
     exit_date = models.DateTimeField(null=True, blank=True)
-    realized_pnl = money_field(verbose_name="realized P&L", null=True, blank=True)
+    realized_pnl = money_field(
+        verbose_name="realized P&L", null=True, blank=True, help_text="Gross: before fees"
+    )
+    fees = money_field(
+        default=Decimal(0),
+        help_text="IB's commissions on its fills: the entry's and its exits' shares (seed 002)",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -158,9 +166,22 @@ class TradeExit(models.Model):
     closed over several days is told day by day from here (the dashboard's daily P&L)."""
 
     trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="exits")
+    execution = models.ForeignKey(
+        "OrderExecution",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="exits",
+        help_text="The closing fill",
+    )
     quantity = quantity_field()
     price = price_field()
-    realized_pnl = money_field(verbose_name="realized P&L")
+    realized_pnl = money_field(verbose_name="realized P&L", help_text="Gross: before fees")
+    fees = money_field(
+        default=Decimal(0),
+        help_text="The closing fill's commission share plus this quantity's share of the "
+        "entry's commission: realized P&L minus fees is IB's realized P&L",
+    )
     exited_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -178,7 +199,10 @@ class Position(models.Model):
 
     instrument = instrument_field("positions", db_index=False)
     quantity = quantity_field()
-    average_cost = price_field()
+    average_cost = price_field(
+        help_text="Average entry price of the open quantity, first in first out; commissions "
+        "are not in it (they are in the trades' fees)"
+    )
     current_price = price_field(null=True, blank=True)
     unrealized_pnl = money_field(verbose_name="unrealized P&L", null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -206,7 +230,9 @@ class OrderExecution(models.Model):
     """One execution (fill) reported by IB, keyed by its execId.
 
     IB replays executions after every reconnect; the unique execId makes the second arrival
-    change nothing.
+    change nothing. A fill recorded here rather than reported by IB (``order_fill_record``
+    without an execId) gets one starting with ``local-``. The trades, exits and position of a
+    contract are a replay of its executions in IB's order (``executed_at``, then execId).
     """
 
     exec_id = models.CharField(max_length=64, unique=True)
@@ -216,6 +242,17 @@ class OrderExecution(models.Model):
     price = price_field()
     commission = money_field(null=True, blank=True)
     executed_at = models.DateTimeField()
+    trade = models.ForeignKey(
+        Trade,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="entries",
+        help_text="The trade this fill opened or extended, if it opened any quantity",
+    )
+    opened_quantity = quantity_field(
+        default=0, help_text="The part of the fill that opened (the rest closed older trades)"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -5,13 +5,13 @@ rather than a join: orders, trades and positions keep ``conid`` without a foreig
 constraint, and an inner join would hide a row whose contract is not stored as a code.
 """
 
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import DecimalField, F, OuterRef, Subquery, Sum
 
 from marketdata.models import Code
 from tradingsite.broker import get_broker
 from tradingsite.querysets import built_once
 
-from .models import Order, Position, Trade
+from .models import Order, Position, Trade, TradeExit
 
 
 def instrument_code(field):
@@ -33,9 +33,24 @@ def orders_list():
     ).order_by("-created_at", "-id")
 
 
+def net_realized_pnl():
+    """A trade's realized P&L net of fees: its exits' realized P&L minus their fees (IB's
+    realized P&L); None while nothing of it is exited."""
+    return Subquery(
+        TradeExit.objects.filter(trade=OuterRef("pk"))
+        .order_by()
+        .values("trade")
+        .annotate(net=Sum(F("realized_pnl") - F("fees")))
+        .values("net")[:1],
+        output_field=DecimalField(),
+    )
+
+
 @built_once
 def trades_list():
-    return Trade.objects.annotate(symbol=instrument_code("symbol")).order_by("-entry_date", "-id")
+    return Trade.objects.annotate(
+        symbol=instrument_code("symbol"), net_pnl=net_realized_pnl()
+    ).order_by("-entry_date", "-id")
 
 
 @built_once

@@ -10,7 +10,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DecimalField, F, Q, Sum, Value
+from django.db.models import DecimalField, F, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -93,13 +93,15 @@ def order_status_set(*, order, status, fill_price=None, at=None):
 
 
 @transaction.atomic
-def order_fill_record(*, order, quantity, price, at=None, reported_by_broker=False):
-    """Apply one fill (execution) of ``order``: its status, its trades and the position.
+def order_fill_record(*, order, quantity, price, at=None, reported_by_broker=False,
+                      exec_id=None, commission=None):  # fmt: skip
+    """Apply one fill (execution) of ``order``: its status, its execution row, its trades and
+    the position. Returns the order.
 
-    A fill IB reports (``reported_by_broker``) is booked even on an order cancelled or
-    rejected here, since IB's word is what happened: a cancel that crossed the fill, or an
-    order whose sending was cut off after IB got it. Such an order stays cancelled unless the
-    fill completes it.
+    A fill IB reports (``reported_by_broker``, with IB's ``exec_id``) is booked even on an
+    order cancelled or rejected here, since IB's word is what happened: a cancel that crossed
+    the fill, or an order whose sending was cut off after IB got it. Such an order stays
+    cancelled unless the fill completes it. A fill without an execId gets a ``local-`` one.
     """
     order = _locked_order(order)
     quantity = _positive(quantity, field="quantity")
@@ -128,16 +130,82 @@ def order_fill_record(*, order, quantity, price, at=None, reported_by_broker=Fal
     elif order.status != OrderStatus.CANCELLED:
         order.status = OrderStatus.PARTIALLY_FILLED
     order.save(update_fields=["avg_fill_price", "filled_quantity", "status", "updated_at"])
-    _book_fill(order=order, quantity=quantity, price=price, at=at)
+    execution = OrderExecution.objects.create(
+        exec_id=exec_id or f"local-{order.pk}-{order.executions.count() + 1}",
+        order=order,
+        side=order.side,
+        quantity=quantity,
+        price=price,
+        commission=commission,
+        executed_at=at,
+    )
+    _ledger_book(execution)
     return order
 
 
-def _book_fill(*, order, quantity, price, at):
-    """Close opposite trades first in, first out, then open or extend this order's trade."""
-    sign = _side_sign(order.side)
+# --- The ledger: trades, exits and positions, a replay of each contract's fills -----------
+
+
+def _ledger_book(execution):
+    """Book a new execution: at the end of its contract's ledger when it is the latest by IB's
+    clock, else by re-booking the contract's ledger in IB's order (a fill that arrived late
+    must close the lots that were open when it happened, first in, first out)."""
+    instrument_id = execution.order.instrument_id
     # Lock the contract's code row first: it serialises fills of different orders of the same
     # contract, including the first one, which has no position row to lock yet.
-    list(Code.objects.select_for_update().filter(conid=order.instrument_id).values_list("pk"))
+    list(Code.objects.select_for_update().filter(conid=instrument_id).values_list("pk"))
+    later = (
+        _executions_of(instrument_id)
+        .exclude(pk=execution.pk)
+        .filter(
+            Q(executed_at__gt=execution.executed_at)
+            | Q(executed_at=execution.executed_at, exec_id__gt=execution.exec_id)
+        )
+    )
+    if later.exists():
+        ledger_rebook(instrument_id=instrument_id)
+    else:
+        _fees_refresh(_book_fill(execution))
+
+
+def _executions_of(instrument_id):
+    return OrderExecution.objects.filter(order__instrument_id=instrument_id)
+
+
+@transaction.atomic
+def ledger_rebook(*, instrument_id):
+    """Rebuild a contract's trades, exits and positions from its executions, in the order IB
+    executed them (execution time, then execId): the result does not depend on the order in
+    which the reports arrived. The open position keeps the price it was last marked at."""
+    list(Code.objects.select_for_update().filter(conid=instrument_id).values_list("pk"))
+    marked = (
+        Position.objects.select_for_update()
+        .filter(instrument_id=instrument_id, closed_at__isnull=True)
+        .values_list("current_price", flat=True)
+        .first()
+    )
+    TradeExit.objects.filter(trade__instrument_id=instrument_id).delete()
+    _executions_of(instrument_id).update(trade=None, opened_quantity=0)
+    Trade.objects.filter(instrument_id=instrument_id).delete()
+    Position.objects.filter(instrument_id=instrument_id).delete()
+    executions = _executions_of(instrument_id).select_related("order")
+    for execution in executions.order_by("executed_at", "exec_id"):
+        _book_fill(execution)
+    _fees_refresh(Trade.objects.filter(instrument_id=instrument_id))
+    position = Position.objects.filter(instrument_id=instrument_id, closed_at__isnull=True).first()
+    if position is not None and marked is not None:
+        _mark(position, marked)
+        position.save(update_fields=["current_price", "unrealized_pnl", "updated_at"])
+    logger.info("ledger of conid %s re-booked in IB's order", instrument_id)
+
+
+def _book_fill(execution):
+    """Close opposite trades first in, first out, then open or extend this order's trade.
+    Returns the ids of the trades it touched."""
+    order, quantity, price, at = (
+        execution.order, execution.quantity, execution.price, execution.executed_at
+    )  # fmt: skip
+    sign = _side_sign(order.side)
     position = (
         Position.objects.select_for_update()
         .filter(instrument_id=order.instrument_id, closed_at__isnull=True)
@@ -146,8 +214,9 @@ def _book_fill(*, order, quantity, price, at):
     held = position.quantity if position else 0
     closing = min(quantity, abs(held)) if held * sign < 0 else 0
     opening = quantity - closing
+    touched = []
     if closing:
-        _close_trades(order=order, quantity=closing, price=price, at=at)
+        touched += _close_trades(execution, quantity=closing)
         position.quantity = held + sign * closing
         if position.quantity == 0:
             position.closed_at = at
@@ -160,7 +229,7 @@ def _book_fill(*, order, quantity, price, at):
         if position.quantity == 0:
             position = None
     if opening:
-        _open_trade(order=order, quantity=opening, price=price, at=at)
+        touched.append(_open_trade(execution, quantity=opening))
         if position is None:
             position = Position(instrument_id=order.instrument_id, quantity=0, average_cost=price)
         held = abs(position.quantity)
@@ -170,6 +239,7 @@ def _book_fill(*, order, quantity, price, at):
         position.quantity += sign * opening
         _mark(position, price)
         position.save()
+    return touched
 
 
 def _open_lots(instrument_id):
@@ -203,29 +273,36 @@ def _mark(position, price):
         )
 
 
-def _open_trade(*, order, quantity, price, at):
-    # A second partial fill of the same order extends its trade rather than opening another.
+def _open_trade(execution, *, quantity):
+    """Open a trade with the fill's opening ``quantity``, or extend its order's trade: a second
+    partial fill of the same order adds to it while nothing of it is exited. Returns its id."""
+    order, price = execution.order, execution.price
     trade = (
         Trade.objects.select_for_update().filter(order=order, exit_quantity__isnull=True).first()
     )
     if trade is None:
-        Trade.objects.create(
+        trade = Trade.objects.create(
             order=order,
             instrument_id=order.instrument_id,
             entry_price=price,
             entry_quantity=quantity,
-            entry_date=at,
+            entry_date=execution.executed_at,
         )
-        return
-    total = trade.entry_quantity + quantity
-    trade.entry_price = quantize(
-        (trade.entry_price * trade.entry_quantity + price * quantity) / total, PRICE_PLACES
-    )
-    trade.entry_quantity = total
-    trade.save(update_fields=["entry_price", "entry_quantity", "updated_at"])
+    else:
+        total = trade.entry_quantity + quantity
+        trade.entry_price = quantize(
+            (trade.entry_price * trade.entry_quantity + price * quantity) / total, PRICE_PLACES
+        )
+        trade.entry_quantity = total
+        trade.save(update_fields=["entry_price", "entry_quantity", "updated_at"])
+    execution.trade, execution.opened_quantity = trade, quantity
+    execution.save(update_fields=["trade", "opened_quantity"])
+    return trade.pk
 
 
-def _close_trades(*, order, quantity, price, at):
+def _close_trades(execution, *, quantity):
+    """Close ``quantity`` of the opposite open trades, oldest first. Returns their ids."""
+    order, price, at = execution.order, execution.price, execution.executed_at
     open_trades = (
         _open_lots(order.instrument_id)
         .select_for_update(of=("self",))
@@ -234,6 +311,7 @@ def _close_trades(*, order, quantity, price, at):
         .order_by("entry_date", "id")
     )
     left = quantity
+    closed = []
     for trade in open_trades:
         if not left:
             break
@@ -253,10 +331,54 @@ def _close_trades(*, order, quantity, price, at):
         )
         # This exit's share, so that a trade's exits always add up to its realized P&L.
         TradeExit.objects.create(
-            trade=trade, quantity=take, price=price, realized_pnl=trade.realized_pnl - before,
-            exited_at=at,
+            trade=trade, execution=execution, quantity=take, price=price,
+            realized_pnl=trade.realized_pnl - before, exited_at=at,
         )  # fmt: skip
+        closed.append(trade.pk)
         left -= take
+    return closed
+
+
+def _share(amount, part, whole):
+    return amount * part / whole if whole else Decimal(0)
+
+
+def _fees_refresh(trades):
+    """Spread the commissions known so far over ``trades`` (ids or a queryset) and their exits.
+
+    A fill's commission is shared by quantity between what it opened and what it closed. A
+    trade's ``fees`` is its entry's share plus its exits' shares; an exit's ``fees`` is its own
+    share plus its quantity's share of the entry's, so that realized P&L minus fees is what IB
+    reports as the exit's realized P&L (IB's average cost includes the commission).
+    """
+    if not isinstance(trades, QuerySet):
+        trades = Trade.objects.filter(pk__in=trades)
+    trades = trades.prefetch_related(
+        "entries", Prefetch("exits", queryset=TradeExit.objects.select_related("execution"))
+    )
+    changed_trades, changed_exits = [], []
+    for trade in trades:
+        entry = sum(
+            (_share(e.commission or 0, e.opened_quantity, e.quantity) for e in trade.entries.all()),
+            Decimal(0),
+        )
+        total = entry
+        for exit_ in trade.exits.all():
+            fill = exit_.execution
+            own = Decimal(0) if fill is None else _share(
+                fill.commission or 0, exit_.quantity, fill.quantity
+            )  # fmt: skip
+            total += own
+            fees = quantize(own + _share(entry, exit_.quantity, trade.entry_quantity), MONEY_PLACES)
+            if fees != exit_.fees:
+                exit_.fees = fees
+                changed_exits.append(exit_)
+        total = quantize(total, MONEY_PLACES)
+        if total != trade.fees:
+            trade.fees = total
+            changed_trades.append(trade)
+    Trade.objects.bulk_update(changed_trades, ["fees"])
+    TradeExit.objects.bulk_update(changed_exits, ["fees"])
 
 
 @transaction.atomic
@@ -492,7 +614,8 @@ def order_cancel(*, order, broker=None):
 
 
 def execution_apply(report):
-    """Apply one IB execution once: a replayed execId changes nothing (but may add commission)."""
+    """Apply one IB execution once: a replayed execId changes nothing, except that a
+    commission reported after the fill is recorded and spread over the trades it touched."""
     order = _order_for(order_ref=report.order_ref, broker_order_id=report.broker_order_id)
     if order is None:
         logger.warning("execution %s matches no order here; left alone", report.exec_id)
@@ -504,25 +627,21 @@ def execution_apply(report):
             if known.commission is None and report.commission is not None:
                 known.commission = report.commission
                 known.save(update_fields=["commission"])
+                _fees_refresh(
+                    Trade.objects.filter(Q(entries=known) | Q(exits__execution=known)).distinct()
+                )
             return known
-        execution = OrderExecution.objects.create(
-            exec_id=report.exec_id,
-            order=order,
-            side=report.side,
-            quantity=report.quantity,
-            price=report.price,
-            commission=report.commission,
-            executed_at=report.time,
-        )
         order_fill_record(
             order=order,
             quantity=report.quantity,
             price=report.price,
             at=report.time,
             reported_by_broker=True,
+            exec_id=report.exec_id,
+            commission=report.commission,
         )
         _broker_id_record(order, report.broker_order_id)
-        return execution
+        return OrderExecution.objects.get(exec_id=report.exec_id)
 
 
 def _broker_id_record(order, broker_order_id):

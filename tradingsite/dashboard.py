@@ -13,8 +13,8 @@ from decimal import Decimal
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -57,12 +57,12 @@ def executions_today(now=None):
 
 
 def realized_pnl_by_day():
-    """[(day, that day's realized P&L, cumulative)]: each exit's P&L on its own day (UTC), so
-    a trade closed over several days counts on each of them."""
+    """[(day, that day's realized P&L net of fees, cumulative)]: each exit's P&L on its own
+    day (UTC), so a trade closed over several days counts on each of them."""
     days = (
         TradeExit.objects.annotate(day=TruncDate("exited_at"))
         .values("day")
-        .annotate(pnl=Sum("realized_pnl"))
+        .annotate(pnl=Sum(F("realized_pnl") - F("fees")))
         .order_by("day")
     )
     total = Decimal(0)
@@ -150,6 +150,7 @@ def dashboard(request):
         "positions": positions,
         "unrealized": unrealized,
         "realized_total": pnl[-1][2] if pnl else Decimal(0),
+        "fees_total": TradeExit.objects.aggregate(fees=Coalesce(Sum("fees"), Decimal(0)))["fees"],
         "pnl_chart": {
             "labels": [day.isoformat() for day, _, _ in pnl],
             "daily": [str(value) for _, value, _ in pnl],

@@ -67,6 +67,11 @@ class OrderPlaceSerializer(serializers.Serializer):
 
 class TradeSerializer(ModelSerializer):
     order_id = serializers.IntegerField(read_only=True)
+    net_pnl = serializers.DecimalField(
+        max_digits=20, decimal_places=6, read_only=True, allow_null=True,
+        help_text="Realized P&L net of fees (the exits' P&L minus their fees, as IB reports "
+        "it); null while nothing is exited",
+    )  # fmt: skip
     conid = serializers.IntegerField(source="instrument_id", read_only=True)
     symbol = serializers.CharField(read_only=True, allow_null=True)
     trading_mode = TradingModeField()
@@ -75,8 +80,8 @@ class TradeSerializer(ModelSerializer):
         model = Trade
         fields = [
             "id", "order_id", "conid", "symbol", "entry_price", "entry_quantity", "entry_date",
-            "exit_price", "exit_quantity", "exit_date", "realized_pnl", "created_at",
-            "updated_at", "trading_mode",
+            "exit_price", "exit_quantity", "exit_date", "realized_pnl", "fees", "net_pnl",
+            "created_at", "updated_at", "trading_mode",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -21,8 +21,8 @@ ORDER_FIELDS = {
 }  # fmt: skip
 TRADE_FIELDS = {
     "id", "order_id", "conid", "symbol", "entry_price", "entry_quantity", "entry_date",
-    "exit_price", "exit_quantity", "exit_date", "realized_pnl", "created_at", "updated_at",
-    "trading_mode",
+    "exit_price", "exit_quantity", "exit_date", "realized_pnl", "fees", "net_pnl", "created_at",
+    "updated_at", "trading_mode",
 }  # fmt: skip
 POSITION_FIELDS = {
     "id", "conid", "symbol", "quantity", "average_cost", "current_price", "unrealized_pnl",
@@ -262,7 +262,7 @@ class TestTrades(APIViewTestCases.ReadOnlyViewSet):
     list_queries = 2
     filterset = TradeFilter
     filter_ignore = {
-        "entry_price", "entry_quantity", "exit_price", "exit_quantity", "realized_pnl",
+        "entry_price", "entry_quantity", "exit_price", "exit_quantity", "realized_pnl", "fees",
     }  # fmt: skip
 
     def make(self):

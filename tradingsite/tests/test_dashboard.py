@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -132,6 +133,19 @@ def test_a_trade_closed_over_several_days_counts_on_each(admin_client):
     assert [float(v) for v in pnl["cumulative"]] == [50.0, 0.0]
     trade = Trade.objects.get()
     assert trade.realized_pnl == 0 and sum(e.realized_pnl for e in trade.exits.all()) == 0
+
+
+def test_realized_pnl_is_net_of_ibs_commissions(admin_client):
+    code = CodeFactory(symbol="PEP")
+    bought = OrderFactory(instrument=code, side="BUY", quantity=10)
+    order_fill_record(order=bought, quantity="10", price="100", commission=Decimal("1.00"))
+    sold = OrderFactory(instrument=code, side="SELL", quantity=4)
+    order_fill_record(order=sold, quantity="4", price="101.31", commission=Decimal("1.00"))
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    # 4 x 1.31 = 5.24 gross, less the sell's 1.00 and 4/10 of the buy's 1.00: IB's 3.84.
+    assert '<span id="realized-total" class="pnl-positive">3.84' in page
+    assert '<span id="fees-total">1.40' in page
+    assert [float(v) for v in script(page, "pnl-data")["daily"]] == [3.84]
 
 
 def test_recent_decisions_link_to_their_order_and_charts_mark_them(admin_client):
