@@ -361,8 +361,9 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
 @admin.register(Decision)
 class DecisionAdmin(ReadOnlyAdmin):
     list_display = (
-        "created_at", "code_link", "strategy_link", "type", "current_price", "target_price",
-        "stop_loss", "r_coefficient", "profit_margin", "execution_link", "order_link",
+        "created_at", "code_link", "strategy_link", "type", "current_price", "price_at",
+        "target_price", "stop_loss", "r_coefficient", "profit_margin", "execution_link",
+        "order_link",
     )  # fmt: skip
     list_filter = ("type", "strategy")
     search_fields = ("^code__symbol",)

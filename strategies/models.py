@@ -95,7 +95,19 @@ class Decision(models.Model):
         Strategy, on_delete=models.PROTECT, db_index=False, related_name="decisions"
     )
     type = models.CharField(max_length=8, choices=DecisionType.choices)
-    current_price = price_field()
+    current_price = price_field(
+        help_text="The price decided at: IB's live price for a run's buy or sell, which is "
+        "the order's limit"
+    )
+    price_at = models.DateTimeField(
+        "price taken at",
+        null=True,
+        blank=True,
+        help_text="When IB gave the current price; empty for a price from the bars (a hold)",
+    )
+    proposed_price = price_field(
+        null=True, blank=True, help_text="The price the model proposed, from the bars it saw"
+    )
     target_price = price_field(null=True, blank=True)
     stop_loss = price_field(null=True, blank=True)
     profit_margin = ratio_field(null=True, blank=True)

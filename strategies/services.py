@@ -60,8 +60,13 @@ def decision_record(
     analysis_text="",
     created_at=None,
     workflow_execution=None,
+    price_at=None,
+    proposed_price=None,
 ):
-    """Store a decision with its profit margin and r coefficient computed from its prices."""
+    """Store a decision with its profit margin and r coefficient computed from its prices.
+
+    ``price_at`` is when IB gave ``current_price`` (a live price); ``proposed_price`` the
+    model's own price when the decision is made at IB's instead."""
     if type not in DecisionType.values:
         raise ApplicationError(
             "Unknown decision type.",
@@ -84,6 +89,8 @@ def decision_record(
         r_coefficient=r_coefficient,
         analysis_text=analysis_text or "",
         workflow_execution=workflow_execution,
+        price_at=price_at,
+        proposed_price=to_decimal(proposed_price, field="proposed_price", required=False),
     )
     if created_at is not None:
         decision.created_at = created_at

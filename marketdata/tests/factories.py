@@ -57,3 +57,26 @@ def cache_market_data(code, *, period, bar, trend="up"):
     return MarketData.objects.create(
         conid=code.conid, period=period, bar=bar, data=market_document(trend=trend, bar=bar)
     )
+
+
+def cache_run_bars(code, *, trend="up", gateway=None):
+    """Fresh daily (1 Y) and weekly (2 Y) bars of ``code`` in the cache, as the two-indicator
+    workflow reads them; with a ``gateway``, IB's live price is their last daily close."""
+    cache_market_data(code, period="1 Y", bar="1 day", trend=trend)
+    cache_market_data(code, period="2 Y", bar="1 week", trend=trend)
+    if gateway is not None:
+        live_at_cached_close(gateway, code)
+
+
+def live_at_cached_close(gateway, code, *, bar="1 day"):
+    """Move the loopback gateway's live price of ``code`` (a code resolved at that gateway) to
+    the last close of its newest cached ``bar`` bars: IB's price now agrees with the bars a run
+    is shown, as it does when the cache is fresh. Returns the price set."""
+    from decimal import Decimal
+
+    from marketdata.models import MarketData
+
+    row = MarketData.objects.filter(conid=code.conid, bar=bar).order_by("-created_at").first()
+    close = Decimal(str(row.data["bars"]["close"][-1])).quantize(Decimal("0.01"))
+    gateway.set_price(code.symbol, close)
+    return close

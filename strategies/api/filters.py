@@ -26,6 +26,7 @@ class DecisionFilter(FilterSet):
     workflow_execution_id = IdFilter(field_name="workflow_execution")
     type = filters.ChoiceFilter(choices=DecisionType.choices)
     created_after, created_before = datetime_range("created_at")
+    price_after, price_before = datetime_range("price_at")
 
     class Meta:
         model = Decision

@@ -43,8 +43,8 @@ class DecisionSerializer(ModelSerializer):
     class Meta:
         model = Decision
         fields = [
-            "id", "code_id", "strategy_id", "type", "current_price", "target_price", "stop_loss",
-            "profit_margin", "r_coefficient", "analysis_text", "created_at",
-            "workflow_execution_id",
+            "id", "code_id", "strategy_id", "type", "current_price", "price_at",
+            "proposed_price", "target_price", "stop_loss", "profit_margin", "r_coefficient",
+            "analysis_text", "created_at", "workflow_execution_id",
         ]  # fmt: skip
         read_only_fields = fields

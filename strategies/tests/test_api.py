@@ -17,8 +17,9 @@ STRATEGY_FIELDS = {
     "schedule_interval_minutes", "schedule_crontab", "created_at", "updated_at",
 }  # fmt: skip
 DECISION_FIELDS = {
-    "id", "code_id", "strategy_id", "type", "current_price", "target_price", "stop_loss",
-    "profit_margin", "r_coefficient", "analysis_text", "created_at", "workflow_execution_id",
+    "id", "code_id", "strategy_id", "type", "current_price", "price_at", "proposed_price",
+    "target_price", "stop_loss", "profit_margin", "r_coefficient", "analysis_text", "created_at",
+    "workflow_execution_id",
 }  # fmt: skip
 
 
@@ -260,7 +261,8 @@ class TestDecisions(APIViewTestCases.ReadOnlyViewSet):
     list_queries = 1  # cursor pagination counts nothing
     filterset = DecisionFilter
     filter_ignore = {
-        "current_price", "target_price", "stop_loss", "profit_margin", "r_coefficient",
+        "current_price", "proposed_price", "target_price", "stop_loss", "profit_margin",
+        "r_coefficient",
     }  # fmt: skip
 
     def make(self):

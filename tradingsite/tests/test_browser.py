@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 
 from marketdata.services import code_resolve
-from marketdata.tests.factories import cache_market_data
+from marketdata.tests.factories import cache_run_bars
 from orders.models import Order
 from strategies.models import Decision, Strategy
 from workflows.models import Workflow, WorkflowExecution
@@ -76,7 +76,7 @@ def shot(tab, name):
     tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def resolve_at_the_gateway(symbols):
+def resolve_at_the_gateway(symbols, gateway):
     """Codes resolved at the worker's gateway, with rising bars cached for the run.
 
     In a thread of its own: ib_insync runs an event loop, and this thread's belongs to
@@ -90,9 +90,7 @@ def resolve_at_the_gateway(symbols):
     def resolve():
         try:
             for symbol in symbols:
-                code = code_resolve(symbol=symbol)
-                cache_market_data(code, period="1 Y", bar="1 day", trend="up")
-                cache_market_data(code, period="2 Y", bar="1 week", trend="up")
+                cache_run_bars(code_resolve(symbol=symbol), gateway=gateway)
         finally:
             reset_broker()
             connection.close()
@@ -120,7 +118,7 @@ def test_a_strategy_made_in_the_browser_runs_and_its_decision_and_order_are_foun
     page, worker_gateway
 ):
     workflow = two_indicator_workflow()
-    resolve_at_the_gateway(["AAPL", "MSFT"])
+    resolve_at_the_gateway(["AAPL", "MSFT"], worker_gateway)
 
     page.goto("/admin/strategies/strategy/add/")
     page.fill("#id_name", "Browser trend")

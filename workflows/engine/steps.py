@@ -12,7 +12,9 @@ be circular.
 
 from decimal import Decimal, InvalidOperation
 
+from tradingsite.broker import BrokerError
 from tradingsite.broker.vocabulary import bar_error, period_error
+from tradingsite.exceptions import ApplicationError
 
 from .locks import LOCK_SECONDS
 from .params import is_placeholder
@@ -234,46 +236,47 @@ class Consolidate(Step):
         run.log(f"consolidated {len(parts)} analyses", symbol=symbol.code.symbol, step=self.type)
 
 
-# How far a proposed buy or sell price may be from the last close the agents were shown.
+# How far a proposed buy or sell price may be from IB's price when it is decided.
 PRICE_TOLERANCE = Decimal("0.02")
 
 
-def _last_close(timeframes):
-    """(close, bar) of the shortest timeframe, the first the agents are shown
-    (``market_snapshots``), or None without market data."""
-    from ..agents.team import market_snapshots
-
-    try:
-        shortest = market_snapshots(timeframes)[0]
-    except ValueError:  # no timeframe, or one without bars
-        return None
-    if shortest["close"] is None:
-        return None
-    return Decimal(str(shortest["close"])), shortest["bar"]
-
-
-def _price_gap(proposal, timeframes):
-    """Why a buy or sell ``proposal``'s price is not the market's, or None."""
-    last = _last_close(timeframes)
-    if proposal.get("type") not in ("buy", "sell") or last is None or last[0] <= 0:
-        return None
-    close, bar = last
+def _price_gap(proposal, live):
+    """Why a buy or sell ``proposal``'s price is not IB's ``live`` price (a PriceReport), or
+    None. The model saw cached bars, up to an hour old: if the market has moved further since,
+    its target and stop are stale too."""
     try:
         price = Decimal(str(proposal.get("current_price")))
-        gap = abs(price - close) / close
+        gap = abs(price - live.price) / live.price
     except (InvalidOperation, ValueError, TypeError):
         return None  # the decision's own checks name an unreadable price
     if gap <= PRICE_TOLERANCE:
         return None
     return (
-        f"the proposed price {price} is {gap:.1%} from the last close {close} ({bar} bars), "
-        f"more than {PRICE_TOLERANCE:.0%}"
+        f"the proposed price {price} is {gap:.1%} from IB's price {live.price} now, more than "
+        f"{PRICE_TOLERANCE:.0%}"
     )
+
+
+def _live_price(run, symbol, step):
+    """IB's price of the symbol now (a PriceReport), or None with the symbol halted."""
+    from marketdata.services import price_now
+
+    try:
+        return price_now(code=symbol.code)
+    except (BrokerError, ApplicationError) as exc:
+        reason = getattr(exc, "extra", {}).get("price") or str(exc)
+        symbol.halted = f"no live price from IB ({reason})"
+        run.log(f"{symbol.code.symbol}: {symbol.halted}; no decision, no order", level="error",
+                symbol=symbol.code.symbol, step=step)  # fmt: skip
+        return None
 
 
 @register
 class Decide(Step):
-    """Stores the proposed decision; with no model step before it, the offline rules decide."""
+    """Stores the proposed decision; with no model step before it, the offline rules decide.
+
+    A buy or sell is decided at IB's live price (a snapshot now), which becomes the order's
+    limit: the bars the model saw may be an hour old (seed 000's cache)."""
 
     type = "decide"
     fields = {}
@@ -295,29 +298,40 @@ class Decide(Step):
             proposal = rules_decision(symbol.code.symbol, symbol.timeframes)
             run.log("no model proposal: the indicator rules decide", symbol=symbol.code.symbol,
                     step=self.type)  # fmt: skip
-        gap = _price_gap(proposal, symbol.timeframes)
-        if gap:
-            # The decision's price is the order's limit and the basis of its size: a model's
-            # price that is not the market's would send an order far from the market.
-            symbol.halted = gap
-            run.log(f"{symbol.code.symbol}: {gap}; no decision, no order", level="error",
-                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
-            return
+        price, live = {"current_price": proposal["current_price"]}, None
+        if proposal["type"] in ("buy", "sell"):
+            live = _live_price(run, symbol, self.type)
+            if live is None:
+                return
+            gap = _price_gap(proposal, live)
+            if gap:
+                # The decision's price is the order's limit and the basis of its size: a
+                # model's price that is not the market's would send an order far from it.
+                symbol.halted = gap
+                run.log(f"{symbol.code.symbol}: {gap}; no decision, no order", level="error",
+                        symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+                return
+            price = {"current_price": live.price, "price_at": live.time,
+                     "proposed_price": proposal["current_price"]}  # fmt: skip
         symbol.decision = decision_record(
             code=symbol.code,
             strategy=run.strategy,
             type=proposal["type"],
-            current_price=proposal["current_price"],
             target_price=proposal.get("target_price"),
             stop_loss=proposal.get("stop_loss"),
             analysis_text=proposal.get("analysis", ""),
             workflow_execution=run.execution,
+            **price,
         )
         run.counts["decisions_made"] += 1
         d = symbol.decision
+        at_ib = "" if live is None else (
+            f" (IB's {'delayed ' if live.delayed else ''}price at "
+            f"{live.time:%Y-%m-%d %H:%M:%S} UTC; proposed {d.proposed_price})"
+        )  # fmt: skip
         run.log(
-            f"decision {d.type} at {d.current_price}, target {d.target_price}, stop {d.stop_loss}, "
-            f"r {d.r_coefficient}, margin {d.profit_margin}",
+            f"decision {d.type} at {d.current_price}{at_ib}, target {d.target_price}, "
+            f"stop {d.stop_loss}, r {d.r_coefficient}, margin {d.profit_margin}",
             symbol=symbol.code.symbol,
             step=self.type,
         )

@@ -9,7 +9,7 @@ import pytest
 from celery.result import AsyncResult
 
 from marketdata.services import code_resolve
-from marketdata.tests.factories import cache_market_data
+from marketdata.tests.factories import cache_market_data, cache_run_bars
 from orders.models import Order
 from strategies.models import Decision
 from strategies.services import strategy_create
@@ -34,15 +34,14 @@ def wait_final(execution, timeout=90):
     pytest.fail(f"execution {execution.pk} still {execution.status} after {timeout}s")
 
 
-def rising_strategy(template, symbols=("AAPL",), **kwargs):
+def rising_strategy(template, gateway, symbols=("AAPL",), **kwargs):
     workflow = workflow_create(name=f"{template} test", type=template, **{
         k: TEMPLATES[template][k] for k in ("steps", "default_params")
     })  # fmt: skip
     codes = []
     for symbol in symbols:
         code = code_resolve(symbol=symbol)
-        cache_market_data(code, period="1 Y", bar="1 day", trend="up")
-        cache_market_data(code, period="2 Y", bar="1 week", trend="up")
+        cache_run_bars(code, gateway=gateway)
         codes.append(code)
     return strategy_create(
         name=f"{template} strategy", type=template, workflow=workflow, codes=codes, **kwargs
@@ -50,7 +49,7 @@ def rising_strategy(template, symbols=("AAPL",), **kwargs):
 
 
 def test_a_two_indicator_run_from_start_to_completed(worker_gateway):
-    strategy = rising_strategy("two_indicator")
+    strategy = rising_strategy("two_indicator", worker_gateway)
     execution = wait_final(execution_start(strategy=strategy))
 
     assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
@@ -73,7 +72,7 @@ def test_a_two_indicator_run_from_start_to_completed(worker_gateway):
 
 
 def test_an_autogen_multi_agent_run(worker_gateway):
-    strategy = rising_strategy("autogen_multi_agent")
+    strategy = rising_strategy("autogen_multi_agent", worker_gateway)
     execution = wait_final(execution_start(strategy=strategy, dry_run=True))
     assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
     log = [line["message"] for line in execution.results["execution_logs"]]
@@ -127,7 +126,7 @@ def test_cancel_stops_a_running_execution_between_steps(worker_gateway):
 def test_a_run_while_another_holds_the_strategy_is_skipped(worker_gateway):
     from workflows.engine.locks import strategy_run_lock
 
-    strategy = rising_strategy("two_indicator")
+    strategy = rising_strategy("two_indicator", worker_gateway)
     held = strategy_run_lock(strategy.pk)
     assert held.acquire()  # as a run in another worker would
     try:
@@ -143,7 +142,7 @@ def test_beat_calls_the_task_with_the_strategy_id_alone(worker_gateway):
     from workflows.models import WorkflowExecution
     from workflows.tasks import run_workflow
 
-    strategy = rising_strategy("two_indicator")
+    strategy = rising_strategy("two_indicator", worker_gateway)
     sent = run_workflow.apply_async(args=[strategy.pk])  # as the PeriodicTask sends it
     deadline = time.monotonic() + 60
     while not WorkflowExecution.objects.filter(strategy=strategy).exists():

@@ -27,7 +27,7 @@ def run_workflow(*args):
 
 
 def test_sync_dry_run_by_name_prints_the_log_and_the_outcome(gateway):
-    strategy = cached_strategy({"UPCO": "up"})
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
     output = run_workflow(strategy.name, "--sync", "--dry-run")
     execution = WorkflowExecution.objects.get(strategy=strategy)
     assert execution.status == ExecutionStatus.COMPLETED

@@ -6,7 +6,8 @@ import threading
 import pytest
 from django.db import connection
 
-from marketdata.tests.factories import CodeFactory, cache_market_data
+from marketdata.services import code_resolve
+from marketdata.tests.factories import CodeFactory, cache_run_bars
 from strategies.models import Decision
 from strategies.services import strategy_create
 from workflows.engine.locks import DatabaseRunLock, Start
@@ -22,10 +23,9 @@ def no_redis(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
-def strategy_with_cached_code():
-    code = CodeFactory(symbol="UPCO")
-    cache_market_data(code, period="1 Y", bar="1 day", trend="up")
-    cache_market_data(code, period="2 Y", bar="1 week", trend="up")
+def strategy_with_cached_code(gateway=None):
+    code = CodeFactory(symbol="UPCO") if gateway is None else code_resolve(symbol="UPCO")
+    cache_run_bars(code, gateway=gateway)
     return strategy_create(name="Racing", type="two_indicator", codes=[code])
 
 
@@ -73,7 +73,7 @@ def test_of_two_racing_acquires_for_one_strategy_exactly_one_starts_its_run():
 
 
 def test_two_runs_of_one_strategy_started_together_one_runs_and_one_is_skipped(gateway):
-    strategy = strategy_with_cached_code()
+    strategy = strategy_with_cached_code(gateway)
     for round_ in range(1, 4):  # the window is narrow: race a few times
         pending = [execution_start(strategy=strategy, enqueue=False).pk for _ in range(2)]
 

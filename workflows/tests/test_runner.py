@@ -14,7 +14,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from marketdata.models import MarketData
-from marketdata.tests.factories import CodeFactory, cache_market_data
+from marketdata.services import code_resolve
+from marketdata.tests.factories import CodeFactory, cache_run_bars, live_at_cached_close
 from orders.models import Order
 from strategies.models import Decision
 from strategies.services import strategy_create
@@ -43,13 +44,16 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
-def cached_strategy(trends, *, workflow=None, param=None, type_="two_indicator"):
-    """A strategy whose codes have fresh daily and weekly bars in the cache."""
+CENT = Decimal("0.01")
+
+
+def cached_strategy(trends, *, workflow=None, param=None, type_="two_indicator", gateway=None):
+    """A strategy whose codes have fresh daily and weekly bars in the cache; with a
+    ``gateway``, its codes are resolved there and IB's price now is the bars' last close."""
     codes = []
     for symbol, trend in trends.items():
-        code = CodeFactory(symbol=symbol)
-        cache_market_data(code, period="1 Y", bar="1 day", trend=trend)
-        cache_market_data(code, period="2 Y", bar="1 week", trend=trend)
+        code = CodeFactory(symbol=symbol) if gateway is None else code_resolve(symbol=symbol)
+        cache_run_bars(code, trend=trend, gateway=gateway)
         codes.append(code)
     return strategy_create(
         name="Test " + "+".join(trends), type=type_, workflow=workflow, param=param or {},
@@ -67,7 +71,7 @@ def messages(execution):
 
 
 def test_a_dry_run_decides_and_skips_the_order(gateway):  # the account: IB's
-    strategy = cached_strategy({"UPCO": "up"})
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
     execution = run(strategy, dry_run=True)
 
     assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
@@ -83,7 +87,8 @@ def test_a_dry_run_decides_and_skips_the_order(gateway):  # the account: IB's
         decision.stop_loss - decision.current_price
     )
     assert decision.r_coefficient == ratio.quantize(Decimal("0.000001"))
-    assert abs(decision.r_coefficient + 2) < Decimal("0.001")
+    # IB's price now is the close to the cent, so r is -2 to within a cent's share of 2 ATR.
+    assert abs(decision.r_coefficient + 2) < Decimal("0.01")
     log = messages(execution)
     assert any("1 Y / 1 day: 260 bars from cache" in line for line in log)
     assert any(line.startswith("risk reward_to_risk: pass") for line in log)
@@ -106,7 +111,7 @@ def test_a_dry_run_decides_and_skips_the_order(gateway):  # the account: IB's
 
 
 def test_one_code_failing_leaves_the_others_going(gateway):
-    strategy = cached_strategy({"UPCO": "up"})
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
     uncached = CodeFactory(symbol="NODATA")  # no cache, and IB knows no such contract
     strategy.codes.add(uncached)
     execution = run(strategy, dry_run=True)
@@ -166,9 +171,10 @@ class ExecutorSays(OfflineChatCompletionClient):
 
 def test_a_price_far_from_the_market_makes_no_decision_and_no_order(monkeypatch, gateway):
     """The decision's price is the order's limit and sizes it: a model's price that is not
-    the last close it was shown would send an order far from the market."""
-    strategy = cached_strategy({"UPCO": "down"})
+    IB's price now would send an order far from the market."""
+    strategy = cached_strategy({"UPCO": "down"}, gateway=gateway)
     close = Decimal(str(MarketData.objects.get(bar="1 day").data["bars"]["close"][-1]))
+    live = gateway.price("UPCO")
 
     def executor_sells_at(price):
         reply = json.dumps({
@@ -180,14 +186,50 @@ def test_a_price_far_from_the_market_makes_no_decision_and_no_order(monkeypatch,
     far = (close * Decimal("0.15")).quantize(Decimal("0.01"))
     executor_sells_at(far)
     execution = run(strategy)
-    expected = (f"UPCO: the proposed price {far} is 85.0% from the last close {close} (1 day "
-                "bars), more than 2%; no decision, no order")  # fmt: skip
+    expected = (f"UPCO: the proposed price {far} is 85.0% from IB's price {live} now, more "
+                "than 2%; no decision, no order")  # fmt: skip
     assert expected in messages(execution), messages(execution)
     assert not Decision.objects.exists() and not Order.objects.exists()
 
     executor_sells_at(close)
     run(strategy, dry_run=True)
-    assert Decision.objects.get().current_price == close.quantize(Decimal("0.000001"))
+    decision = Decision.objects.get()
+    assert (decision.current_price, decision.proposed_price) == (live, close.quantize(CENT / 10000))
+
+
+def test_a_decision_is_made_at_ibs_live_price_when_the_cached_bars_went_stale(monkeypatch, gateway):
+    """The bars come from the cache (up to an hour old); the market has moved 0.5 % since.
+    The decision, its ratios and the order's limit are IB's price now, taken at IB's time."""
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
+    close = live_at_cached_close(gateway, strategy.codes.get())
+    moved = gateway.set_price("UPCO", close * Decimal("1.005"))
+    before = timezone.now()
+    execution = run(strategy)
+
+    assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
+    decision = Decision.objects.get(workflow_execution=execution)
+    assert decision.type == "buy"
+    assert decision.current_price == moved and decision.proposed_price != moved
+    assert abs(decision.proposed_price - close) < CENT  # the model's price: the bars' close
+    # When the snapshot came (ib_insync stamps a tick as it arrives), before the decision.
+    assert before <= decision.price_at <= decision.created_at
+    order = Order.objects.get(decision=decision)
+    assert order.price <= moved and moved - order.price < CENT  # on IB's cent steps, not above
+    assert any(f"decision buy at {moved} (IB's" in line
+               for line in messages(execution)), messages(execution)  # fmt: skip
+
+
+def test_without_a_live_price_the_run_says_so_and_places_nothing(gateway):
+    """A contract IB gives no price for (here, a conid the gateway does not know)."""
+    strategy = cached_strategy({"UPCO": "up"})  # codes not resolved at the gateway
+    execution = run(strategy)
+
+    assert not Decision.objects.exists() and not Order.objects.exists()
+    assert any(
+        line.startswith("UPCO: no live price from IB (IB gave no usable price for UPCO")
+        and line.endswith("no decision, no order")
+        for line in messages(execution)
+    )
 
 
 def test_bad_params_refuse_a_run_asked_for_and_fail_a_scheduled_one():
@@ -248,7 +290,7 @@ def test_a_redelivered_run_is_not_resumed_and_orphans_are_swept():
 
 
 def test_legacy_strategy_without_workflow_runs_its_type_template(gateway):
-    strategy = cached_strategy({"DOWNCO": "down"})
+    strategy = cached_strategy({"DOWNCO": "down"}, gateway=gateway)
     assert strategy.workflow_id is None
     execution = run(strategy, dry_run=True)
     assert execution.status == ExecutionStatus.COMPLETED
@@ -257,7 +299,7 @@ def test_legacy_strategy_without_workflow_runs_its_type_template(gateway):
 
 
 def test_a_redelivered_scheduled_run_is_one_execution_and_one_order(gateway):
-    strategy = cached_strategy({"UPCO": "up"})
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
     beat_task_id = str(uuid.uuid4())
     first = run_workflow.apply(args=[strategy.pk], task_id=beat_task_id).get()
     # The broker hands the same message out again (its worker was presumed lost).
