@@ -17,6 +17,7 @@ from rest_framework.throttling import UserRateThrottle
 from marketdata.tests.factories import CodeFactory
 from tradingsite.api.authentication import TokenAuthentication, _TokenRead
 from tradingsite.api.exceptions import api_exception_handler
+from tradingsite.api.parsers import json_depth_refusal
 from tradingsite.exceptions import ServiceUnavailable
 from tradingsite.testing.api import APITestCase, SecureAPIClient, assert_refused, results
 from tradingsite.testing.factories import (
@@ -173,6 +174,20 @@ class TestErrorBodies(APITestCase):
     def test_malformed_json_is_a_400(self, staff_client):
         response = staff_client.post(CODES, "{not json", content_type="application/json")
         assert_refused(response, 400)
+
+    def test_json_nested_deeper_than_64_levels_is_a_400_naming_the_depth(self, staff_client):
+        for body in ("[" * 2000 + "]" * 2000, '{"symbol": ' + "[" * 65 + "]" * 65 + "}"):
+            response = staff_client.post(CODES, body, content_type="application/json")
+            assert_refused(response, 400)
+            assert response.json()["detail"] == (
+                "JSON nested deeper than 64 levels (arrays and objects)."
+            )
+        at_the_limit = '{"symbol": ' + "[" * 63 + "]" * 63 + ', "x": "' + "[" * 99 + '"}'
+        response = staff_client.post(CODES, at_the_limit, content_type="application/json")
+        assert_refused(response, 400, "symbol")  # read, and refused for what it says
+        assert json_depth_refusal("[" * 64 + "]" * 64) is None
+        assert json_depth_refusal('["' + "[" * 99 + '", "\\\\", "]"]') is None
+        assert json_depth_refusal('"' + '\\"' * 99 + "[" * 99) is None  # left to the parser
 
     def test_an_unknown_url_under_the_api_is_404(self, reader_client):
         assert reader_client.get("/api/codes/abc/").status_code == 404
