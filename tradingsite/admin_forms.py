@@ -6,6 +6,7 @@ import json
 from django import forms
 
 from tradingsite.api.fields import jsonb_refusal
+from tradingsite.api.parsers import json_depth_refusal
 from tradingsite.exceptions import ApplicationError
 
 
@@ -34,6 +35,12 @@ class PrettyJSONField(forms.JSONField):
     """JSON shown indented, one key a line, so steps and parameters read like a document."""
 
     def to_python(self, value):
+        # Python's json recurses into nested arrays and objects: the text's depth is checked
+        # before it reads it.
+        if isinstance(value, str) and not isinstance(value, forms.fields.JSONString):
+            refusal = json_depth_refusal(value)
+            if refusal:
+                raise forms.ValidationError(refusal, code="invalid")
         # Python's json reads NaN and Infinity, and "\u0000" is valid JSON: PostgreSQL's jsonb
         # takes none of them, so they are refused here rather than by the database.
         value = super().to_python(value)
@@ -41,6 +48,12 @@ class PrettyJSONField(forms.JSONField):
         if refusal:
             raise forms.ValidationError(refusal, code="invalid")
         return value
+
+    def bound_data(self, data, initial):
+        """The text as typed when it is nested too deep (shown again with the error)."""
+        if isinstance(data, str) and json_depth_refusal(data):
+            return forms.fields.InvalidJSONInput(data)
+        return super().bound_data(data, initial)
 
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):

@@ -10,10 +10,10 @@ class TradingSiteConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from tradingsite import checks  # noqa: F401  (registers the system checks)
-        from tradingsite.database import timestamptz_loader_register
+        from tradingsite.database import timestamptz_adapters_register
         from tradingsite.schedules import periodic_jobs_sync
 
-        connection_created.connect(timestamptz_loader_register)
+        connection_created.connect(timestamptz_adapters_register)
 
         # post_migrate is sent only for apps with models: hang it on the beat tables' app.
         post_migrate.connect(periodic_jobs_sync, sender=apps.get_app_config("django_celery_beat"))

@@ -200,6 +200,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tradingsite.api.permissions.StaffWritesOthersRead"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "tradingsite.api.parsers.JSONParser",  # DRF's, refusing JSON nested too deep
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "tradingsite.api.renderers.JSONRenderer",  # DRF's output, written by orjson
         "rest_framework.renderers.BrowsableAPIRenderer",

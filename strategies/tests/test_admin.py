@@ -98,6 +98,9 @@ def test_a_bad_crontab_is_refused_next_to_the_schedule(admin_client):
     ]
 
 
+TOO_DEEP = "JSON nested deeper than 64 levels (arrays and objects)."
+
+
 def refused_on_add(admin_client, **overrides):
     """Post the add form; the errors it shows, after checking that nothing was written."""
     workflow = Workflow.objects.get(type="two_indicator")
@@ -134,6 +137,8 @@ def test_a_schedule_beat_cannot_store_is_refused_next_to_its_field(admin_client)
         ('{"x\\u0000": 1}', "NUL characters are not allowed."),
         ("[1]", "Must be an object of parameter names to values."),
         ('"abc"', "Must be an object of parameter names to values."),
+        ('{"x": ' + "[" * 2000 + "]" * 2000 + "}", TOO_DEEP),
+        ('{"x": ' + "[" * 64 + "]" * 64 + "}", TOO_DEEP),
     ],
 )
 def test_other_parameters_postgresql_or_the_service_refuse_show_at_the_field(

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
@@ -68,6 +69,21 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         strategy = StrategyFactory()
         strategy.codes.set([CodeFactory(), CodeFactory()])
         return strategy
+
+    def test_param_sent_as_a_form_field_nested_too_deep_is_refused_naming_it(self, staff_client):
+        data = {**self.create_data(), "param": '{"x": ' + "[" * 2000 + "]" * 2000 + "}"}
+        for content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            if content_type.startswith("multipart"):
+                response = staff_client.post(self.list_url(), data, format="multipart")
+            else:
+                response = staff_client.post(
+                    self.list_url(), urlencode(data, doseq=True), content_type=content_type
+                )
+            assert_refused(response, 400, "param")
+            assert response.json()["errors"]["param"] == [
+                "JSON nested deeper than 64 levels (arrays and objects)."
+            ]
+        assert not Strategy.objects.filter(name="Swing").exists()
 
     def create_data(self):
         workflow = WorkflowFactory()

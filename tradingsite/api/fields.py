@@ -8,6 +8,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from tradingsite.api.parsers import json_depth_refusal
+
 
 @extend_schema_field({"type": "string", "enum": ["paper", "live"], "readOnly": True})
 class TradingModeField(serializers.Field):
@@ -60,6 +62,10 @@ class _StorableJSONField(serializers.JSONField):
     shape = object
 
     def to_internal_value(self, data):
+        if getattr(data, "is_json_string", False):  # sent as a form field: JSON text
+            refusal = json_depth_refusal(data)
+            if refusal:
+                raise serializers.ValidationError(refusal)
         value = super().to_internal_value(data)
         if not isinstance(value, self.shape):
             self.fail("wrong_shape")

@@ -28,7 +28,7 @@ DESCRIPTIONS = {
     "400": "Refused: `errors` names each field and the reason.",
     "401": "No credentials: send `Authorization: Token <key>` or sign in.",
     "403": "Not allowed: only staff users write (or the CSRF token is missing).",
-    "404": "No such object (or no such page: an out-of-range `page` or a stale `cursor`).",
+    "404": "No such object (or no such page: an out-of-range `page`).",
     "429": "Too many requests: wait `Retry-After` seconds.",
     "502": "The IB gateway refused or did not answer in time.",
     "503": "The IB gateway cannot be reached; `broker` names its host and port.",
@@ -60,7 +60,7 @@ def document_error_responses(result, generator, request, public):
             codes = ["401", "403", "429"]
             if "requestBody" in operation or "query" in where or method in WRITES:
                 codes.append("400")
-            if "path" in where or names & {"cursor", "page"}:
+            if "path" in where or "page" in names:
                 codes.append("404")
             responses = operation.setdefault("responses", {})
             for code in codes:

@@ -1,5 +1,6 @@
 """What every API endpoint shares: authentication, permissions, throttling, error bodies, docs."""
 
+import base64
 import io
 import re
 
@@ -16,8 +17,15 @@ from rest_framework.throttling import UserRateThrottle
 from marketdata.tests.factories import CodeFactory
 from tradingsite.api.authentication import TokenAuthentication, _TokenRead
 from tradingsite.api.exceptions import api_exception_handler
+from tradingsite.api.parsers import json_depth_refusal
 from tradingsite.exceptions import ServiceUnavailable
 from tradingsite.testing.api import APITestCase, SecureAPIClient, assert_refused, results
+from tradingsite.testing.factories import (
+    AgentMessageFactory,
+    ExecutionFactory,
+    make_decision,
+    make_fill,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -167,8 +175,87 @@ class TestErrorBodies(APITestCase):
         response = staff_client.post(CODES, "{not json", content_type="application/json")
         assert_refused(response, 400)
 
+    def test_json_nested_deeper_than_64_levels_is_a_400_naming_the_depth(self, staff_client):
+        for body in ("[" * 2000 + "]" * 2000, '{"symbol": ' + "[" * 65 + "]" * 65 + "}"):
+            response = staff_client.post(CODES, body, content_type="application/json")
+            assert_refused(response, 400)
+            assert response.json()["detail"] == (
+                "JSON nested deeper than 64 levels (arrays and objects)."
+            )
+        at_the_limit = '{"symbol": ' + "[" * 63 + "]" * 63 + ', "x": "' + "[" * 99 + '"}'
+        response = staff_client.post(CODES, at_the_limit, content_type="application/json")
+        assert_refused(response, 400, "symbol")  # read, and refused for what it says
+        assert json_depth_refusal("[" * 64 + "]" * 64) is None
+        assert json_depth_refusal('["' + "[" * 99 + '", "\\\\", "]"]') is None
+        assert json_depth_refusal('"' + '\\"' * 99 + "[" * 99) is None  # left to the parser
+
     def test_an_unknown_url_under_the_api_is_404(self, reader_client):
         assert reader_client.get("/api/codes/abc/").status_code == 404
+
+
+def _cursor(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+class TestCursors(APITestCase):
+    """A cursor the site did not make is a 400 naming ``cursor``, on every cursor listing."""
+
+    @pytest.fixture(params=["executions", "decisions", "orders", "conversation"])
+    def listing(self, request):
+        """The URL of a cursor-paginated listing with two rows, so that a page has a next."""
+        if request.param == "conversation":
+            message = AgentMessageFactory()
+            AgentMessageFactory(workflow_execution=message.workflow_execution)
+            return f"/api/executions/{message.workflow_execution_id}/conversation/"
+        for _ in range(2):
+            make_fill(decision=make_decision())
+            ExecutionFactory()
+        return f"/api/{request.param}/"
+
+    @pytest.mark.parametrize(
+        "cursor",
+        [
+            "abc",  # not base64 (its padding is missing)
+            "w6k=",  # not ASCII once decoded
+            _cursor("o=-1"),
+            _cursor("r=yes"),
+            _cursor("p=abc"),
+            _cursor("p=2024-01-01T00:00:00-17:25"),  # an offset PostgreSQL refuses
+            _cursor("p=2024-01-01T00:00:00%2B16:00"),
+            _cursor("p=9999-12-31T23:00:00-15:00"),  # past year 9999 in UTC
+            _cursor("p=10000-01-01T00:00:00Z"),
+            _cursor("p=0000-01-01T00:00:00Z"),
+            _cursor("p=1\x00"),
+            _cursor("p=2024-02-30T00:00:00Z"),
+        ],
+    )
+    def test_a_bad_cursor_is_a_400_naming_it(self, reader_client, listing, cursor):
+        response = reader_client.get(listing, {"cursor": cursor})
+        assert_refused(response, 400, "cursor")
+        assert response.json()["errors"]["cursor"] == ["Invalid cursor"]
+
+    @pytest.mark.parametrize(
+        "position", ["2024-01-01T00:00:00-15:59", "2024-01-01T00:00:00%2B15:00", "2024-01-01"]
+    )
+    def test_a_date_time_cursor_of_an_offset_postgresql_takes_pages(
+        self, reader_client, listing, position
+    ):
+        response = reader_client.get(listing, {"cursor": _cursor(f"p={position}")})
+        if listing == "/api/executions/":  # by id, which a date-time is not
+            assert_refused(response, 400, "cursor")
+        else:
+            assert response.status_code == 200, response.content
+
+    def test_the_cursors_the_site_makes_still_walk_every_page(self, reader_client, listing):
+        url, seen = f"{listing}?page_size=1", []
+        while url:
+            body = reader_client.get(url).json()
+            seen += [row["id"] for row in body["results"]]
+            url = body["next"]
+        assert len(seen) == len(set(seen)) == 2
+        previous = reader_client.get(f"{listing}?page_size=1").json()["next"]
+        back = reader_client.get(reader_client.get(previous).json()["previous"]).json()
+        assert [row["id"] for row in back["results"]] == seen[:1]
 
 
 class TestDocs(APITestCase):

@@ -2,7 +2,7 @@
 
 import copy
 import decimal
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -244,3 +244,27 @@ def test_date_times_are_read_as_djangos_own_loader_reads_them():
     assert ours[:3] == djangos[:3]
     assert [value.tzinfo for value in ours] == [value.tzinfo for value in djangos]
     assert ours[0] == AT.replace(microsecond=890123) + timedelta(hours=-5, minutes=-30)
+
+
+@pytest.mark.parametrize(
+    ("moment", "as_text"),
+    [
+        (datetime(2024, 1, 1, tzinfo=timezone(-timedelta(hours=17, minutes=25))),
+         "2024-01-01 17:25:00+00"),
+        (datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=15, minutes=59))),
+         "2023-12-31 08:01:00+00"),
+        (datetime(9999, 12, 31, 23, tzinfo=timezone(-timedelta(hours=17))),
+         "10000-01-01 16:00:00+00"),
+        (datetime(1, 1, 1, 5, 30, tzinfo=timezone(timedelta(hours=20))),
+         "0001-12-31 09:30:00+00 BC"),
+    ],
+)  # fmt: skip
+def test_a_date_time_of_any_offset_python_takes_reaches_postgresql_as_its_moment(moment, as_text):
+    """PostgreSQL refuses offsets of 16 hours and more, which Python takes; near the ends of
+    the calendar the UTC moment is one Python cannot hold."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.execute("SELECT %s::timestamptz::text", [moment])
+        assert cursor.fetchone() == (as_text,)
+    order = OrderFactory(created_at=AT)
+    assert list(Order.objects.filter(created_at__lt=moment)) == ([order] if moment > AT else [])

@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from orders.models import Position
 from tradingsite.broker import reset_broker
+from tradingsite.testing.api import SecureAPIClient
 from tradingsite.testing.factories import (
     AgentMessageFactory,
     MarketDataFactory,
@@ -158,3 +159,28 @@ def test_every_operation_honours_the_schema(case, staff_token, stored_ids):
     case.call_and_validate(
         base_url=BASE_URL, headers={"Authorization": f"Token {staff_token}"}, checks=CHECKS
     )
+
+
+DEEP = "[" * 2000 + "]" * 2000
+
+
+def json_body_operations(schema):
+    """(method, path) of every operation that takes a JSON body."""
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                yield method, path
+
+
+def test_json_nested_too_deep_is_a_400_naming_the_depth_on_every_operation_that_reads_json(
+    staff_token, stored_ids, broker_down
+):
+    client = SecureAPIClient(HTTP_AUTHORIZATION=f"Token {staff_token}")
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    operations = list(json_body_operations(schema))
+    assert len(operations) >= 14  # codes, orders, strategies, workflows and their actions
+    for method, path in operations:
+        url = path.replace("{id}", str(stored_ids.get(path.split("/")[2], 1)))
+        response = client.generic(method.upper(), url, DEEP, content_type="application/json")
+        assert response.status_code == 400, (method, path, response.content)
+        assert "nested deeper than 64 levels" in response.json()["detail"], (method, path)

@@ -2,6 +2,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils.html import escape
 
 from marketdata.tests.factories import market_document
 from strategies.tests.factories import StrategyFactory
@@ -74,6 +75,7 @@ def test_invalid_steps_show_the_message_and_save_nothing(admin_client, template)
             'period_1: \'forever\' is not an IB duration such as "1 Y", "6 M", "2 W" or "10 D".',
         ),
         ('{"risk_per_trade": 2}', "risk_per_trade: must be at most 1"),
+        ("[" * 2000 + "]" * 2000, "JSON nested deeper than 64 levels (arrays and objects)."),
     ],
 )
 def test_default_params_that_cannot_be_stored_are_refused_at_the_field(
@@ -89,6 +91,20 @@ def test_default_params_that_cannot_be_stored_are_refused_at_the_field(
     assert not Workflow.objects.filter(name="Edited").exists()
     template.refresh_from_db()
     assert template.default_params == TWO["default_params"]
+
+
+def test_steps_nested_too_deep_are_refused_at_the_field_and_shown_as_typed(admin_client, template):
+    steps = '[{"type": "fetch_data", "config": ' + "[" * 2000 + "]" * 2000 + "}]"
+    data = {**form(template, TWO["steps"]), "steps": steps}
+    response = admin_client.post(f"/admin/workflows/workflow/{template.pk}/change/", data,
+                                 secure=True)  # fmt: skip
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["steps"] == [
+        "JSON nested deeper than 64 levels (arrays and objects)."
+    ]
+    assert escape(steps) in response.content.decode()
+    template.refresh_from_db()
+    assert template.steps == TWO["steps"]
 
 
 def test_the_history_names_who_saved_each_version_and_what_changed(admin_client, template):
