@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from marketdata.models import MarketData
+from marketdata.services import code_resolve
 from marketdata.tests.factories import CodeFactory, cache_market_data
 from orders.models import Order
 from strategies.models import Decision
@@ -43,11 +44,12 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
-def cached_strategy(trends, *, workflow=None, param=None, type_="two_indicator"):
-    """A strategy whose codes have fresh daily and weekly bars in the cache."""
+def cached_strategy(trends, *, workflow=None, param=None, type_="two_indicator", at_ib=False):
+    """A strategy whose codes have fresh daily and weekly bars in the cache; ``at_ib``: codes
+    the gateway knows (resolved there), so that IB takes their orders."""
     codes = []
     for symbol, trend in trends.items():
-        code = CodeFactory(symbol=symbol)
+        code = code_resolve(symbol=symbol) if at_ib else CodeFactory(symbol=symbol)
         cache_market_data(code, period="1 Y", bar="1 day", trend=trend)
         cache_market_data(code, period="2 Y", bar="1 week", trend=trend)
         codes.append(code)
@@ -257,7 +259,7 @@ def test_legacy_strategy_without_workflow_runs_its_type_template(gateway):
 
 
 def test_a_redelivered_scheduled_run_is_one_execution_and_one_order(gateway):
-    strategy = cached_strategy({"UPCO": "up"})
+    strategy = cached_strategy({"AAPL": "up"}, at_ib=True)
     beat_task_id = str(uuid.uuid4())
     first = run_workflow.apply(args=[strategy.pk], task_id=beat_task_id).get()
     # The broker hands the same message out again (its worker was presumed lost).
