@@ -64,7 +64,7 @@ class IBListener:
 
     def step(self):
         close_old_connections()
-        if self.broker is None or not self.broker.is_connected():
+        if self.broker is None or not self.broker.alive():
             self._drop()
             self.broker = self._connect()
             summary = orders_reconcile(broker=self.broker)

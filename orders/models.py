@@ -81,6 +81,8 @@ class Order(models.Model):
     )
     filled_quantity = quantity_field(default=0)
     avg_fill_price = price_field(verbose_name="average fill price", null=True, blank=True)
+    # Seed 003's column, our own here: why IB did not take the order, or why it was closed.
+    error_message = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

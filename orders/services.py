@@ -6,6 +6,7 @@ applied one after the other.
 """
 
 import logging
+from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
@@ -56,11 +57,12 @@ def _positive(value, *, field):
 
 
 @transaction.atomic
-def order_status_set(*, order, status, fill_price=None, at=None):
+def order_status_set(*, order, status, fill_price=None, at=None, reason=None):
     """Move an order to ``status``, refreshing ``updated_at``.
 
     ``filled`` fills what remains of the order (at ``fill_price``, or the limit price) and so
     creates or closes its trades; a final status (filled, cancelled, rejected) never changes.
+    ``reason`` (why IB refused or closed it) is kept in ``error_message``.
     """
     order = _locked_order(order)
     if status not in OrderStatus.values:
@@ -88,7 +90,11 @@ def order_status_set(*, order, status, fill_price=None, at=None):
             extra={"status": "Use order_fill_record for partially_filled."},
         )
     order.status = status
-    order.save(update_fields=["status", "updated_at"])
+    fields = ["status", "updated_at"]
+    if reason:
+        order.error_message = reason
+        fields.append("error_message")
+    order.save(update_fields=fields)
     return order
 
 
@@ -565,6 +571,11 @@ def _order_write(*, code, side, quantity, order_type, price, tif, decision, brok
 
 
 def _order_send(order, *, broker):
+    """Send the order's row to IB; it stays ``submitted`` only once IB acknowledged it.
+
+    Anything else (IB refused it, did not acknowledge it in time, the gateway cannot be
+    reached or dropped the connection) leaves it ``rejected`` with the reason, and the caller
+    gets the BrokerError in the same call."""
     try:
         broker_order_id = broker.place_order(
             contract=contract_of(order.instrument),
@@ -575,9 +586,10 @@ def _order_send(order, *, broker):
             tif=order.tif,
             order_ref=_order_ref(order),
         )
-    except BrokerError:
-        order.status = OrderStatus.REJECTED
-        order.save(update_fields=["status", "updated_at"])
+    except BrokerError as exc:
+        Order.objects.filter(pk=order.pk, status=OrderStatus.SUBMITTED).update(
+            status=OrderStatus.REJECTED, error_message=str(exc), updated_at=timezone.now()
+        )
         raise
     Order.objects.filter(pk=order.pk).update(ibkr_order_id=broker_order_id)
     order.refresh_from_db()
@@ -663,7 +675,7 @@ def order_status_apply(status):
     if target in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and order.status not in (
         TERMINAL_STATUSES
     ):
-        return order_status_set(order=order, status=target)
+        return order_status_set(order=order, status=target, reason=status.message or None)
     return order
 
 
@@ -680,7 +692,8 @@ def orders_reconcile(*, broker=None):
             logger.error("execution %s of IB order %s refused: %s", report.exec_id,
                          report.broker_order_id, error)  # fmt: skip
     changed = 0
-    for status in broker.order_statuses():
+    statuses = broker.order_statuses()
+    for status in statuses:
         order = _order_for(order_ref=status.order_ref, broker_order_id=status.broker_order_id)
         old = order.status if order else None
         try:
@@ -690,11 +703,36 @@ def orders_reconcile(*, broker=None):
             logger.error("status of IB order %s refused: %s", status.broker_order_id, error)
             continue
         changed += bool(order and order.status != old)
+    changed += _unacknowledged_close(known={status.order_ref for status in statuses})
     return {
         "executions_applied": OrderExecution.objects.count() - before,
         "statuses_changed": changed,
         "reports_refused": refused,
     }
+
+
+def _unacknowledged_close(*, known):
+    """Reject the orders whose sending stopped before IB acknowledged them (the process died
+    in between) and that IB does not know by their orderRef: nothing works them, and a row
+    left ``submitted`` would block its contract and claim an order IB never had."""
+    waited = settings.IBKR_ORDER_ACK_TIMEOUT + settings.IBKR_REQUEST_TIMEOUT
+    stale = Order.objects.filter(
+        status=OrderStatus.SUBMITTED,
+        ibkr_order_id__isnull=True,
+        filled_quantity=0,
+        created_at__lt=timezone.now() - timedelta(seconds=waited),
+    )
+    closed = 0
+    for order in stale:
+        if _order_ref(order) in known:
+            continue
+        closed += Order.objects.filter(pk=order.pk, status=OrderStatus.SUBMITTED).update(
+            status=OrderStatus.REJECTED,
+            error_message="IB never acknowledged this order and does not know it: the process "
+            "sending it stopped first (closed by the reconcile).",
+            updated_at=timezone.now(),
+        )
+    return closed
 
 
 class OrderEventListener:

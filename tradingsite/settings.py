@@ -138,6 +138,13 @@ IBKR_MASTER_CLIENT_ID = env.int("IBKR_MASTER_CLIENT_ID", default=IBKR_CLIENT_ID 
 IBKR_REQUEST_TIMEOUT = env.float("IBKR_REQUEST_TIMEOUT", default=15.0)
 IBKR_CONNECT_ATTEMPTS = env.int("IBKR_CONNECT_ATTEMPTS", default=3)
 IBKR_RECONNECT_BACKOFF = env.float("IBKR_RECONNECT_BACKOFF", default=0.5)
+# A connection idle longer than IBKR_HEARTBEAT_SECONDS is asked IB's time (answered within
+# IBKR_HEARTBEAT_TIMEOUT) before its next request: a gateway that went away is found before an
+# order is sent into a dead socket. An order counts as sent once IB acknowledged it, within
+# IBKR_ORDER_ACK_TIMEOUT; else it is rejected here, with that reason.
+IBKR_HEARTBEAT_SECONDS = env.float("IBKR_HEARTBEAT_SECONDS", default=5.0)
+IBKR_HEARTBEAT_TIMEOUT = env.float("IBKR_HEARTBEAT_TIMEOUT", default=2.0)
+IBKR_ORDER_ACK_TIMEOUT = env.float("IBKR_ORDER_ACK_TIMEOUT", default=5.0)
 # IB's market data type for prices: 1 live, 3 delayed (a paper account without market data
 # subscriptions; IB sends live data anyway where the account has it). Paper: delayed allowed.
 IBKR_MARKET_DATA_TYPE = env.int(

@@ -61,9 +61,19 @@ def listening(gateway):
     assert not thread.is_alive()
 
 
+def resting_then_filled(gateway, code, quantity):
+    """A buy limit below the market (acknowledged, working), then the market falls to it."""
+    price = D(str(gateway.price(code.symbol)))
+    limit = (price * D("0.95")).quantize(D("0.01"))
+    order = manual_order_place(code=code, side="BUY", quantity=quantity, price=limit)
+    assert status(order) == OrderStatus.SUBMITTED
+    gateway.set_price(code.symbol, float(limit - 1))
+    return order
+
+
 def test_without_a_listener_a_fill_waits_for_someone_to_drive_the_connection(gateway):
     aapl = code_resolve(symbol="AAPL")
-    order = manual_order_place(code=aapl, side="BUY", quantity=10, order_type="MKT")
+    order = resting_then_filled(gateway, aapl, 10)
     assert eventually(lambda: [e.shares for e in gateway.executions()] == [10])  # IB filled it
     time.sleep(0.3)
     assert status(order) == OrderStatus.SUBMITTED  # the site has not heard it (issue 14)
@@ -87,7 +97,7 @@ def test_a_fill_lands_with_no_other_request_made(listening, gateway):
 
 def test_a_listener_that_was_down_catches_up_on_connect(gateway):
     msft = code_resolve(symbol="MSFT")
-    order = manual_order_place(code=msft, side="BUY", quantity=5, order_type="MKT")
+    order = resting_then_filled(gateway, msft, 5)
     assert eventually(lambda: [e.shares for e in gateway.executions()] == [5])
     assert status(order) == OrderStatus.SUBMITTED
 

@@ -54,11 +54,16 @@ def _client_id():
 
 
 def get_broker():
-    """The connected broker of this process (a forked worker gets its own connection)."""
+    """The connected broker of this process (a forked worker gets its own connection).
+
+    The connection is checked first (``IBBroker.alive``: its socket, and a heartbeat when it
+    was idle): one that died since it was last used (a gateway restart) is replaced by a new
+    one here, so a restart costs no request at all when the gateway is back, and a clear
+    BrokerUnavailable when it is not."""
     global _broker, _pid
     ensure_event_loop()
     with _lock:
-        if _broker is not None and _pid == os.getpid() and _broker.is_connected():
+        if _broker is not None and _pid == os.getpid() and _broker.alive():
             return _broker
         if _broker is not None and _pid == os.getpid():
             _broker.disconnect()
@@ -82,6 +87,9 @@ def broker_connect(*, client_id):
             timeout=settings.IBKR_REQUEST_TIMEOUT,
             pacing_clock=settings.IBKR_PACING_CLOCK,
             market_data_type=settings.IBKR_MARKET_DATA_TYPE,
+            heartbeat_seconds=settings.IBKR_HEARTBEAT_SECONDS,
+            heartbeat_timeout=settings.IBKR_HEARTBEAT_TIMEOUT,
+            ack_timeout=settings.IBKR_ORDER_ACK_TIMEOUT,
         ),
         attempts=settings.IBKR_CONNECT_ATTEMPTS,
         backoff=settings.IBKR_RECONNECT_BACKOFF,

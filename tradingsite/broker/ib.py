@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import threading
+import time as clock
 from collections import deque
 from dataclasses import replace
 from datetime import UTC, datetime, time
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 ORDER_REFUSALS = {110}
 CLIENT_ID_IN_USE = 326
 UNACKNOWLEDGED = ("PendingSubmit", "ApiPending")
+REFUSED = ("Cancelled", "ApiCancelled", "Inactive")  # IB's end of an order it did not take
 DELAYED_DATA = (3, 4)  # reqMarketDataType: delayed, delayed frozen
 SUMMARY_TAGS = {
     "NetLiquidation": "net_liquidation",
@@ -97,12 +99,17 @@ class IBBroker:
     methods may be called from any thread (``_on_own_loop``)."""
 
     def __init__(
-        self, *, host, port, client_id, timeout=10.0, pacing_clock="real", market_data_type=1
-    ):
+        self, *, host, port, client_id, timeout=10.0, pacing_clock="real", market_data_type=1,
+        heartbeat_seconds=5.0, heartbeat_timeout=2.0, ack_timeout=5.0,
+    ):  # fmt: skip
         self.host = host
         self.port = port
         self.client_id = client_id
         self.timeout = timeout
+        self.heartbeat_seconds = heartbeat_seconds
+        self.heartbeat_timeout = heartbeat_timeout
+        self.ack_timeout = ack_timeout
+        self._last_heard = 0.0  # monotonic time of IB's last answer on this connection
         self.pacing = pacing_for(pacing_clock, sleep=self.wait)
         ensure_event_loop()  # ib_insync's import needs one in this thread
         self.loop = asyncio.new_event_loop()
@@ -127,6 +134,7 @@ class IBBroker:
         try:
             self.ib.connect(self.host, self.port, clientId=self.client_id, timeout=self.timeout)
             self.ib.reqMarketDataType(self.market_data_type)
+            self._last_heard = clock.monotonic()
         except (ConnectionRefusedError, OSError, TimeoutError) as exc:
             if any(code == CLIENT_ID_IN_USE for code, _ in self._errors.values()):
                 raise ClientIdInUse(
@@ -148,6 +156,49 @@ class IBBroker:
     @_on_own_loop
     def is_connected(self):
         return self.ib.isConnected()
+
+    @_on_own_loop
+    def alive(self):
+        """Whether the socket is alive now (``_check_alive``); a dead one is closed."""
+        try:
+            self._check_alive()
+        except BrokerUnavailable:
+            return False
+        return True
+
+    def _lost(self, why):
+        return BrokerUnavailable(
+            f"Lost the connection to IB Gateway/TWS at {self.host}:{self.port} ({why})."
+        )
+
+    def _check_alive(self):
+        """Before a request or an order: is anyone still at the other end of the socket?
+
+        Trap: ib_insync learns that its socket closed only when its event loop runs, and
+        between two requests nothing runs it (bars from the cache, a wait step, a model's
+        answer). An order written into a dead socket looked sent: ib_insync gave it an id that
+        IB never saw. So the loop runs once (a closed socket is seen), and a connection idle
+        for ``heartbeat_seconds`` asks IB's time first (a gateway gone without closing the
+        socket does not answer within ``heartbeat_timeout``)."""
+        try:
+            self.ib.sleep(0)
+        except ConnectionError as exc:
+            raise self._lost(str(exc)) from None
+        if not self.ib.isConnected():
+            raise self._lost("the gateway closed it")
+        if clock.monotonic() - self._last_heard < self.heartbeat_seconds:
+            return
+        try:
+            ibapi.util.run(self.ib.reqCurrentTimeAsync(), timeout=self.heartbeat_timeout)
+        except (TimeoutError, ConnectionError) as exc:
+            self.ib.disconnect()
+            why = (
+                f"no answer to a heartbeat within {self.heartbeat_timeout:g}s"
+                if isinstance(exc, TimeoutError)
+                else str(exc) or "the gateway closed it"
+            )
+            raise self._lost(why) from None
+        self._last_heard = clock.monotonic()
 
     @_on_own_loop
     def disconnect(self):
@@ -186,19 +237,19 @@ class IBBroker:
         self._deliver()
 
     def _request(self, what, call, *args):
+        self._check_alive()
         self._errors.clear()
         try:
             result = call(*args)
-            self._deliver()
-            return result
         except TimeoutError:
             raise BrokerError(
                 f"IB did not answer {what} within {self.timeout:g}s ({self.host}:{self.port})."
             ) from None
         except ConnectionError as exc:
-            raise BrokerUnavailable(
-                f"Lost the connection to IB Gateway/TWS at {self.host}:{self.port} ({exc})."
-            ) from None
+            raise self._lost(str(exc)) from None
+        self._last_heard = clock.monotonic()
+        self._deliver()
+        return result
 
     # --- contracts and data --------------------------------------------------------------
     @_on_own_loop
@@ -367,7 +418,47 @@ class IBBroker:
         order.tif = tif
         order.orderRef = order_ref
         trade = self._request("placeOrder", self.ib.placeOrder, self._contract(contract), order)
+        try:
+            self._acknowledged(trade)
+        finally:
+            self._deliver()
         return trade.order.orderId
+
+    def _acknowledged(self, trade):
+        """Wait until IB has taken the order (its openOrder / orderStatus), at most
+        ``ack_timeout`` seconds. An order IB refused, or did not acknowledge in time, or whose
+        connection dropped first, is a BrokerError saying which: it was not placed.
+
+        An order that was never acknowledged is cancelled (if IB got it late, it must not
+        work an order the site reports as rejected)."""
+        order_id = trade.order.orderId
+        deadline = clock.monotonic() + self.ack_timeout
+        while True:
+            status = trade.orderStatus.status
+            code, message = self._errors.get(order_id, (None, ""))
+            if status in REFUSED or code in ORDER_REFUSALS:
+                reason = f"error {code}, {message}" if code else (status or "refused")
+                raise BrokerError(f"IB refused order {order_id}: {reason}")
+            if status not in UNACKNOWLEDGED:
+                self._last_heard = clock.monotonic()
+                return
+            if not self.ib.isConnected():
+                raise self._lost(f"before IB acknowledged order {order_id}")
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                break
+            try:
+                self.ib.waitOnUpdate(timeout=min(left, 0.25))
+            except ConnectionError:
+                raise self._lost(f"before IB acknowledged order {order_id}") from None
+        try:
+            self.ib.cancelOrder(trade.order)
+        except ConnectionError:
+            pass  # nothing to cancel through a dead socket
+        raise BrokerError(
+            f"IB did not acknowledge order {order_id} within {self.ack_timeout:g}s "
+            f"({self.host}:{self.port}); it was not placed."
+        )
 
     @_on_own_loop
     def cancel_order(self, *, broker_order_id):

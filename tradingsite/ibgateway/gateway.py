@@ -11,6 +11,7 @@ import concurrent.futures
 import logging
 import signal
 import threading
+import time
 from decimal import Decimal
 
 from .book import Book, Execution, Order, PositionView
@@ -194,6 +195,13 @@ class LoopbackGateway:
 
         loop.call_soon_threadsafe(run)
         return done.result(timeout=30)
+
+    def pause(self, seconds: float) -> None:
+        """Stop answering for ``seconds``, as a hung gateway does: its connections stay open,
+        and what clients send meanwhile is read and answered afterwards."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(time.sleep, seconds)
 
     def set_price(self, symbol: str, price) -> Decimal:
         """Move the simulated price; matching orders fill before this returns."""
