@@ -81,7 +81,8 @@ class OrderAdmin(BrokerOwnedAdmin):
     fields = (
         "instrument_link", "side", "quantity", "order_type", "price", "tif", "status",
         "filled_quantity", "avg_fill_price", "ibkr_order_id", "error_message", "decision_link",
-        "strategy_link", "execution_link", "trades_link", "created_at", "updated_at",
+        "strategy_link", "execution_link", "trades_link", "created_at", "submitted_at",
+        "filled_at", "canceled_at", "updated_at",
     )  # fmt: skip
 
     def get_search_results(self, request, queryset, search_term):

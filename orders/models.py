@@ -83,6 +83,15 @@ class Order(models.Model):
     avg_fill_price = price_field(verbose_name="average fill price", null=True, blank=True)
     # Seed 003's column, our own here: why IB did not take the order, or why it was closed.
     error_message = models.TextField(null=True, blank=True)
+    submitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When IB acknowledged the order (seed 003)"
+    )
+    filled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When IB executed its last share (seed 003)"
+    )
+    canceled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was cancelled, at IB or here (seed 003)"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

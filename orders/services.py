@@ -11,8 +11,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DecimalField, F, Prefetch, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, DecimalField, F, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from marketdata.models import Code
@@ -91,6 +91,9 @@ def order_status_set(*, order, status, fill_price=None, at=None, reason=None):
         )
     order.status = status
     fields = ["status", "updated_at"]
+    if status == OrderStatus.CANCELLED:
+        order.canceled_at = at or timezone.now()
+        fields.append("canceled_at")
     if reason:
         order.error_message = reason
         fields.append("error_message")
@@ -132,10 +135,12 @@ def order_fill_record(*, order, quantity, price, at=None, reported_by_broker=Fal
     order.avg_fill_price = quantize((previous_value + price * quantity) / filled, PRICE_PLACES)
     order.filled_quantity = filled
     if filled == order.quantity:
-        order.status = OrderStatus.FILLED
+        order.status, order.filled_at = OrderStatus.FILLED, at
     elif order.status != OrderStatus.CANCELLED:
         order.status = OrderStatus.PARTIALLY_FILLED
-    order.save(update_fields=["avg_fill_price", "filled_quantity", "status", "updated_at"])
+    order.save(
+        update_fields=["avg_fill_price", "filled_quantity", "status", "filled_at", "updated_at"]
+    )
     execution = OrderExecution.objects.create(
         exec_id=exec_id or f"local-{order.pk}-{order.executions.count() + 1}",
         order=order,
@@ -591,7 +596,9 @@ def _order_send(order, *, broker):
             status=OrderStatus.REJECTED, error_message=str(exc), updated_at=timezone.now()
         )
         raise
-    Order.objects.filter(pk=order.pk).update(ibkr_order_id=broker_order_id)
+    Order.objects.filter(pk=order.pk).update(
+        ibkr_order_id=broker_order_id, submitted_at=Coalesce("submitted_at", timezone.now())
+    )
     order.refresh_from_db()
     return order
 
@@ -660,7 +667,7 @@ def _broker_id_record(order, broker_order_id):
     """IB's id for an order whose sending was cut off before the id was saved."""
     if order.ibkr_order_id is None and broker_order_id:
         Order.objects.filter(pk=order.pk, ibkr_order_id__isnull=True).update(
-            ibkr_order_id=broker_order_id
+            ibkr_order_id=broker_order_id, submitted_at=Coalesce("submitted_at", timezone.now())
         )
         order.ibkr_order_id = broker_order_id
 
@@ -703,7 +710,9 @@ def orders_reconcile(*, broker=None):
             logger.error("status of IB order %s refused: %s", status.broker_order_id, error)
             continue
         changed += bool(order and order.status != old)
-    changed += _unacknowledged_close(known={status.order_ref for status in statuses})
+    known = {status.order_ref for status in statuses}
+    changed += _unacknowledged_close(known=known)
+    changed += _unknown_working_close(known=known)
     return {
         "executions_applied": OrderExecution.objects.count() - before,
         "statuses_changed": changed,
@@ -733,6 +742,31 @@ def _unacknowledged_close(*, known):
             updated_at=timezone.now(),
         )
     return closed
+
+
+def _unknown_working_close(*, known):
+    """Close the working orders IB acknowledged once but no longer knows (neither among its
+    open orders nor among those completed today: a DAY order of an earlier day, or a gateway
+    that lost its book): nothing works them at IB, and a row left working here would block its
+    contract for manual orders with no way to cancel it. Their fills so far stay booked."""
+    waited = settings.IBKR_ORDER_ACK_TIMEOUT + settings.IBKR_REQUEST_TIMEOUT
+    now = timezone.now()
+    lost = (
+        Order.objects.filter(
+            status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
+            ibkr_order_id__isnull=False,
+            created_at__lt=now - timedelta(seconds=waited),
+        )
+        .annotate(ref=Concat(Value(ORDER_REF_PREFIX), Cast("pk", CharField())))
+        .exclude(ref__in=known)
+    )
+    return lost.update(
+        status=OrderStatus.CANCELLED,
+        canceled_at=now,
+        error_message="IB does not know this order any more (not among its open orders nor "
+        "those completed today): closed here by the reconcile.",
+        updated_at=now,
+    )
 
 
 class OrderEventListener:

@@ -16,6 +16,9 @@ class OrderFilter(FilterSet):
     order_type = filters.ChoiceFilter(choices=OrderType.choices)
     tif = filters.ChoiceFilter(choices=TimeInForce.choices)
     created_after, created_before = datetime_range("created_at")
+    submitted_after, submitted_before = datetime_range("submitted_at")
+    filled_after, filled_before = datetime_range("filled_at")
+    canceled_after, canceled_before = datetime_range("canceled_at")
     updated_after, updated_before = datetime_range("updated_at")
 
     class Meta:

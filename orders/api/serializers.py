@@ -26,7 +26,8 @@ class OrderSerializer(ModelSerializer):
         fields = [
             "id", "decision_id", "strategy_id", "ibkr_order_id", "conid", "symbol", "side",
             "quantity", "price", "order_type", "tif", "status", "filled_quantity",
-            "avg_fill_price", "error_message", "created_at", "updated_at", "trading_mode",
+            "avg_fill_price", "error_message", "created_at", "submitted_at", "filled_at",
+            "canceled_at", "updated_at", "trading_mode",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -17,7 +17,7 @@ from tradingsite.testing.factories import make_decision, make_fill
 ORDER_FIELDS = {
     "id", "decision_id", "strategy_id", "ibkr_order_id", "conid", "symbol", "side", "quantity",
     "price", "order_type", "tif", "status", "filled_quantity", "avg_fill_price", "error_message",
-    "created_at", "updated_at", "trading_mode",
+    "created_at", "submitted_at", "filled_at", "canceled_at", "updated_at", "trading_mode",
 }  # fmt: skip
 TRADE_FIELDS = {
     "id", "order_id", "conid", "symbol", "entry_price", "entry_quantity", "entry_date",

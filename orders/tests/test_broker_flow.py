@@ -2,9 +2,11 @@
 
 import socket
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from marketdata.services import code_resolve, contract_of
 from marketdata.tests.factories import CodeFactory
@@ -402,3 +404,52 @@ def test_a_connection_is_dropped_from_a_thread_that_runs_an_event_loop(gateway):
     asyncio.run(inside_a_running_loop())
     assert not first.is_connected() and first.loop.is_closed()
     assert get_broker() is not first and code_resolve(symbol="SPY").conid == 756733
+
+
+def test_an_orders_times_are_ibs_acknowledgement_fill_and_cancel(gateway, wait_for):
+    code = code_resolve(symbol="AAPL")
+    before = timezone.now()
+    filled = order_place(code=code, side="BUY", quantity=2, order_type="MKT", tif="DAY")
+    assert before <= filled.submitted_at <= timezone.now()  # acknowledged in the same call
+    assert wait_for(lambda: reload(filled).status == OrderStatus.FILLED)
+    assert filled.filled_at == filled.executions.get().executed_at  # IB's execution time
+    assert filled.canceled_at is None
+
+    limit = (market_price(gateway, "AAPL") * D("0.90")).quantize(CENT)
+    working = order_place(code=code, side="BUY", quantity=3, order_type="LMT", price=limit)
+    order_cancel(order=working)
+    assert wait_for(lambda: reload(working).status == OrderStatus.CANCELLED)
+    assert working.submitted_at <= working.canceled_at and working.filled_at is None
+
+
+def test_a_working_order_ib_no_longer_knows_is_closed_by_the_reconcile(gateway, settings):
+    """The gateway restarts without its book (as a DAY order of an earlier day is gone from
+    IB): the order would block its contract for manual orders; the reconcile closes it, with
+    the reason, and a new manual order on the contract is accepted."""
+    from tradingsite.ibgateway import LoopbackGateway
+
+    code = code_resolve(symbol="AAPL")
+    limit = (market_price(gateway, "AAPL") * D("0.90")).quantize(CENT)
+    lost = manual_order_place(code=code, side="BUY", quantity=3, order_type="LMT", price=limit)
+    port = settings.IBKR_PORT
+    gateway.stop()
+    reset_broker()
+    fresh = LoopbackGateway(host="127.0.0.1", port=port, seed=7, now=gateway.market.clock)
+    fresh.start()
+    try:
+        young = orders_reconcile()  # sent a moment ago: it may still be on its way to IB
+        assert young["statuses_changed"] == 0 and reload(lost).status == OrderStatus.SUBMITTED
+        Order.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=1))
+
+        assert orders_reconcile()["statuses_changed"] == 1
+        reload(lost)
+        assert lost.status == OrderStatus.CANCELLED and lost.canceled_at is not None
+        assert lost.error_message.startswith("IB does not know this order any more")
+        again = manual_order_place(code=code, side="BUY", quantity=3, order_type="LMT",
+                                   price=limit)  # fmt: skip
+        assert again.status == OrderStatus.SUBMITTED and again.ibkr_order_id is not None
+        assert orders_reconcile()["statuses_changed"] == 0  # an order IB knows stays working
+        assert reload(again).status == OrderStatus.SUBMITTED
+    finally:
+        reset_broker()
+        fresh.stop()
