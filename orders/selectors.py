@@ -5,7 +5,7 @@ rather than a join: orders, trades and positions keep ``conid`` without a foreig
 constraint, and an inner join would hide a row whose contract is not stored as a code.
 """
 
-from django.db.models import DecimalField, F, OuterRef, Subquery, Sum
+from django.db.models import Case, CharField, DecimalField, F, OuterRef, Subquery, Sum, Value, When
 
 from marketdata.models import Code
 from tradingsite.broker import get_broker
@@ -46,10 +46,23 @@ def net_realized_pnl():
     )
 
 
+def trade_status():
+    """``closed`` once all of a trade's quantity is exited, else ``open`` (computed)."""
+    return Case(
+        When(exit_quantity=F("entry_quantity"), then=Value("closed")),
+        default=Value("open"),
+        output_field=CharField(),
+    )
+
+
 @built_once
 def trades_list():
+    """Newest first, each with its opening order's strategy (none for a manual order)."""
     return Trade.objects.annotate(
-        symbol=instrument_code("symbol"), net_pnl=net_realized_pnl()
+        symbol=instrument_code("symbol"),
+        net_pnl=net_realized_pnl(),
+        strategy_id=F("order__decision__strategy_id"),
+        status=trade_status(),
     ).order_by("-entry_date", "-id")
 
 

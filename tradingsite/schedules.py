@@ -15,6 +15,10 @@ PERIODIC_JOBS = {
         "workflows.tasks.executions_sweep_task",
         {"minutes": 10},
     ),
+    "performance: strategy snapshots": (
+        "performance.tasks.performance_snapshot_task",
+        {"crontab": "*/15 * * * *"},
+    ),
     "workflows: daily metrics": (
         "workflows.tasks.workflow_metrics_task",
         {"crontab": "15 * * * *"},

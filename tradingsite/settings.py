@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "strategies",
     "orders",
     "workflows",
+    "performance",
 ]
 
 MIDDLEWARE = [

@@ -1,3 +1,4 @@
+from django.db.models import F, Q
 from django_filters import rest_framework as filters
 
 from orders.models import Order, OrderSide, OrderStatus, OrderType, Position, TimeInForce, Trade
@@ -29,6 +30,13 @@ class OrderFilter(FilterSet):
 class TradeFilter(FilterSet):
     id = IdFilter()
     order_id = IdFilter(field_name="order")
+    strategy_id = IdFilter(field_name="order__decision__strategy")
+    manual = filters.BooleanFilter(
+        field_name="order__decision", lookup_expr="isnull", label="opened by a manual order"
+    )
+    status = filters.ChoiceFilter(
+        choices=[("open", "open"), ("closed", "closed")], method="filter_status"
+    )
     conid = IdFilter(field_name="instrument_id")
     symbol = filters.CharFilter(field_name="instrument__symbol", lookup_expr="iexact")
     entry_after, entry_before = datetime_range("entry_date")
@@ -39,6 +47,10 @@ class TradeFilter(FilterSet):
     class Meta:
         model = Trade
         fields = []
+
+    def filter_status(self, queryset, name, value):
+        closed = Q(exit_quantity=F("entry_quantity"))
+        return queryset.filter(closed) if value == "closed" else queryset.exclude(closed)
 
 
 class PositionFilter(FilterSet):

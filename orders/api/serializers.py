@@ -68,6 +68,13 @@ class OrderPlaceSerializer(serializers.Serializer):
 
 class TradeSerializer(ModelSerializer):
     order_id = serializers.IntegerField(read_only=True)
+    strategy_id = serializers.IntegerField(
+        read_only=True, allow_null=True,
+        help_text="The strategy whose decision opened the trade; null for a manual order",
+    )  # fmt: skip
+    status = serializers.ChoiceField(
+        choices=["open", "closed"], read_only=True, help_text="closed once all of it is exited"
+    )
     net_pnl = serializers.DecimalField(
         max_digits=20, decimal_places=6, read_only=True, allow_null=True,
         help_text="Realized P&L net of fees (the exits' P&L minus their fees, as IB reports "
@@ -80,8 +87,9 @@ class TradeSerializer(ModelSerializer):
     class Meta:
         model = Trade
         fields = [
-            "id", "order_id", "conid", "symbol", "entry_price", "entry_quantity", "entry_date",
-            "exit_price", "exit_quantity", "exit_date", "realized_pnl", "fees", "net_pnl",
+            "id", "order_id", "strategy_id", "status", "conid", "symbol", "entry_price",
+            "entry_quantity", "entry_date", "exit_price", "exit_quantity", "exit_date",
+            "realized_pnl", "fees", "net_pnl",
             "created_at", "updated_at", "trading_mode",
         ]  # fmt: skip
         read_only_fields = fields

@@ -20,9 +20,9 @@ ORDER_FIELDS = {
     "created_at", "submitted_at", "filled_at", "canceled_at", "updated_at", "trading_mode",
 }  # fmt: skip
 TRADE_FIELDS = {
-    "id", "order_id", "conid", "symbol", "entry_price", "entry_quantity", "entry_date",
-    "exit_price", "exit_quantity", "exit_date", "realized_pnl", "fees", "net_pnl", "created_at",
-    "updated_at", "trading_mode",
+    "id", "order_id", "strategy_id", "status", "conid", "symbol", "entry_price", "entry_quantity",
+    "entry_date", "exit_price", "exit_quantity", "exit_date", "realized_pnl", "fees", "net_pnl",
+    "created_at", "updated_at", "trading_mode",
 }  # fmt: skip
 POSITION_FIELDS = {
     "id", "conid", "symbol", "quantity", "average_cost", "current_price", "unrealized_pnl",
@@ -281,6 +281,31 @@ class TestTrades(APIViewTestCases.ReadOnlyViewSet):
         assert body["symbol"] == code.symbol and body["trading_mode"] == "paper"
         assert ids(reader_client.get(self.list_url(), {"conid": code.conid})) == [trade.pk]
         assert ids(reader_client.get(self.list_url(), {"order_id": bought.pk})) == [trade.pk]
+
+    def test_a_trade_is_its_strategys_or_manual_and_open_or_closed(self, reader_client):
+        decision = make_decision()
+        by_strategy = make_fill(quantity="10", price="100", decision=decision,
+                                instrument=decision.code)  # fmt: skip
+        make_fill(quantity="4", price="101", instrument=decision.code, side="SELL")
+        manual = make_fill(quantity="2", price="50")
+        make_fill(quantity="2", price="55", instrument=manual.instrument, side="SELL")
+        rows = {
+            row["order_id"]: row for row in reader_client.get(self.list_url()).json()["results"]
+        }
+        assert (rows[by_strategy.pk]["strategy_id"], rows[by_strategy.pk]["status"]) == (
+            decision.strategy_id, "open",  # 4 of 10 exited
+        )  # fmt: skip
+        assert (rows[manual.pk]["strategy_id"], rows[manual.pk]["status"]) == (None, "closed")
+
+        def get(**query):
+            return sorted(row["order_id"] for row in
+                          reader_client.get(self.list_url(), query).json()["results"])  # fmt: skip
+
+        assert get(strategy_id=decision.strategy_id) == [by_strategy.pk]
+        assert get(manual="true") == [manual.pk] and get(status="closed") == [manual.pk]
+        assert get(status="open") == [by_strategy.pk]
+        refused = reader_client.get(self.list_url(), {"status": "finished"})
+        assert refused.status_code == 400 and "status" in refused.json()["errors"]
 
 
 class TestPositions(APIViewTestCases.ReadOnlyViewSet):

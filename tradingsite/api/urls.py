@@ -17,6 +17,8 @@ from rest_framework.routers import DefaultRouter
 from marketdata.api.urls import router as marketdata_router
 from orders.api.urls import extra_urlpatterns as orders_extra
 from orders.api.urls import router as orders_router
+from performance.api.urls import extra_urlpatterns as performance_extra
+from performance.api.urls import router as performance_router
 from strategies.api.urls import router as strategies_router
 from workflows.api.urls import extra_urlpatterns as workflows_extra
 from workflows.api.urls import router as workflows_router
@@ -24,7 +26,9 @@ from workflows.api.urls import router as workflows_router
 SIDECAR_DIR = Path(drf_spectacular_sidecar.__file__).parent / "static" / "drf_spectacular_sidecar"
 
 router = DefaultRouter()
-for app_router in (marketdata_router, strategies_router, orders_router, workflows_router):
+for app_router in (
+    marketdata_router, strategies_router, orders_router, workflows_router, performance_router,
+):  # fmt: skip
     router.registry.extend(app_router.registry)
 
 
@@ -49,6 +53,7 @@ urlpatterns = [
     re_path(r"^docs/assets/", not_found),
     *workflows_extra,
     *orders_extra,
+    *performance_extra,
     path("", include(router.urls)),
     # Paths without the trailing slash are left to APPEND_SLASH's redirect.
     re_path(r"^.*/$", not_found),

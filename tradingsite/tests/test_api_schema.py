@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from orders.models import Position
+from performance.services import performance_snapshot
 from tradingsite.broker import reset_broker
 from tradingsite.testing.api import SecureAPIClient
 from tradingsite.testing.factories import (
@@ -120,6 +121,7 @@ def stored_ids(db):
         "workflows": message.workflow_execution.workflow_id,
         "workflow-metrics": WorkflowMetricsFactory().pk,
         "market-data": MarketDataFactory().pk,
+        "performance": performance_snapshot(strategy=decision.strategy).pk,
     }
 
 

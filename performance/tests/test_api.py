@@ -1,0 +1,122 @@
+"""The performance API: a strategy's figures, their series and per-symbol results, P&L per
+period, and every strategy side by side."""
+
+from decimal import Decimal
+
+import pytest
+
+from performance.api.filters import PerformanceFilter
+from performance.api.serializers import FIGURES
+from performance.models import AgentPerformance
+from performance.services import performance_snapshot
+from performance.tests.factories import at
+from strategies.tests.factories import StrategyFactory
+from tradingsite.testing.api import APIViewTestCases
+
+D = Decimal
+
+
+class TestPerformance(APIViewTestCases.ReadOnlyViewSet):
+    basename = "performance"
+    expected_fields = {
+        "id", "strategy_id", "strategy_name", "snapshot_time", "total_value", "cash_balance",
+        "position_value", "realized_pnl", "unrealized_pnl", "total_pnl", "roi_percent",
+        "num_trades", "num_winning_trades", "num_losing_trades", "win_rate", "avg_win",
+        "avg_loss", "profit_factor", "sharpe_ratio", "max_drawdown", "max_drawdown_percent",
+    }  # fmt: skip
+    list_queries = 2
+    model = AgentPerformance
+    filterset = PerformanceFilter
+    filter_ignore = set(FIGURES) - {"snapshot_time"}
+
+    def make(self):
+        return performance_snapshot(strategy=StrategyFactory(), now=at(20, 21))
+
+    def test_strategies_side_by_side_newest_snapshot_each_sorted_by_a_figure(
+        self, reader_client, two_weeks
+    ):
+        performance_snapshot(strategy=two_weeks, now=at(14, 21))
+        newest = performance_snapshot(strategy=two_weeks, now=at(20, 21))
+        idle = performance_snapshot(strategy=StrategyFactory(), now=at(20, 21))
+        body = reader_client.get(self.list_url(), {"ordering": "-total_pnl"}).json()
+        assert [row["id"] for row in body["results"]] == [newest.pk, idle.pk]
+        assert D(body["results"][0]["total_pnl"]) == D("65")
+        body = reader_client.get(self.list_url(), {"ordering": "total_pnl"}).json()
+        assert [row["id"] for row in body["results"]] == [idle.pk, newest.pk]
+
+        refused = reader_client.get(self.list_url(), {"ordering": "password"})
+        assert refused.status_code == 400 and "ordering" in refused.json()["errors"]
+
+
+@pytest.mark.django_db
+class TestStrategyPerformance:
+    def url(self, strategy_id, what="performance"):
+        return f"/api/strategies/{strategy_id}/{what}/"
+
+    @pytest.fixture
+    def reader(self, django_user_model):
+        from tradingsite.testing.api import SecureAPIClient
+
+        client = SecureAPIClient()
+        client.force_authenticate(django_user_model.objects.create_user("reader"))
+        return client
+
+    @pytest.fixture
+    def staff(self, django_user_model):
+        from tradingsite.testing.api import SecureAPIClient
+
+        client = SecureAPIClient()
+        client.force_authenticate(django_user_model.objects.create_user("desk", is_staff=True))
+        return client
+
+    def test_the_latest_figures_their_series_and_each_symbols_results(self, reader, two_weeks):
+        performance_snapshot(strategy=two_weeks, now=at(14, 21))
+        performance_snapshot(strategy=two_weeks, now=at(20, 21))
+        body = reader.get(self.url(two_weeks.pk)).json()
+
+        latest = body["latest"]
+        assert (D(latest["realized_pnl"]), D(latest["total_pnl"])) == (D("46"), D("65"))
+        assert (D(latest["win_rate"]), D(latest["profit_factor"])) == (D("50"), D("1.8846"))
+        assert latest["strategy_name"] == two_weeks.name
+        # The book as it stood at each snapshot: here the same trades twice, oldest first.
+        assert [(p["snapshot_time"], D(p["total_pnl"])) for p in body["series"]] == [
+            ("2025-03-14T21:00:00Z", D("65")), ("2025-03-20T21:00:00Z", D("65")),
+        ]  # fmt: skip
+        assert [
+            (row["symbol"], row["num_trades"], D(row["net_pnl"]), D(row["fees"]))
+            for row in body["by_symbol"]
+        ] == [
+            ("AAPL", 1, D("98"), D("2")),
+            ("MSFT", 1, D("-52"), D("2")),
+        ]  # fmt: skip  (the open PEP trade and the manual KO one are not there)
+
+    def test_pnl_per_day_week_and_month(self, reader, two_weeks):
+        week = reader.get(self.url(two_weeks.pk, "pnl"), {"period": "week"}).json()
+        assert [(row["period_start"], D(row["net_pnl"]), row["exits"]) for row in week] == [
+            ("2025-03-10", D("98"), 1), ("2025-03-17", D("-52"), 1),
+        ]  # fmt: skip
+        month = reader.get(self.url(two_weeks.pk, "pnl"), {"period": "month"}).json()
+        assert [(row["period_start"], D(row["net_pnl"]), D(row["fees"])) for row in month] == [
+            ("2025-03-01", D("46"), D("4")),
+        ]
+        day = reader.get(self.url(two_weeks.pk, "pnl")).json()  # day by default
+        assert [row["period_start"] for row in day] == ["2025-03-12", "2025-03-18"]
+
+    def test_bad_input_is_a_400_or_a_404_naming_it(self, reader, two_weeks):
+        refused = reader.get(self.url(two_weeks.pk, "pnl"), {"period": "fortnight"})
+        assert refused.status_code == 400
+        assert refused.json()["errors"]["period"] == ["'fortnight' is not one of day, week, month."]
+        assert reader.get(self.url(999999)).status_code == 404
+        assert reader.get(self.url(999999, "pnl")).status_code == 404
+
+    def test_a_snapshot_on_demand_is_staffs(self, reader, staff, two_weeks):
+        assert reader.post(self.url(two_weeks.pk)).status_code == 403
+        made = staff.post(self.url(two_weeks.pk))
+        assert made.status_code == 201 and D(made.json()["realized_pnl"]) == D("46")
+
+    def test_anonymous_gets_nothing(self, two_weeks):
+        from tradingsite.testing.api import SecureAPIClient
+
+        anonymous = SecureAPIClient()
+        assert anonymous.get(self.url(two_weeks.pk)).status_code in (401, 403)
+        assert anonymous.get(self.url(two_weeks.pk, "pnl")).status_code in (401, 403)
