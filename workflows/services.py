@@ -228,6 +228,14 @@ def _runnable_check(*, strategy, workflow):
         raise ApplicationError(f"{strategy.name} cannot run.", extra=problems)
 
 
+def execution_stop(*, task_id, reason):
+    """End, failed with ``reason``, the pending or running execution of Celery task
+    ``task_id``, which its worker stopped from outside the run. Returns how many ended."""
+    return WorkflowExecution.objects.filter(
+        task_id=task_id, status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING]
+    ).update(status=ExecutionStatus.FAILED, completed_at=timezone.now(), error_message=reason)
+
+
 def executions_sweep(*, now=None):
     """Mark failed the executions no worker will finish: running past the longest run allowed,
     or pending past a day. Returns how many were marked."""

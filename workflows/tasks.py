@@ -1,6 +1,6 @@
 """Celery tasks: each takes ids, loads them, and calls a service."""
 
-from celery import shared_task
+from celery import shared_task, signals
 from django.conf import settings
 from django.utils import timezone
 
@@ -43,6 +43,23 @@ def run_workflow(self, strategy_id, workflow_id=None, execution_id=None, dry_run
             for k in ("symbols_processed", "decisions_made", "orders_placed")
         },
     }
+
+
+@signals.task_retry.connect
+def run_cancelled_by_its_worker(sender=None, request=None, **kwargs):
+    """Celery announces a late-ack task it terminated because the worker lost its connection
+    to Redis (worker_cancel_long_running_tasks_on_connection_loss) as a retry; run_workflow
+    never retries itself. Its pool process was killed mid-run: the run ends failed here, in
+    the worker's main process, saying why."""
+    from .services import execution_stop
+
+    if getattr(sender, "name", None) == run_workflow.name and request is not None:
+        execution_stop(
+            task_id=request.id,
+            reason="Stopped: the worker lost its connection to Redis (the task queue) and "
+            "terminated this run, as it does with every run it can no longer acknowledge. "
+            "Run it again once Redis is back.",
+        )
 
 
 @shared_task

@@ -8,6 +8,7 @@ execution's own running status is the claim, written in the transaction that che
 other execution of the strategy is running.
 """
 
+import time
 from enum import Enum
 
 from django.conf import settings
@@ -46,9 +47,11 @@ class RedisRunLock:
             f"tradingsite:strategy:{strategy_id}:run", timeout=LOCK_SECONDS
         )
         self._held = False
+        self._extended_at = None  # monotonic time the lock was last taken or extended
 
     def acquire(self):
         self._held = self._lock.acquire(blocking=False)
+        self._extended_at = time.monotonic()
         return self._held
 
     def start(self, execution_id, *, task_id=None):
@@ -57,19 +60,30 @@ class RedisRunLock:
         return _switch_to_running(execution_id, task_id)
 
     def extend(self):
-        from redis.exceptions import LockError
+        from redis.exceptions import ConnectionError, LockError, TimeoutError
 
         if not self._held:
             return
         try:
             self._lock.extend(LOCK_SECONDS, replace_ttl=True)
-        except LockError:
+        except (ConnectionError, TimeoutError) as exc:
             self._held = False
             raise RunLockLost(
-                f"the run lost its lock on strategy {self.strategy_id}: a step lasted longer "
-                f"than {LOCK_SECONDS} s, so another run may have started; stopped so that the "
-                "two do not overlap."
+                f"Redis could not be reached to keep the run's lock on strategy "
+                f"{self.strategy_id} ({exc}); stopped so that no other run overlaps it. Run "
+                "it again once Redis is back."
             ) from None
+        except LockError:
+            self._held = False
+            if time.monotonic() - self._extended_at < LOCK_SECONDS:
+                why = "Redis lost it (restarted or flushed)"
+            else:
+                why = f"a step lasted longer than {LOCK_SECONDS} s"
+            raise RunLockLost(
+                f"the run lost its lock on strategy {self.strategy_id}: {why}, so another "
+                "run may have started; stopped so that the two do not overlap."
+            ) from None
+        self._extended_at = time.monotonic()
 
     def release(self):
         if self._held:

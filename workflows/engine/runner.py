@@ -107,10 +107,14 @@ class Run:
         )
         if not running.update(**updates):
             raise Cancelled
-        if self.task is not None and self.task.request.id:
-            self.task.update_state(state="PROGRESS", meta=progress)
         if self.lock is not None:
             self.lock.extend()
+        if self.task is not None and self.task.request.id:
+            try:
+                self.task.update_state(state="PROGRESS", meta=progress)
+            except Exception:  # the database has the progress; the result backend may lag
+                logger.warning("execution %s: progress not sent to the result backend",
+                               self.execution.pk, exc_info=True)  # fmt: skip
 
     def final_progress(self):
         """Progress of a run that went through every code (the last step of the last one)."""
@@ -160,7 +164,17 @@ def execution_run(*, execution_id, task=None, dry_run=False):
 
     lock = strategy_run_lock(execution.strategy_id)
     task_id = task.request.id if task is not None and task.request.id else None
-    start = lock.start(execution.pk, task_id=task_id)
+    try:
+        start = lock.start(execution.pk, task_id=task_id)
+    except Exception as exc:  # Redis (the lock's home) cannot be reached: never started
+        logger.exception("execution %s: the run lock could not be taken", execution.pk)
+        WorkflowExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING).update(
+            status=ExecutionStatus.FAILED, completed_at=timezone.now(),
+            error_message=f"Not started: the strategy's run lock could not be taken "
+                          f"({type(exc).__name__}: {exc}). Run it again.",
+        )  # fmt: skip
+        execution.refresh_from_db()
+        return execution
     if start is Start.BUSY:
         message = (
             f"Skipped: another run of strategy {execution.strategy} is in progress "
