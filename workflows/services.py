@@ -237,19 +237,27 @@ def execution_stop(*, task_id, reason):
 
 
 def executions_sweep(*, now=None):
-    """Mark failed the executions no worker will finish: running past the longest run allowed,
-    or pending past a day. Returns how many were marked."""
+    """Mark failed, saying why, the executions no worker will finish (beat runs it every
+    minute): running past their time limit (the worker was killed at the limit, or lost), or
+    pending past a day (their message never reached a worker). Returns how many."""
     now = now or timezone.now()
-    running_cutoff = now - timedelta(seconds=settings.WORKFLOW_MAX_RUNTIME_SECONDS)
-    stuck = WorkflowExecution.objects.filter(
-        Q(status=ExecutionStatus.RUNNING, started_at__lt=running_cutoff)
-        | Q(status=ExecutionStatus.PENDING, created_at__lt=now - timedelta(days=1))
-    )
-    return stuck.update(
-        status=ExecutionStatus.FAILED,
-        completed_at=now,
-        error_message="Orphaned: no worker finished this execution (the worker was lost).",
-    )
+    limit = settings.WORKFLOW_TIME_LIMIT_SECONDS
+    overdue = WorkflowExecution.objects.filter(
+        status=ExecutionStatus.RUNNING, started_at__lt=now - timedelta(seconds=limit)
+    ).update(
+        status=ExecutionStatus.FAILED, completed_at=now,
+        error_message=f"Stopped by the sweep: still running past its time limit ({limit} s: "
+                      "WORKFLOW_MAX_RUNTIME_SECONDS and a minute); its worker was killed at the "
+                      "limit or lost before it could say so.",
+    )  # fmt: skip
+    unstarted = WorkflowExecution.objects.filter(
+        status=ExecutionStatus.PENDING, created_at__lt=now - timedelta(days=1)
+    ).update(
+        status=ExecutionStatus.FAILED, completed_at=now,
+        error_message="Never started: no worker took it within a day (its message was lost, "
+                      "e.g. by a Redis restart, or no worker consumes the queue).",
+    )  # fmt: skip
+    return overdue + unstarted
 
 
 def workflow_metrics_compute(*, day):

@@ -62,6 +62,26 @@ def run_cancelled_by_its_worker(sender=None, request=None, **kwargs):
         )
 
 
+@signals.task_failure.connect
+def run_failed_outside_the_runner(sender=None, task_id=None, exception=None, **kwargs):
+    """A run whose task failed past the runner (its hard time limit killed the pool process,
+    or an error escaped) ends failed with that reason, at once, not at the sweep."""
+    from celery.exceptions import TimeLimitExceeded
+
+    from .services import execution_stop
+
+    if getattr(sender, "name", None) != run_workflow.name or not task_id:
+        return
+    if isinstance(exception, TimeLimitExceeded):
+        reason = (
+            f"Stopped: the run passed its hard time limit ({settings.WORKFLOW_TIME_LIMIT_SECONDS}"
+            " s) and its worker process was killed."
+        )
+    else:
+        reason = f"Stopped: {type(exception).__name__}: {exception}"
+    execution_stop(task_id=task_id, reason=reason)
+
+
 @shared_task
 def executions_sweep_task():
     from .services import executions_sweep

@@ -124,3 +124,36 @@ def test_a_redis_restart_mid_run_fails_that_run_and_the_worker_runs_the_next(
     assert later.status == ExecutionStatus.COMPLETED, (later.error_message, worker.output()[-3000:])
     assert worker.alive()
     assert book_problems(gateway, settings) == []
+
+
+def terminate_other_backends():
+    """pg_terminate_backend on every other session of the test database (the worker's)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_database_drop_mid_run_fails_the_run_with_the_reason(
+    gateway, settings, private_redis, start_worker
+):
+    worker = start_worker("solo")
+    strategy = paced_strategy(["AAPL", "MSFT", "SPY"])
+    cut = queue_run(strategy, private_redis)
+    assert waiting_after_first_code(cut), worker.output()[-3000:]
+
+    assert terminate_other_backends() >= 1
+
+    cut, seconds = ended(cut, timeout=ERROR_BOUND)
+    assert cut.status == ExecutionStatus.FAILED, cut.error_message
+    assert cut.error_message.startswith("Stopped: the database connection was lost")
+    assert "administrator command" in cut.error_message  # PostgreSQL's own words
+    assert cut.results["orders_placed"] == 1 and cut.completed_at is not None
+    later = queue_run(strategy, private_redis)
+    later, _ = ended(later, timeout=90)
+    assert later.status == ExecutionStatus.COMPLETED, (later.error_message, worker.output()[-3000:])
+    assert book_problems(gateway, settings) == []
