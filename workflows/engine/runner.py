@@ -18,7 +18,7 @@ from tradingsite.broker import BrokerError
 from tradingsite.exceptions import ApplicationError
 
 from ..models import ExecutionStatus, WorkflowExecution
-from .locks import RunLockLost, Start, strategy_run_lock
+from .locks import RunLockLost, Start, run_lock_drop, strategy_run_lock
 from .params import fill_placeholders
 from .steps import REGISTRY
 from .validation import params_errors
@@ -190,6 +190,7 @@ def execution_run(*, execution_id, task=None, dry_run=False):
         _finish(execution, status=ExecutionStatus.FAILED,
                 error="The worker running this execution was lost; it was not resumed so that "
                       "no order is sent twice. Run the strategy again.")  # fmt: skip
+        run_lock_drop(strategy_id=execution.strategy_id, execution_id=execution.pk)
         execution.refresh_from_db()
         return execution
     if execution.status != ExecutionStatus.PENDING:

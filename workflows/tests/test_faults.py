@@ -4,6 +4,9 @@ or its pool process SIGKILLed). Afterwards every order row must match the gatewa
 (or be rejected with the reason), no order may be placed twice, and no run may be left pending
 or running past its bound, nor fail without saying why."""
 
+import os
+import signal
+import socket
 import time
 
 import pytest
@@ -156,4 +159,94 @@ def test_a_database_drop_mid_run_fails_the_run_with_the_reason(
     later = queue_run(strategy, private_redis)
     later, _ = ended(later, timeout=90)
     assert later.status == ExecutionStatus.COMPLETED, (later.error_message, worker.output()[-3000:])
+    assert book_problems(gateway, settings) == []
+
+
+def test_a_killed_solo_worker_is_named_by_the_sweep_and_its_lock_taken_over_at_once(
+    gateway, settings, private_redis, start_worker
+):
+    from workflows.services import executions_sweep
+
+    worker = start_worker("solo")
+    strategy = paced_strategy(["AAPL", "MSFT", "SPY"])
+    dead = queue_run(strategy, private_redis)
+    assert waiting_after_first_code(dead), worker.output()[-3000:]
+    worker_pid = worker.process.pid
+
+    worker.kill()  # SIGKILL: no handler runs, the lock stays in Redis for up to 600 s
+
+    assert reloaded(dead).status == ExecutionStatus.RUNNING
+    assert executions_sweep() == 1  # beat's next sweep, within a minute
+    dead = reloaded(dead)
+    assert dead.status == ExecutionStatus.FAILED
+    assert dead.error_message == (
+        f"Stopped by the sweep: its worker process (pid {worker_pid} on "
+        f"{socket.gethostname()}) is gone."
+    )
+    start_worker("solo")
+    started = time.monotonic()
+    later = queue_run(strategy, private_redis)  # not "Skipped: another run ... in progress"
+    later, _ = ended(later, timeout=90)
+    assert later.status == ExecutionStatus.COMPLETED, later.error_message
+    assert later.started_at is not None and time.monotonic() - started < 90
+    assert book_problems(gateway, settings) == []
+
+
+def test_a_dead_runs_lock_is_taken_over_by_the_next_run_without_the_sweep(
+    gateway, settings, private_redis, start_worker
+):
+    worker = start_worker("solo")
+    strategy = paced_strategy(["AAPL", "MSFT"])
+    dead = queue_run(strategy, private_redis)
+    assert waiting_after_first_code(dead), worker.output()[-3000:]
+    worker.kill()
+
+    start_worker("solo")
+    later, _ = ended(queue_run(strategy, private_redis), timeout=90)
+
+    assert later.status == ExecutionStatus.COMPLETED, later.error_message
+    dead = reloaded(dead)
+    assert dead.status == ExecutionStatus.FAILED
+    assert dead.error_message.startswith("Stopped: its worker process (pid ")
+    assert dead.error_message.endswith("the strategy's next run took over its lock.")
+    assert book_problems(gateway, settings) == []
+
+
+def test_a_killed_pool_process_fails_its_run_and_frees_the_strategy(
+    gateway, settings, private_redis, start_worker
+):
+    worker = start_worker("prefork")
+    strategy = paced_strategy(["AAPL", "MSFT", "SPY"])
+    dead = queue_run(strategy, private_redis)
+    assert waiting_after_first_code(dead), worker.output()[-3000:]
+    [child] = worker.pool_pids()
+
+    os.kill(child, signal.SIGKILL)
+
+    # The task comes back (late acks, rejected on worker lost) and is failed, not run again.
+    dead, seconds = ended(dead, timeout=ERROR_BOUND)
+    assert dead.status == ExecutionStatus.FAILED
+    assert "worker running this execution was lost" in dead.error_message
+    assert "no order is sent twice" in dead.error_message
+    later, _ = ended(queue_run(strategy, private_redis), timeout=90)
+    assert later.status == ExecutionStatus.COMPLETED, (later.error_message, worker.output()[-3000:])
+    assert worker.alive()
+    assert book_problems(gateway, settings) == []
+
+
+def test_a_gateway_restart_mid_run_costs_the_run_no_order(
+    gateway, settings, private_redis, start_worker
+):
+    worker = start_worker("solo")
+    strategy = paced_strategy(["AAPL", "MSFT", "SPY"])
+    execution = queue_run(strategy, private_redis)
+    assert waiting_after_first_code(execution), worker.output()[-3000:]
+
+    gateway.stop()  # killed, and back on its port; IB keeps its orders (the book stays)
+    gateway.start()
+
+    execution, _ = ended(execution, timeout=90)
+    assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
+    assert execution.error_message is None and execution.results["failed_symbols"] == []
+    assert execution.results["orders_placed"] >= 2  # at least one sent after the restart
     assert book_problems(gateway, settings) == []
