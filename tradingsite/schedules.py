@@ -13,7 +13,7 @@ PERIODIC_JOBS = {
     ),
     "executions: fail the orphaned ones": (
         "workflows.tasks.executions_sweep_task",
-        {"minutes": 10},
+        {"minutes": 1},
     ),
     "performance: strategy snapshots": (
         "performance.tasks.performance_snapshot_task",
@@ -27,9 +27,21 @@ PERIODIC_JOBS = {
 
 
 def periodic_jobs_sync(**kwargs):
-    """Create the jobs that are missing; a job a person disabled stays disabled."""
+    """Create the jobs that are missing, and bring the interval of an existing one to the
+    declared one; a job a person disabled stays disabled."""
     for name, (task, when) in PERIODIC_JOBS.items():
-        if PeriodicTask.objects.filter(name=name).exists():
+        existing = PeriodicTask.objects.filter(name=name).select_related("interval").first()
+        if existing is not None:
+            if (
+                "minutes" in when
+                and existing.interval
+                and existing.interval.every != when["minutes"]
+            ):
+                existing.interval, _ = IntervalSchedule.objects.get_or_create(
+                    every=when["minutes"], period=IntervalSchedule.MINUTES
+                )
+                existing.expire_seconds = when["minutes"] * 60
+                existing.save()
             continue
         job = PeriodicTask(name=name, task=task, args=json.dumps([]))
         if "minutes" in when:

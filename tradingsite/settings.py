@@ -196,8 +196,36 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # (late acks) to another worker after its visibility timeout: that must come after the kill, or
 # a long run would be delivered again while it is alive.
 WORKFLOW_TIME_LIMIT_SECONDS = WORKFLOW_MAX_RUNTIME_SECONDS + 60
+# Redis may go away and come back (a restart, a failover) at any moment: the worker keeps
+# retrying its connection, at start and at run time, for as long as it takes, and consumes
+# again once Redis answers. A run in progress does not wait for it: the run's lock lives in
+# Redis, so the run stops at its next step and fails, saying why (workflows/engine/locks.py).
+# On connection loss the worker also cancels its running late-ack tasks (their message could
+# not be acknowledged any more); a cancelled run ends failed with that reason
+# (tradingsite/celery.py), and a redelivered one is never run twice (runner.execution_run).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CHANNEL_ERROR_RETRY = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# The result backend (progress, results) retries a lost connection a few times, then gives up
+# on that write: the database keeps a run's progress and its end.
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 5
+CELERY_RESULT_BACKEND_BASE_SLEEP_BETWEEN_RETRIES_MS = 200
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 2000
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": WORKFLOW_TIME_LIMIT_SECONDS + 300}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": WORKFLOW_TIME_LIMIT_SECONDS + 300,
+        # A dead connection (Redis gone without closing it) is found within seconds.
+        "health_check_interval": 10,
+        "socket_keepalive": True,
+        "socket_connect_timeout": 5,
+        "retry_on_timeout": True,
+    }
+    CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 10
+    CELERY_REDIS_SOCKET_KEEPALIVE = True
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 5
 
 # --- REST API -------------------------------------------------------------------------------
 # Token (`manage.py drf_create_token USERNAME`) or session; staff write, other users read.

@@ -251,7 +251,11 @@ def progress_of(execution):
     if execution.status == ExecutionStatus.PENDING:
         return 0, "Queued: waiting for a worker"
     if execution.status == ExecutionStatus.COMPLETED:
-        return 100, "Completed"
+        failed = (execution.results or {}).get("failed_symbols") or []
+        if not failed:
+            return 100, "Completed"
+        total = progress.get("total_symbols", "?")
+        return 100, f"Completed; {len(failed)} of {total} codes failed: {', '.join(failed)}"
     percent = progress.get("percent", 0) if isinstance(progress.get("percent"), int) else 0
     if "current_step" not in progress:
         return percent, execution.get_status_display()

@@ -15,6 +15,7 @@ from strategies.services import params_check, strategy_steps
 from tradingsite.exceptions import ApplicationError, ServiceUnavailable
 
 from .engine import param_value_errors, workflow_errors
+from .engine.locks import LOCK_SECONDS, owner_gone, run_lock_drop, run_lock_owner
 from .engine.runner import execution_cancel, execution_run
 from .models import (
     AgentConversation,
@@ -228,20 +229,71 @@ def _runnable_check(*, strategy, workflow):
         raise ApplicationError(f"{strategy.name} cannot run.", extra=problems)
 
 
+def execution_stop(*, task_id, reason):
+    """End, failed with ``reason``, the pending or running execution of Celery task
+    ``task_id``, which its worker stopped from outside the run, and free its strategy's run
+    lock. Returns how many ended."""
+    stopped = list(
+        WorkflowExecution.objects.filter(
+            task_id=task_id, status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING]
+        ).values_list("pk", "strategy_id")
+    )
+    WorkflowExecution.objects.filter(pk__in=[pk for pk, _ in stopped]).update(
+        status=ExecutionStatus.FAILED, completed_at=timezone.now(), error_message=reason
+    )
+    for pk, strategy_id in stopped:
+        run_lock_drop(strategy_id=strategy_id, execution_id=pk)
+    return len(stopped)
+
+
 def executions_sweep(*, now=None):
-    """Mark failed the executions no worker will finish: running past the longest run allowed,
-    or pending past a day. Returns how many were marked."""
+    """Mark failed, saying why, the executions no worker will finish (beat runs it every
+    minute): running past their time limit (the worker was killed at the limit, or lost), or
+    pending past a day (their message never reached a worker). Returns how many."""
     now = now or timezone.now()
-    running_cutoff = now - timedelta(seconds=settings.WORKFLOW_MAX_RUNTIME_SECONDS)
-    stuck = WorkflowExecution.objects.filter(
-        Q(status=ExecutionStatus.RUNNING, started_at__lt=running_cutoff)
-        | Q(status=ExecutionStatus.PENDING, created_at__lt=now - timedelta(days=1))
-    )
-    return stuck.update(
-        status=ExecutionStatus.FAILED,
-        completed_at=now,
-        error_message="Orphaned: no worker finished this execution (the worker was lost).",
-    )
+    limit = settings.WORKFLOW_TIME_LIMIT_SECONDS
+    overdue = WorkflowExecution.objects.filter(
+        status=ExecutionStatus.RUNNING, started_at__lt=now - timedelta(seconds=limit)
+    ).update(
+        status=ExecutionStatus.FAILED, completed_at=now,
+        error_message=f"Stopped by the sweep: still running past its time limit ({limit} s: "
+                      "WORKFLOW_MAX_RUNTIME_SECONDS and a minute); its worker was killed at the "
+                      "limit or lost before it could say so.",
+    )  # fmt: skip
+    gone = _executions_of_gone_workers(now=now)
+    unstarted = WorkflowExecution.objects.filter(
+        status=ExecutionStatus.PENDING, created_at__lt=now - timedelta(days=1)
+    ).update(
+        status=ExecutionStatus.FAILED, completed_at=now,
+        error_message="Never started: no worker took it within a day (its message was lost, "
+                      "e.g. by a Redis restart, or no worker consumes the queue).",
+    )  # fmt: skip
+    return gone + overdue + unstarted
+
+
+def _executions_of_gone_workers(*, now):
+    """Running executions whose worker is known gone: the strategy's lock names the run and
+    a process of this host that no longer exists, or no lock is left although the run should
+    have extended it (its worker stopped for LOCK_SECONDS)."""
+    if not settings.REDIS_URL:
+        return 0
+    ended = 0
+    for execution in WorkflowExecution.objects.filter(status=ExecutionStatus.RUNNING):
+        owner = run_lock_owner(execution.strategy_id)
+        if owner is not None and owner.get("execution_id") == execution.pk:
+            why = owner_gone(owner)
+        elif owner is None and execution.started_at < now - timedelta(seconds=LOCK_SECONDS):
+            why = f"its worker stopped extending the run's lock for {LOCK_SECONDS} s (lost)"
+        else:
+            why = None
+        if why is None:
+            continue
+        ended += WorkflowExecution.objects.filter(
+            pk=execution.pk, status=ExecutionStatus.RUNNING
+        ).update(status=ExecutionStatus.FAILED, completed_at=now,
+                 error_message=f"Stopped by the sweep: {why}.")  # fmt: skip
+        run_lock_drop(strategy_id=execution.strategy_id, execution_id=execution.pk)
+    return ended
 
 
 def workflow_metrics_compute(*, day):

@@ -1,6 +1,6 @@
 """Celery tasks: each takes ids, loads them, and calls a service."""
 
-from celery import shared_task
+from celery import shared_task, signals
 from django.conf import settings
 from django.utils import timezone
 
@@ -43,6 +43,43 @@ def run_workflow(self, strategy_id, workflow_id=None, execution_id=None, dry_run
             for k in ("symbols_processed", "decisions_made", "orders_placed")
         },
     }
+
+
+@signals.task_retry.connect
+def run_cancelled_by_its_worker(sender=None, request=None, **kwargs):
+    """Celery announces a late-ack task it terminated because the worker lost its connection
+    to Redis (worker_cancel_long_running_tasks_on_connection_loss) as a retry; run_workflow
+    never retries itself. Its pool process was killed mid-run: the run ends failed here, in
+    the worker's main process, saying why."""
+    from .services import execution_stop
+
+    if getattr(sender, "name", None) == run_workflow.name and request is not None:
+        execution_stop(
+            task_id=request.id,
+            reason="Stopped: the worker lost its connection to Redis (the task queue) and "
+            "terminated this run, as it does with every run it can no longer acknowledge. "
+            "Run it again once Redis is back.",
+        )
+
+
+@signals.task_failure.connect
+def run_failed_outside_the_runner(sender=None, task_id=None, exception=None, **kwargs):
+    """A run whose task failed past the runner (its hard time limit killed the pool process,
+    or an error escaped) ends failed with that reason, at once, not at the sweep."""
+    from celery.exceptions import TimeLimitExceeded
+
+    from .services import execution_stop
+
+    if getattr(sender, "name", None) != run_workflow.name or not task_id:
+        return
+    if isinstance(exception, TimeLimitExceeded):
+        reason = (
+            f"Stopped: the run passed its hard time limit ({settings.WORKFLOW_TIME_LIMIT_SECONDS}"
+            " s) and its worker process was killed."
+        )
+    else:
+        reason = f"Stopped: {type(exception).__name__}: {exception}"
+    execution_stop(task_id=task_id, reason=reason)
 
 
 @shared_task

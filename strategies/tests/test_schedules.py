@@ -77,3 +77,5 @@ def test_the_fixed_jobs_are_in_beat():
         "workflows.tasks.executions_sweep_task",
         "workflows.tasks.workflow_metrics_task",
     } <= names
+    sweep = PeriodicTask.objects.get(task="workflows.tasks.executions_sweep_task")
+    assert (sweep.interval.every, sweep.interval.period) == (1, "minutes")

@@ -5,11 +5,12 @@ between steps, and keeps one code's failure from stopping the others.
 """
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from orders.selectors import account_summary
@@ -17,7 +18,7 @@ from tradingsite.broker import BrokerError
 from tradingsite.exceptions import ApplicationError
 
 from ..models import ExecutionStatus, WorkflowExecution
-from .locks import RunLockLost, Start, strategy_run_lock
+from .locks import RunLockLost, Start, run_lock_drop, strategy_run_lock
 from .params import fill_placeholders
 from .steps import REGISTRY
 from .validation import params_errors
@@ -25,6 +26,8 @@ from .validation import params_errors
 logger = logging.getLogger(__name__)
 
 LOG_LIMIT = 2000  # lines kept in results["execution_logs"]; a run over it keeps the last ones
+# The database went away under the run (a terminated backend, a restart, a network cut).
+DATABASE_LOST = (OperationalError, InterfaceError)
 
 
 class Cancelled(Exception):
@@ -63,6 +66,7 @@ class Run:
         self.counts = {"symbols_processed": 0, "decisions_made": 0, "orders_placed": 0}
         self.charts = []
         self.failed_symbols = []
+        self.failures = {}  # symbol -> why it failed
         self._account = None
 
     def account(self):
@@ -83,7 +87,16 @@ class Run:
 
     def results(self):
         return {**self.counts, "execution_logs": self.logs[-LOG_LIMIT:], "charts": self.charts,
-                "failed_symbols": self.failed_symbols, "dry_run": self.dry_run}  # fmt: skip
+                "failed_symbols": self.failed_symbols, "failures": self.failures,
+                "dry_run": self.dry_run}  # fmt: skip
+
+    def fail_symbol(self, code, reason):
+        self.failed_symbols.append(code.symbol)
+        self.failures[code.symbol] = reason
+        self.log(f"{code.symbol} failed: {reason}", level="error", symbol=code.symbol)
+
+    def failures_text(self):
+        return "; ".join(f"{symbol}: {reason}" for symbol, reason in self.failures.items())
 
     def progress(self, *, step_number, step_type, symbol, completed):
         progress = {
@@ -107,10 +120,14 @@ class Run:
         )
         if not running.update(**updates):
             raise Cancelled
-        if self.task is not None and self.task.request.id:
-            self.task.update_state(state="PROGRESS", meta=progress)
         if self.lock is not None:
             self.lock.extend()
+        if self.task is not None and self.task.request.id:
+            try:
+                self.task.update_state(state="PROGRESS", meta=progress)
+            except Exception:  # the database has the progress; the result backend may lag
+                logger.warning("execution %s: progress not sent to the result backend",
+                               self.execution.pk, exc_info=True)  # fmt: skip
 
     def final_progress(self):
         """Progress of a run that went through every code (the last step of the last one)."""
@@ -125,6 +142,22 @@ class Run:
         }
 
 
+def _durably(write, *, attempts=6):
+    """``write()``, again on a fresh connection while the database refuses it: a run's end
+    must be written even when the database dropped the run's connection (the connection the
+    failure happened on is broken, and each later query on it fails too). Gives up after
+    about six seconds; the sweep ends what is left."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except DATABASE_LOST:
+            if attempt == attempts - 1:
+                raise
+            logger.warning("writing a run's end failed; retrying on a new connection")
+            connection.close()
+            time.sleep(min(0.2 * 2**attempt, 3))
+
+
 def _finish(execution, *, status, run=None, error=None, went_through=False):
     """Write the final status, unless a cancel got there first. A run that ``went_through``
     every code (completed, or failed on each) shows them all done, not the last one started."""
@@ -133,11 +166,15 @@ def _finish(execution, *, status, run=None, error=None, went_through=False):
         updates["results"] = run.results()
         if status == ExecutionStatus.COMPLETED or went_through:
             updates["progress"] = run.final_progress()
-    running = WorkflowExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING)
-    if not running.update(**updates) and run is not None:
-        WorkflowExecution.objects.filter(pk=execution.pk).update(
-            results=run.results(), completed_at=updates["completed_at"]
-        )
+
+    def write():
+        running = WorkflowExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING)
+        if not running.update(**updates) and run is not None:
+            WorkflowExecution.objects.filter(pk=execution.pk).update(
+                results=run.results(), completed_at=updates["completed_at"]
+            )
+
+    _durably(write)
 
 
 def execution_run(*, execution_id, task=None, dry_run=False):
@@ -153,6 +190,7 @@ def execution_run(*, execution_id, task=None, dry_run=False):
         _finish(execution, status=ExecutionStatus.FAILED,
                 error="The worker running this execution was lost; it was not resumed so that "
                       "no order is sent twice. Run the strategy again.")  # fmt: skip
+        run_lock_drop(strategy_id=execution.strategy_id, execution_id=execution.pk)
         execution.refresh_from_db()
         return execution
     if execution.status != ExecutionStatus.PENDING:
@@ -160,7 +198,17 @@ def execution_run(*, execution_id, task=None, dry_run=False):
 
     lock = strategy_run_lock(execution.strategy_id)
     task_id = task.request.id if task is not None and task.request.id else None
-    start = lock.start(execution.pk, task_id=task_id)
+    try:
+        start = lock.start(execution.pk, task_id=task_id)
+    except Exception as exc:  # Redis (the lock's home) cannot be reached: never started
+        logger.exception("execution %s: the run lock could not be taken", execution.pk)
+        WorkflowExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING).update(
+            status=ExecutionStatus.FAILED, completed_at=timezone.now(),
+            error_message=f"Not started: the strategy's run lock could not be taken "
+                          f"({type(exc).__name__}: {exc}). Run it again.",
+        )  # fmt: skip
+        execution.refresh_from_db()
+        return execution
     if start is Start.BUSY:
         message = (
             f"Skipped: another run of strategy {execution.strategy} is in progress "
@@ -174,6 +222,7 @@ def execution_run(*, execution_id, task=None, dry_run=False):
         )  # fmt: skip
         execution.refresh_from_db()
         return execution
+    run = None
     try:
         if start is Start.GONE:  # cancelled while it waited in the queue
             execution.refresh_from_db()
@@ -204,12 +253,17 @@ def execution_run(*, execution_id, task=None, dry_run=False):
     except SoftTimeLimitExceeded:
         _stop(run, reason=f"the run lasted longer than WORKFLOW_MAX_RUNTIME_SECONDS "
                           f"({settings.WORKFLOW_MAX_RUNTIME_SECONDS} s).")  # fmt: skip
+    except DATABASE_LOST as exc:
+        logger.exception("execution %s: the database went away", execution.pk)
+        reason = f"the database connection was lost ({type(exc).__name__}: {exc})".strip()
+        _finish(execution, status=ExecutionStatus.FAILED, run=run,
+                error=f"Stopped: {reason}. Run it again.")  # fmt: skip
     except Exception as exc:  # the execution must end failed, never stay running
         logger.exception("execution %s failed", execution.pk)
         _finish(execution, status=ExecutionStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
     finally:
         lock.release()
-    execution.refresh_from_db()
+    _durably(execution.refresh_from_db)
     return execution
 
 
@@ -237,25 +291,27 @@ def _run_symbols(run):
                     continue
                 handler.run(run, symbol, step.get("config", {}))
             run.counts["symbols_processed"] += 1
-        except (Cancelled, RunLockLost, SoftTimeLimitExceeded):  # the whole run ends
-            raise
+        except (Cancelled, RunLockLost, SoftTimeLimitExceeded, *DATABASE_LOST):
+            raise  # the whole run ends
         except (ApplicationError, BrokerError) as exc:
-            run.failed_symbols.append(code.symbol)
-            run.log(f"{code.symbol} failed: {exc}", level="error", symbol=code.symbol)
+            run.fail_symbol(code, str(exc))
         except Exception as exc:
             logger.exception("execution %s: %s failed", run.execution.pk, code.symbol)
-            run.failed_symbols.append(code.symbol)
-            run.log(f"{code.symbol} failed: {type(exc).__name__}: {exc}", level="error",
-                    symbol=code.symbol)  # fmt: skip
+            run.fail_symbol(code, f"{type(exc).__name__}: {exc}")
     if run.counts["symbols_processed"] == 0:
         _finish(run.execution, status=ExecutionStatus.FAILED, run=run, went_through=True,
-                error=f"Every code failed: {', '.join(run.failed_symbols)}")  # fmt: skip
-    else:
-        run.log(
-            f"Done: {run.counts['symbols_processed']} codes, {run.counts['decisions_made']} "
-            f"decisions, {run.counts['orders_placed']} orders"
-        )
-        _finish(run.execution, status=ExecutionStatus.COMPLETED, run=run)
+                error=f"Every code failed: {run.failures_text()}")  # fmt: skip
+        return
+    run.log(
+        f"Done: {run.counts['symbols_processed']} codes, {run.counts['decisions_made']} "
+        f"decisions, {run.counts['orders_placed']} orders"
+    )
+    failed = (
+        f"{len(run.failed_symbols)} of {len(run.codes)} codes failed: {run.failures_text()}"
+        if run.failed_symbols
+        else None
+    )
+    _finish(run.execution, status=ExecutionStatus.COMPLETED, run=run, error=failed)
 
 
 @transaction.atomic
