@@ -12,8 +12,8 @@ from .admin_charts import price_chart_data
 from .models import Code, MarketData
 from .services import (
     CODE_EDITABLE,
-    code_conid_check,
     code_create,
+    code_create_check,
     code_delete,
     code_resolve,
     code_update,
@@ -58,7 +58,7 @@ class CodeForm(ServiceCheckedForm):
                     extra={"conid": f"Enter the conid by hand, or try again ({exc})."},
                 ) from None
         else:
-            code_conid_check(conid=data["conid"])
+            code_create_check(symbol=data["symbol"], conid=data["conid"])
 
 
 @admin.register(Code)

@@ -184,12 +184,19 @@ def symbol_clean(symbol):
     return symbol
 
 
+def code_create_check(*, symbol, conid):
+    """What ``code_create`` refuses before it writes (a symbol that is not one, a conid IB
+    would never give), so that a form can show it at its field before anything is saved."""
+    symbol_clean(symbol)
+    code_conid_check(conid=conid)
+
+
 def code_create(*, symbol, conid, exchange="SMART", currency="USD", sec_type="STK"):
     """Store an instrument whose IB contract id is known already (no broker call)."""
     from django.db import IntegrityError, transaction
 
+    code_create_check(symbol=symbol, conid=conid)
     symbol = symbol_clean(symbol)
-    code_conid_check(conid=conid)
     try:
         with transaction.atomic():
             return Code.objects.create(

@@ -27,6 +27,7 @@ from .models import Decision, Strategy, StrategyCode
 from .schedules import schedule_check
 from .services import (
     params_check,
+    strategy_clone,
     strategy_create,
     strategy_delete,
     strategy_pause,
@@ -336,16 +337,7 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
         copies = []
         for strategy in queryset:
             try:
-                copy = strategy_create(
-                    name=f"{strategy.name} (Copy)",
-                    type=strategy.type,
-                    param=dict(strategy.param or {}),
-                    workflow=strategy.workflow,
-                    codes=list(strategy.codes.all()),
-                    active=False,
-                    schedule_interval_minutes=strategy.schedule_interval_minutes,
-                    schedule_crontab=strategy.schedule_crontab,
-                )
+                copy = strategy_clone(strategy=strategy)
             except ApplicationError as refused:  # its workflow changed under it, say
                 self.message_user(request, f"{strategy} was not cloned: {refused}", messages.ERROR)
                 continue

@@ -4,6 +4,7 @@ from django.db import transaction
 
 from tradingsite.decimals import RATIO_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
+from tradingsite.names import copy_name
 from workflows.engine import params_errors
 from workflows.templates import TEMPLATES
 
@@ -154,6 +155,21 @@ def strategy_create(
     strategy.codes.set(codes)
     strategy_schedule_sync(strategy=strategy)
     return strategy
+
+
+def strategy_clone(*, strategy):
+    """A new strategy "NAME (Copy)" (cut to fit) with the same workflow, parameters, codes and
+    schedule; it starts paused, so that two copies never trade side by side unasked."""
+    return strategy_create(
+        name=copy_name(strategy.name, max_length=Strategy._meta.get_field("name").max_length),
+        type=strategy.type,
+        param=dict(strategy.param or {}),
+        workflow=strategy.workflow,
+        codes=list(strategy.codes.all()),
+        active=False,
+        schedule_interval_minutes=strategy.schedule_interval_minutes,
+        schedule_crontab=strategy.schedule_crontab,
+    )
 
 
 @transaction.atomic

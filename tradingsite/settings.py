@@ -31,7 +31,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tradingsite.admin_site.TradingAdminConfig",  # django.contrib.admin, with the site's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

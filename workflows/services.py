@@ -13,6 +13,7 @@ from orders.models import Order
 from strategies.models import Decision
 from strategies.services import params_check, strategy_steps
 from tradingsite.exceptions import ApplicationError, ServiceUnavailable
+from tradingsite.names import copy_name
 
 from .engine import param_value_errors, workflow_errors
 from .engine.locks import LOCK_SECONDS, owner_gone, run_lock_drop, run_lock_owner
@@ -131,10 +132,10 @@ def workflow_revert(*, workflow, version_number, created_by=None):
 
 
 def workflow_clone(*, workflow, created_by=None):
-    """A new workflow "NAME (Copy)" with the same steps and default parameters."""
+    """A new workflow "NAME (Copy)" (cut to fit) with the same steps and default parameters."""
     current = workflow.current_version.version_number if workflow.current_version_id else None
     return workflow_create(
-        name=f"{workflow.name} (Copy)",
+        name=copy_name(workflow.name, max_length=Workflow._meta.get_field("name").max_length),
         type=workflow.type,
         steps=workflow.steps,
         default_params=workflow.default_params,

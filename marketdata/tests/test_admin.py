@@ -32,6 +32,18 @@ def test_a_taken_conid_is_refused_next_to_the_field(admin_client):
     ]
 
 
+@pytest.mark.parametrize("symbol", ["../../x", "-AAPL", "A/B"])
+def test_with_a_conid_a_symbol_that_is_not_one_is_refused_next_to_the_field(admin_client, symbol):
+    response = admin_client.post("/admin/marketdata/code/add/",
+                                 code_form(symbol=symbol, conid="8314"), secure=True)  # fmt: skip
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["symbol"] == [
+        "Use at most 32 letters, digits, spaces, dots and dashes, starting with a letter or a "
+        "digit."
+    ]
+    assert not Code.objects.exists()
+
+
 def test_without_a_conid_the_symbol_is_looked_up_at_ib(admin_client, gateway):
     response = admin_client.post("/admin/marketdata/code/add/", code_form(symbol="aapl"),
                                  secure=True, follow=True)  # fmt: skip

@@ -285,6 +285,16 @@ def test_clone_copies_codes_and_parameters_and_starts_paused(admin_client, liste
     assert not PeriodicTask.objects.get(pk=copy.periodic_task_id).enabled
 
 
+def test_a_clone_of_a_strategy_whose_name_fills_its_column_is_named_to_fit(admin_client, listed):
+    Strategy.objects.filter(pk=listed.pk).update(name="T" * 200)
+    response = admin_client.post(f"/admin/strategies/strategy/{listed.pk}/do/clone/",
+                                 secure=True, follow=True)  # fmt: skip
+    assert response.status_code == 200
+    copy = Strategy.objects.exclude(pk=listed.pk).get()
+    assert copy.name == "T" * 192 + "… (Copy)"
+    assert f"Cloned {'T' * 200} as" in response.content.decode()
+
+
 def test_clone_refuses_a_strategy_its_workflow_no_longer_fits(admin_client, listed):
     Workflow.objects.filter(pk=listed.workflow_id).update(default_params={})
     for request in (

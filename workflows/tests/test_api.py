@@ -133,6 +133,13 @@ class TestWorkflows(APIViewTestCases.ModelViewSet):
         assert Workflow.objects.get(pk=copy["id"]).steps == workflow.steps != []
         assert copy["id"] != workflow.pk
 
+    def test_a_clone_of_a_workflow_whose_name_fills_its_column_is_named_to_fit(self, staff_client):
+        workflow = self.make()
+        Workflow.objects.filter(pk=workflow.pk).update(name="x" * 200)
+        response = staff_client.post(url("workflow-clone", workflow))
+        assert response.status_code == 201, response.content
+        assert response.json()["name"] == "x" * 192 + "… (Copy)"
+
     def test_a_run_that_could_only_fail_is_refused(self, staff_client):
         draft = workflow_create(name="Draft", type="custom", steps=[])
         strategy = StrategyFactory()  # no codes

@@ -83,6 +83,16 @@ def test_clone_is_named_copy_with_its_own_history():
     ]
 
 
+def test_a_clone_of_a_workflow_whose_name_fills_its_column_is_named_to_fit():
+    workflow = two_indicator()
+    Workflow.objects.filter(pk=workflow.pk).update(name="W" * 195 + " tail")
+    workflow.refresh_from_db()
+    clone = workflow_clone(workflow=workflow)
+    clone.refresh_from_db()
+    assert clone.name == "W" * 192 + "… (Copy)"
+    assert clone.versions.get().note == f"Cloned from {workflow.name} v1"
+
+
 def test_invalid_steps_are_refused_naming_step_and_field():
     workflow = two_indicator()
     bad = [dict(step) for step in TWO["steps"]]
