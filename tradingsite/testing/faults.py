@@ -158,8 +158,12 @@ def ib_book(*, port, client_id):
     book = {}
     broker = IBBroker(host="127.0.0.1", port=port, client_id=client_id, timeout=5).connect()
     try:
+        # IB reports a completed order without its order id (0), as the TWS API does; its
+        # executions carry it.
+        executed = {report.order_ref: report.broker_order_id for report in broker.executions()}
         for status in broker.order_statuses():
-            book.setdefault(status.order_ref, []).append((status.broker_order_id, status.status))
+            order_id = status.broker_order_id or executed.get(status.order_ref, 0)
+            book.setdefault(status.order_ref, []).append((order_id, status.status))
     finally:
         broker.disconnect()
     return book

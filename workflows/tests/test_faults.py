@@ -12,7 +12,7 @@ import time
 import pytest
 
 from marketdata.services import code_resolve
-from marketdata.tests.factories import cache_market_data
+from marketdata.tests.factories import cache_run_bars
 from strategies.services import strategy_create
 from tradingsite.testing.faults import (
     RedisServer,
@@ -61,9 +61,10 @@ def start_worker(gateway, private_redis, tmp_path, settings):
         worker.stop()
 
 
-def paced_strategy(symbols, *, pause=3):
+def paced_strategy(symbols, gateway, *, pause=3):
     """The two-indicator workflow with a pause between codes (a window to break things in):
-    codes the gateway knows, with rising cached bars, so that each one buys."""
+    codes the gateway knows, with rising cached bars and IB's price at their close, so that
+    each one buys."""
     template = TEMPLATES["two_indicator"]
     steps = [*template["steps"], {"type": "wait", "config": {"seconds": pause}}]
     workflow = workflow_create(name=f"paced {'+'.join(symbols)}", type="custom", steps=steps,
@@ -71,8 +72,7 @@ def paced_strategy(symbols, *, pause=3):
     codes = []
     for symbol in symbols:
         code = code_resolve(symbol=symbol)
-        cache_market_data(code, period="1 Y", bar="1 day", trend="up")
-        cache_market_data(code, period="2 Y", bar="1 week", trend="up")
+        cache_run_bars(code, gateway=gateway)
         codes.append(code)
     return strategy_create(name=f"paced {'+'.join(symbols)}", type="custom", workflow=workflow,
                            codes=codes)  # fmt: skip
@@ -114,7 +114,7 @@ def test_a_redis_restart_mid_run_fails_that_run_and_the_worker_runs_the_next(
     pool, gateway, settings, private_redis, start_worker
 ):
     worker = start_worker(pool)
-    strategy = paced_strategy(["AAPL", "MSFT", "SPY"])
+    strategy = paced_strategy(["AAPL", "MSFT", "SPY"], gateway)
     cut = queue_run(strategy, private_redis)
     assert waiting_after_first_code(cut), worker.output()[-3000:]
 
@@ -145,7 +145,7 @@ def test_a_database_drop_mid_run_fails_the_run_with_the_reason(
     gateway, settings, private_redis, start_worker
 ):
     worker = start_worker("solo")
-    strategy = paced_strategy(["AAPL", "MSFT", "SPY"])
+    strategy = paced_strategy(["AAPL", "MSFT", "SPY"], gateway)
     cut = queue_run(strategy, private_redis)
     assert waiting_after_first_code(cut), worker.output()[-3000:]
 
@@ -168,7 +168,7 @@ def test_a_killed_solo_worker_is_named_by_the_sweep_and_its_lock_taken_over_at_o
     from workflows.services import executions_sweep
 
     worker = start_worker("solo")
-    strategy = paced_strategy(["AAPL", "MSFT", "SPY"])
+    strategy = paced_strategy(["AAPL", "MSFT", "SPY"], gateway)
     dead = queue_run(strategy, private_redis)
     assert waiting_after_first_code(dead), worker.output()[-3000:]
     worker_pid = worker.process.pid
@@ -196,7 +196,7 @@ def test_a_dead_runs_lock_is_taken_over_by_the_next_run_without_the_sweep(
     gateway, settings, private_redis, start_worker
 ):
     worker = start_worker("solo")
-    strategy = paced_strategy(["AAPL", "MSFT"])
+    strategy = paced_strategy(["AAPL", "MSFT"], gateway)
     dead = queue_run(strategy, private_redis)
     assert waiting_after_first_code(dead), worker.output()[-3000:]
     worker.kill()
@@ -216,7 +216,7 @@ def test_a_killed_pool_process_fails_its_run_and_frees_the_strategy(
     gateway, settings, private_redis, start_worker
 ):
     worker = start_worker("prefork")
-    strategy = paced_strategy(["AAPL", "MSFT", "SPY"])
+    strategy = paced_strategy(["AAPL", "MSFT", "SPY"], gateway)
     dead = queue_run(strategy, private_redis)
     assert waiting_after_first_code(dead), worker.output()[-3000:]
     [child] = worker.pool_pids()
@@ -238,7 +238,7 @@ def test_a_gateway_restart_mid_run_costs_the_run_no_order(
     gateway, settings, private_redis, start_worker
 ):
     worker = start_worker("solo")
-    strategy = paced_strategy(["AAPL", "MSFT", "SPY"])
+    strategy = paced_strategy(["AAPL", "MSFT", "SPY"], gateway)
     execution = queue_run(strategy, private_redis)
     assert waiting_after_first_code(execution), worker.output()[-3000:]
 
