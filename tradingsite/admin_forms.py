@@ -2,6 +2,7 @@
 next to the field they are about."""
 
 import json
+import sys
 
 from django import forms
 
@@ -31,6 +32,10 @@ class ServiceCheckedForm(forms.ModelForm):
         return data
 
 
+# Python reads integers of at most this many digits (sys.get_int_max_str_digits()).
+TOO_MANY_DIGITS = f"Enter a valid JSON: numbers have at most {sys.get_int_max_str_digits()} digits."
+
+
 class PrettyJSONField(forms.JSONField):
     """JSON shown indented, one key a line, so steps and parameters read like a document."""
 
@@ -43,17 +48,23 @@ class PrettyJSONField(forms.JSONField):
                 raise forms.ValidationError(refusal, code="invalid")
         # Python's json reads NaN and Infinity, and "\u0000" is valid JSON: PostgreSQL's jsonb
         # takes none of them, so they are refused here rather than by the database.
-        value = super().to_python(value)
+        try:
+            value = super().to_python(value)
+        except ValueError:  # not JSONDecodeError, which Django reports: an integer too long
+            raise forms.ValidationError(TOO_MANY_DIGITS, code="invalid") from None
         refusal = jsonb_refusal(value)
         if refusal:
             raise forms.ValidationError(refusal, code="invalid")
         return value
 
     def bound_data(self, data, initial):
-        """The text as typed when it is nested too deep (shown again with the error)."""
+        """The text as typed when Python's json cannot read it (shown again with the error)."""
         if isinstance(data, str) and json_depth_refusal(data):
             return forms.fields.InvalidJSONInput(data)
-        return super().bound_data(data, initial)
+        try:
+            return super().bound_data(data, initial)
+        except ValueError:
+            return forms.fields.InvalidJSONInput(data)
 
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):

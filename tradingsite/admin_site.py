@@ -1,4 +1,6 @@
-"""The site's admin: Django's, refusing a query parameter with a NUL character anywhere.
+"""The site's admin: Django's, refusing a query parameter with a NUL character anywhere, and
+showing a date drill-down past the calendar as the bad parameter it is, on every admin
+(django_celery_beat's and auth's too).
 
 PostgreSQL's text takes no NUL ("\\x00"): a list filter given one (``?exchange=%00``) reached
 the database and failed there, a 500. No admin page has a use for one, so every admin view
@@ -10,7 +12,10 @@ from functools import wraps
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.http import HttpResponseBadRequest
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
+
+DRILL_DOWN = ("__year", "__month", "__day")
 
 
 def nul_parameter_refusal(query):
@@ -24,13 +29,22 @@ def nul_parameter_refusal(query):
 class TradingAdminSite(admin.AdminSite):
     def admin_view(self, view, cacheable=False):
         @wraps(view)
-        def refusing_nul(request, *args, **kwargs):
+        def checked(request, *args, **kwargs):
             refusal = nul_parameter_refusal(request.GET)
             if refusal:
                 return HttpResponseBadRequest(refusal, content_type="text/plain; charset=utf-8")
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except (ValueError, OverflowError):
+                # Trap: Django's date drill-down makes a date of ?x__year=&x__month=&x__day=
+                # and checks only that ValueError; the end of the chosen period (year 9999
+                # + 1) and a year past a C long (OverflowError) escaped as 500s. A bad
+                # parameter, as a year of 0 is: the list says so, as Django does (?e=1).
+                if not any(name.endswith(DRILL_DOWN) for name in request.GET):
+                    raise
+                return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
 
-        return super().admin_view(refusing_nul, cacheable)
+        return super().admin_view(checked, cacheable)
 
 
 class TradingAdminConfig(AdminConfig):

@@ -139,6 +139,7 @@ def test_a_schedule_beat_cannot_store_is_refused_next_to_its_field(admin_client)
         ('"abc"', "Must be an object of parameter names to values."),
         ('{"x": ' + "[" * 2000 + "]" * 2000 + "}", TOO_DEEP),
         ('{"x": ' + "[" * 64 + "]" * 64 + "}", TOO_DEEP),
+        ('{"x": ' + "9" * 5000 + "}", "Enter a valid JSON: numbers have at most 4300 digits."),
     ],
 )
 def test_other_parameters_postgresql_or_the_service_refuse_show_at_the_field(

@@ -17,6 +17,9 @@ from django.test import RequestFactory
 
 from tradingsite.admin_tools import changelist_url
 
+#: ordering, page, show all, popup, to_field, facets
+CHANGELIST_VARIABLES = (ORDER_VAR, PAGE_VAR, ALL_VAR, IS_POPUP_VAR, TO_FIELD_VAR, IS_FACETS_VAR)
+
 
 def changelists():
     """(model, its ModelAdmin) of every registered admin (each has a change list)."""
@@ -25,8 +28,8 @@ def changelists():
 
 def changelist_parameters(model, model_admin, user):
     """The query parameters of ``model``'s change list: each list filter's (whether or not the
-    rows stored now make Django show it), the date drill-down's, search, and Django's own
-    (ordering, page, all, popup, to_field, facets)."""
+    rows stored now make Django show it), the date drill-down's and search; Django's own,
+    which every change list has, are ``CHANGELIST_VARIABLES``."""
     request = RequestFactory().get(changelist_url(model), secure=True)
     request.user = user
     names = []
@@ -44,4 +47,4 @@ def changelist_parameters(model, model_admin, user):
         names += [f"{model_admin.date_hierarchy}__{part}" for part in ("year", "month", "day")]
     if model_admin.get_search_fields(request):
         names.append(SEARCH_VAR)
-    return [*names, ORDER_VAR, PAGE_VAR, ALL_VAR, IS_POPUP_VAR, TO_FIELD_VAR, IS_FACETS_VAR]
+    return names

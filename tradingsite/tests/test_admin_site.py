@@ -3,7 +3,7 @@
 import pytest
 
 from tradingsite.admin_tools import changelist_url
-from tradingsite.testing.admin import changelist_parameters, changelists
+from tradingsite.testing.admin import CHANGELIST_VARIABLES, changelist_parameters, changelists
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ def test_a_nul_in_any_query_parameter_of_a_change_list_is_a_400_naming_it(
     admin_client, admin_user, model, model_admin
 ):
     url = changelist_url(model)
-    names = changelist_parameters(model, model_admin, admin_user)
+    names = [*changelist_parameters(model, model_admin, admin_user), *CHANGELIST_VARIABLES]
     for name in names:
         response = admin_client.get(url, {name: "a\x00b"}, secure=True)
         assert response.status_code == 400, (url, name)

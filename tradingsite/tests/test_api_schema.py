@@ -1,16 +1,19 @@
 """The OpenAPI schema: generated without warnings, valid, and honoured by every endpoint.
 
 Schemathesis generates requests for every operation from /api/schema/ (valid and invalid
-ones, with a fixed seed and a bounded number of examples) and sends them to the WSGI
-application as a staff user: no answer may be a 500, and every answer (status, content type,
-body) must be one the schema documents.
+ones, with a fixed seed and a bounded number of examples, and its coverage phase: the
+boundary values the schema allows) and sends them to the WSGI application as a staff user: no
+answer may be a 500, and every answer (status, content type, body) must be one the schema
+documents. Some 4,600 requests, under a minute.
 
-Its coverage phase (every boundary value the schema allows, some 4,000 requests) is off to
-keep this run near 20 s; it passes too: set ``"coverage": {"enabled": True}`` to run it.
+Beside it, values schemathesis does not think of (``tradingsite.testing.hostile``): NUL,
+dates past the calendar, offsets PostgreSQL refuses, JSON nested too deep, in every query
+parameter and every JSON field of a body.
 """
 
 import io
 import socket
+from urllib.parse import urlencode
 
 import pytest
 import schemathesis
@@ -40,13 +43,14 @@ from tradingsite.testing.factories import (
     make_decision,
     make_fill,
 )
+from tradingsite.testing.hostile import JSON_TEXTS, QUERY_VALUES
 
 BASE_URL = "https://localhost"  # https: the site redirects plain http unless DEBUG
 EXAMPLES_PER_OPERATION = 20
 CONFIG = {
     "seed": 20251123,
     "generation": {"mode": "all", "deterministic": True, "database": "none"},
-    "phases": {"coverage": {"enabled": False}},
+    "phases": {"coverage": {"enabled": True}},
     # The broker is down here: an operation that talks to it answers its documented 503 (and
     # status_code_conformance still refuses a 502 or 503 that an operation does not document).
     "checks": {"not_a_server_error": {"expected-statuses": ["2XX", "3XX", "4XX", "502", "503"]}},
@@ -145,6 +149,7 @@ def api_schema(staff_token, wsgi_app, broker_down, stored_ids, unthrottled):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@pytest.mark.fuzz
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,
@@ -166,23 +171,90 @@ def test_every_operation_honours_the_schema(case, staff_token, stored_ids):
 DEEP = "[" * 2000 + "]" * 2000
 
 
-def json_body_operations(schema):
-    """(method, path) of every operation that takes a JSON body."""
-    for path, item in schema["paths"].items():
+@pytest.fixture
+def staff_api(staff_token):
+    return SecureAPIClient(HTTP_AUTHORIZATION=f"Token {staff_token}")
+
+
+@pytest.fixture
+def openapi(staff_api):
+    """The OpenAPI schema the site serves, as a dict."""
+    return staff_api.get("/api/schema/", {"format": "json"}).json()
+
+
+def operations(openapi):
+    """(method, path, operation) of every operation of the schema."""
+    for path, item in openapi["paths"].items():
         for method, operation in item.items():
-            if "application/json" in operation.get("requestBody", {}).get("content", {}):
-                yield method, path
+            yield method, path, operation
+
+
+def url_of(path, stored_ids):
+    """``path`` with its ``{id}`` a stored row's."""
+    return path.replace("{id}", str(stored_ids.get(path.split("/")[2], 1)))
+
+
+def json_body(operation):
+    """The JSON body schema of ``operation``, or None."""
+    return operation.get("requestBody", {}).get("content", {}).get("application/json")
 
 
 def test_json_nested_too_deep_is_a_400_naming_the_depth_on_every_operation_that_reads_json(
-    staff_token, stored_ids, broker_down
+    staff_api, openapi, stored_ids, broker_down
 ):
-    client = SecureAPIClient(HTTP_AUTHORIZATION=f"Token {staff_token}")
-    schema = client.get("/api/schema/", {"format": "json"}).json()
-    operations = list(json_body_operations(schema))
-    assert len(operations) >= 14  # codes, orders, strategies, workflows and their actions
-    for method, path in operations:
-        url = path.replace("{id}", str(stored_ids.get(path.split("/")[2], 1)))
-        response = client.generic(method.upper(), url, DEEP, content_type="application/json")
+    reading = [(method, path) for method, path, op in operations(openapi) if json_body(op)]
+    assert len(reading) >= 14  # codes, orders, strategies, workflows and their actions
+    for method, path in reading:
+        response = staff_api.generic(
+            method.upper(), url_of(path, stored_ids), DEEP, content_type="application/json"
+        )
         assert response.status_code == 400, (method, path, response.content)
         assert "nested deeper than 64 levels" in response.json()["detail"], (method, path)
+
+
+@pytest.mark.fuzz
+def test_no_hostile_value_of_any_query_parameter_gives_a_500(
+    staff_api, openapi, stored_ids, broker_down, unthrottled
+):
+    """Every query parameter of every operation (filters, cursor, page, page_size ...) with
+    the values of ``tradingsite.testing.hostile``, one at a time."""
+    failures, sent = [], 0
+    for method, path, operation in operations(openapi):
+        names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
+        for name in names:
+            for value in QUERY_VALUES:
+                response = staff_api.generic(
+                    method.upper(), f"{url_of(path, stored_ids)}?{urlencode({name: value})}"
+                )
+                sent += 1
+                if response.status_code >= 500 and response.status_code not in (502, 503):
+                    failures.append((method, path, name, value[:30], response.status_code))
+    assert sent > 500 and not failures, failures
+
+
+@pytest.mark.fuzz
+def test_no_hostile_json_in_any_json_field_of_a_body_gives_a_500(
+    staff_api, openapi, stored_ids, broker_down, unthrottled
+):
+    """Each object or array property of every JSON body with the JSON of
+    ``tradingsite.testing.hostile``: too deep, NaN, past a float, past Python's integers, NUL."""
+    failures, sent = [], 0
+    for method, path, operation in operations(openapi):
+        body = json_body(operation)
+        if not body:
+            continue
+        schema = body["schema"]
+        if "$ref" in schema:
+            schema = openapi["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        fields = [name for name, field in schema.get("properties", {}).items()
+                  if field.get("type") in ("object", "array")]  # fmt: skip
+        for name in fields:
+            for text in JSON_TEXTS:
+                response = staff_api.generic(
+                    method.upper(), url_of(path, stored_ids), f'{{"{name}": {text}}}',
+                    content_type="application/json",
+                )  # fmt: skip
+                sent += 1
+                if response.status_code != 400:
+                    failures.append((method, path, name, text[:30], response.status_code))
+    assert sent >= 50 and not failures, failures
