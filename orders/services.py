@@ -157,14 +157,18 @@ def order_fill_record(*, order, quantity, price, at=None, reported_by_broker=Fal
 # --- The ledger: trades, exits and positions, a replay of each contract's fills -----------
 
 
+def _contract_lock(instrument_id):
+    """Lock the contract's code row: it serialises fills of different orders of the same
+    contract, including the first one, which has no position row to lock yet."""
+    list(Code.objects.select_for_update().filter(conid=instrument_id).values_list("pk"))
+
+
 def _ledger_book(execution):
     """Book a new execution: at the end of its contract's ledger when it is the latest by IB's
     clock, else by re-booking the contract's ledger in IB's order (a fill that arrived late
     must close the lots that were open when it happened, first in, first out)."""
     instrument_id = execution.order.instrument_id
-    # Lock the contract's code row first: it serialises fills of different orders of the same
-    # contract, including the first one, which has no position row to lock yet.
-    list(Code.objects.select_for_update().filter(conid=instrument_id).values_list("pk"))
+    _contract_lock(instrument_id)
     later = (
         _executions_of(instrument_id)
         .exclude(pk=execution.pk)
@@ -188,7 +192,7 @@ def ledger_rebook(*, instrument_id):
     """Rebuild a contract's trades, exits and positions from its executions, in the order IB
     executed them (execution time, then execId): the result does not depend on the order in
     which the reports arrived. The open position keeps the price it was last marked at."""
-    list(Code.objects.select_for_update().filter(conid=instrument_id).values_list("pk"))
+    _contract_lock(instrument_id)
     marked = (
         Position.objects.select_for_update()
         .filter(instrument_id=instrument_id, closed_at__isnull=True)
@@ -720,28 +724,31 @@ def orders_reconcile(*, broker=None):
     }
 
 
+def _unknown_to_ib(*, known, now, **conditions):
+    """Orders matching ``conditions``, sent longer ago than IB has to acknowledge one, whose
+    orderRef is not among those IB reports (``known``)."""
+    waited = settings.IBKR_ORDER_ACK_TIMEOUT + settings.IBKR_REQUEST_TIMEOUT
+    return (
+        Order.objects.filter(created_at__lt=now - timedelta(seconds=waited), **conditions)
+        .annotate(ref=Concat(Value(ORDER_REF_PREFIX), Cast("pk", CharField())))
+        .exclude(ref__in=known)
+    )
+
+
 def _unacknowledged_close(*, known):
     """Reject the orders whose sending stopped before IB acknowledged them (the process died
     in between) and that IB does not know by their orderRef: nothing works them, and a row
     left ``submitted`` would block its contract and claim an order IB never had."""
-    waited = settings.IBKR_ORDER_ACK_TIMEOUT + settings.IBKR_REQUEST_TIMEOUT
-    stale = Order.objects.filter(
-        status=OrderStatus.SUBMITTED,
-        ibkr_order_id__isnull=True,
+    now = timezone.now()
+    return _unknown_to_ib(
+        known=known, now=now, status=OrderStatus.SUBMITTED, ibkr_order_id__isnull=True,
         filled_quantity=0,
-        created_at__lt=timezone.now() - timedelta(seconds=waited),
-    )
-    closed = 0
-    for order in stale:
-        if _order_ref(order) in known:
-            continue
-        closed += Order.objects.filter(pk=order.pk, status=OrderStatus.SUBMITTED).update(
-            status=OrderStatus.REJECTED,
-            error_message="IB never acknowledged this order and does not know it: the process "
-            "sending it stopped first (closed by the reconcile).",
-            updated_at=timezone.now(),
-        )
-    return closed
+    ).update(
+        status=OrderStatus.REJECTED,
+        error_message="IB never acknowledged this order and does not know it: the process "
+        "sending it stopped first (closed by the reconcile).",
+        updated_at=now,
+    )  # fmt: skip
 
 
 def _unknown_working_close(*, known):
@@ -749,24 +756,17 @@ def _unknown_working_close(*, known):
     open orders nor among those completed today: a DAY order of an earlier day, or a gateway
     that lost its book): nothing works them at IB, and a row left working here would block its
     contract for manual orders with no way to cancel it. Their fills so far stay booked."""
-    waited = settings.IBKR_ORDER_ACK_TIMEOUT + settings.IBKR_REQUEST_TIMEOUT
     now = timezone.now()
-    lost = (
-        Order.objects.filter(
-            status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
-            ibkr_order_id__isnull=False,
-            created_at__lt=now - timedelta(seconds=waited),
-        )
-        .annotate(ref=Concat(Value(ORDER_REF_PREFIX), Cast("pk", CharField())))
-        .exclude(ref__in=known)
-    )
-    return lost.update(
+    return _unknown_to_ib(
+        known=known, now=now, ibkr_order_id__isnull=False,
+        status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
+    ).update(
         status=OrderStatus.CANCELLED,
         canceled_at=now,
         error_message="IB does not know this order any more (not among its open orders nor "
         "those completed today): closed here by the reconcile.",
         updated_at=now,
-    )
+    )  # fmt: skip
 
 
 class OrderEventListener:
