@@ -11,7 +11,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, DecimalField, F, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models import CharField, DecimalField, F, Prefetch, Q, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
@@ -112,6 +112,13 @@ def order_fill_record(*, order, quantity, price, at=None, reported_by_broker=Fal
     the fill, or an order whose sending was cut off after IB got it. Such an order stays
     cancelled unless the fill completes it. A fill without an execId gets a ``local-`` one.
     """
+    return _fill_record(order=order, quantity=quantity, price=price, at=at,
+                        reported_by_broker=reported_by_broker, exec_id=exec_id,
+                        commission=commission).order  # fmt: skip
+
+
+def _fill_record(*, order, quantity, price, at, reported_by_broker, exec_id, commission):
+    """``order_fill_record``'s work; returns the execution row it wrote."""
     order = _locked_order(order)
     quantity = _positive(quantity, field="quantity")
     price = _positive(price, field="price")
@@ -151,7 +158,7 @@ def order_fill_record(*, order, quantity, price, at=None, reported_by_broker=Fal
         executed_at=at,
     )
     _ledger_book(execution)
-    return order
+    return execution
 
 
 # --- The ledger: trades, exits and positions, a replay of each contract's fills -----------
@@ -180,7 +187,7 @@ def _ledger_book(execution):
     if later.exists():
         ledger_rebook(instrument_id=instrument_id)
     else:
-        _fees_refresh(_book_fill(execution))
+        _fees_refresh(Trade.objects.filter(pk__in=_book_fill(execution)))
 
 
 def _executions_of(instrument_id):
@@ -359,15 +366,13 @@ def _share(amount, part, whole):
 
 
 def _fees_refresh(trades):
-    """Spread the commissions known so far over ``trades`` (ids or a queryset) and their exits.
+    """Spread the commissions known so far over ``trades`` (a queryset) and their exits.
 
     A fill's commission is shared by quantity between what it opened and what it closed. A
     trade's ``fees`` is its entry's share plus its exits' shares; an exit's ``fees`` is its own
     share plus its quantity's share of the entry's, so that realized P&L minus fees is what IB
     reports as the exit's realized P&L (IB's average cost includes the commission).
     """
-    if not isinstance(trades, QuerySet):
-        trades = Trade.objects.filter(pk__in=trades)
     trades = trades.prefetch_related(
         "entries", Prefetch("exits", queryset=TradeExit.objects.select_related("execution"))
     )
@@ -654,7 +659,7 @@ def execution_apply(report):
                     Trade.objects.filter(Q(entries=known) | Q(exits__execution=known)).distinct()
                 )
             return known
-        order_fill_record(
+        execution = _fill_record(
             order=order,
             quantity=report.quantity,
             price=report.price,
@@ -664,7 +669,7 @@ def execution_apply(report):
             commission=report.commission,
         )
         _broker_id_record(order, report.broker_order_id)
-        return OrderExecution.objects.get(exec_id=report.exec_id)
+        return execution
 
 
 def _broker_id_record(order, broker_order_id):
