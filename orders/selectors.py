@@ -6,6 +6,7 @@ constraint, and an inner join would hide a row whose contract is not stored as a
 """
 
 from django.db.models import Case, CharField, DecimalField, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import TruncDate
 
 from marketdata.models import Code
 from tradingsite.broker import get_broker
@@ -31,6 +32,18 @@ def orders_list():
     return Order.objects.annotate(
         symbol=instrument_code("symbol"), strategy_id=F("decision__strategy_id")
     ).order_by("-created_at", "-id")
+
+
+def exits_by_day(exits=None):
+    """[{day, net, fees}] of ``exits`` (every exit by default), oldest first: each day's (UTC)
+    realized P&L net of fees, and the fees it deducted."""
+    exits = TradeExit.objects.all() if exits is None else exits
+    return list(
+        exits.annotate(day=TruncDate("exited_at"))
+        .values("day")
+        .annotate(net=Sum(F("realized_pnl") - F("fees")), fees=Sum("fees"))
+        .order_by("day")
+    )
 
 
 def net_realized_pnl():

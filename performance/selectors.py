@@ -4,7 +4,7 @@ from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum,
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth, TruncWeek
 
 from orders.models import Position, Trade, TradeExit
-from orders.selectors import instrument_code
+from orders.selectors import exits_by_day, instrument_code
 
 from .models import AgentPerformance
 
@@ -28,14 +28,8 @@ def closed_results(strategy_id):
 
 def realized_by_day(strategy_id):
     """{day (UTC): net realized P&L of the exits that day}."""
-    rows = (
-        TradeExit.objects.filter(trade__order__decision__strategy_id=strategy_id)
-        .annotate(day=TruncDate("exited_at"))
-        .values("day")
-        .annotate(net=Sum(F("realized_pnl") - F("fees")))
-        .order_by("day")
-    )
-    return {row["day"]: row["net"] for row in rows}
+    exits = TradeExit.objects.filter(trade__order__decision__strategy_id=strategy_id)
+    return {row["day"]: row["net"] for row in exits_by_day(exits)}
 
 
 def open_trades(strategy_id):

@@ -13,16 +13,15 @@ from decimal import Decimal
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
 from marketdata.admin_charts import price_chart_data
 from marketdata.models import Code, MarketData
-from orders.models import Order, TradeExit
-from orders.selectors import account_summary, positions_list
+from orders.models import Order
+from orders.selectors import account_summary, exits_by_day, positions_list
 from strategies.models import Decision, Strategy
 from tradingsite.broker import BrokerError
 from workflows.admin import progress_html
@@ -56,20 +55,14 @@ def executions_today(now=None):
     }
 
 
-def realized_pnl_by_day():
-    """[(day, that day's realized P&L net of fees, cumulative)]: each exit's P&L on its own
-    day (UTC), so a trade closed over several days counts on each of them."""
-    days = (
-        TradeExit.objects.annotate(day=TruncDate("exited_at"))
-        .values("day")
-        .annotate(pnl=Sum(F("realized_pnl") - F("fees")))
-        .order_by("day")
-    )
+def realized_pnl_by_day(days):
+    """[(day, that day's realized P&L net of fees, cumulative)] from ``exits_by_day``: each
+    exit's P&L on its own day (UTC), so a trade closed over several days counts on each."""
     total = Decimal(0)
     rows = []
     for row in days:
-        total += row["pnl"]
-        rows.append((row["day"], row["pnl"], total))
+        total += row["net"]
+        rows.append((row["day"], row["net"], total))
     return rows
 
 
@@ -126,7 +119,8 @@ def dashboard(request):
         )
     positions = list(positions_list().filter(closed_at__isnull=True).order_by("symbol"))
     unrealized = sum((p.unrealized_pnl or Decimal(0) for p in positions), Decimal(0))
-    pnl = realized_pnl_by_day()
+    days = exits_by_day()
+    pnl = realized_pnl_by_day(days)
     order = Order.objects.filter(decision=OuterRef("pk")).values("pk")[:1]
     decisions = (
         Decision.objects.select_related("code", "strategy")
@@ -150,7 +144,7 @@ def dashboard(request):
         "positions": positions,
         "unrealized": unrealized,
         "realized_total": pnl[-1][2] if pnl else Decimal(0),
-        "fees_total": TradeExit.objects.aggregate(fees=Coalesce(Sum("fees"), Decimal(0)))["fees"],
+        "fees_total": sum((row["fees"] for row in days), Decimal(0)),
         "pnl_chart": {
             "labels": [day.isoformat() for day, _, _ in pnl],
             "daily": [str(value) for _, value, _ in pnl],
