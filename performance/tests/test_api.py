@@ -3,15 +3,13 @@ period, and every strategy side by side."""
 
 from decimal import Decimal
 
-import pytest
-
 from performance.api.filters import PerformanceFilter
 from performance.api.serializers import FIGURES
 from performance.models import AgentPerformance
 from performance.services import performance_snapshot
 from performance.tests.factories import at
 from strategies.tests.factories import StrategyFactory
-from tradingsite.testing.api import APIViewTestCases
+from tradingsite.testing.api import APITestCase, APIViewTestCases
 
 D = Decimal
 
@@ -48,31 +46,16 @@ class TestPerformance(APIViewTestCases.ReadOnlyViewSet):
         assert refused.status_code == 400 and "ordering" in refused.json()["errors"]
 
 
-@pytest.mark.django_db
-class TestStrategyPerformance:
+class TestStrategyPerformance(APITestCase):
     def url(self, strategy_id, what="performance"):
         return f"/api/strategies/{strategy_id}/{what}/"
 
-    @pytest.fixture
-    def reader(self, django_user_model):
-        from tradingsite.testing.api import SecureAPIClient
-
-        client = SecureAPIClient()
-        client.force_authenticate(django_user_model.objects.create_user("reader"))
-        return client
-
-    @pytest.fixture
-    def staff(self, django_user_model):
-        from tradingsite.testing.api import SecureAPIClient
-
-        client = SecureAPIClient()
-        client.force_authenticate(django_user_model.objects.create_user("desk", is_staff=True))
-        return client
-
-    def test_the_latest_figures_their_series_and_each_symbols_results(self, reader, two_weeks):
+    def test_the_latest_figures_their_series_and_each_symbols_results(
+        self, reader_client, two_weeks
+    ):
         performance_snapshot(strategy=two_weeks, now=at(14, 21))
         performance_snapshot(strategy=two_weeks, now=at(20, 21))
-        body = reader.get(self.url(two_weeks.pk)).json()
+        body = reader_client.get(self.url(two_weeks.pk)).json()
 
         latest = body["latest"]
         assert (D(latest["realized_pnl"]), D(latest["total_pnl"])) == (D("46"), D("65"))
@@ -90,33 +73,30 @@ class TestStrategyPerformance:
             ("MSFT", 1, D("-52"), D("2")),
         ]  # fmt: skip  (the open PEP trade and the manual KO one are not there)
 
-    def test_pnl_per_day_week_and_month(self, reader, two_weeks):
-        week = reader.get(self.url(two_weeks.pk, "pnl"), {"period": "week"}).json()
+    def test_pnl_per_day_week_and_month(self, reader_client, two_weeks):
+        week = reader_client.get(self.url(two_weeks.pk, "pnl"), {"period": "week"}).json()
         assert [(row["period_start"], D(row["net_pnl"]), row["exits"]) for row in week] == [
             ("2025-03-10", D("98"), 1), ("2025-03-17", D("-52"), 1),
         ]  # fmt: skip
-        month = reader.get(self.url(two_weeks.pk, "pnl"), {"period": "month"}).json()
+        month = reader_client.get(self.url(two_weeks.pk, "pnl"), {"period": "month"}).json()
         assert [(row["period_start"], D(row["net_pnl"]), D(row["fees"])) for row in month] == [
             ("2025-03-01", D("46"), D("4")),
         ]
-        day = reader.get(self.url(two_weeks.pk, "pnl")).json()  # day by default
+        day = reader_client.get(self.url(two_weeks.pk, "pnl")).json()  # day by default
         assert [row["period_start"] for row in day] == ["2025-03-12", "2025-03-18"]
 
-    def test_bad_input_is_a_400_or_a_404_naming_it(self, reader, two_weeks):
-        refused = reader.get(self.url(two_weeks.pk, "pnl"), {"period": "fortnight"})
+    def test_bad_input_is_a_400_or_a_404_naming_it(self, reader_client, two_weeks):
+        refused = reader_client.get(self.url(two_weeks.pk, "pnl"), {"period": "fortnight"})
         assert refused.status_code == 400
         assert refused.json()["errors"]["period"] == ["'fortnight' is not one of day, week, month."]
-        assert reader.get(self.url(999999)).status_code == 404
-        assert reader.get(self.url(999999, "pnl")).status_code == 404
+        assert reader_client.get(self.url(999999)).status_code == 404
+        assert reader_client.get(self.url(999999, "pnl")).status_code == 404
 
-    def test_a_snapshot_on_demand_is_staffs(self, reader, staff, two_weeks):
-        assert reader.post(self.url(two_weeks.pk)).status_code == 403
-        made = staff.post(self.url(two_weeks.pk))
+    def test_a_snapshot_on_demand_is_staffs(self, reader_client, staff_client, two_weeks):
+        assert reader_client.post(self.url(two_weeks.pk)).status_code == 403
+        made = staff_client.post(self.url(two_weeks.pk))
         assert made.status_code == 201 and D(made.json()["realized_pnl"]) == D("46")
 
-    def test_anonymous_gets_nothing(self, two_weeks):
-        from tradingsite.testing.api import SecureAPIClient
-
-        anonymous = SecureAPIClient()
+    def test_anonymous_gets_nothing(self, anonymous, two_weeks):
         assert anonymous.get(self.url(two_weeks.pk)).status_code in (401, 403)
         assert anonymous.get(self.url(two_weeks.pk, "pnl")).status_code in (401, 403)
