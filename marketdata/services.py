@@ -146,7 +146,9 @@ def market_data_purge(*, now=None):
 
 # --- Instruments entered by hand ---------------------------------------------------------------
 
-CODE_EDITABLE = frozenset({"symbol", "conid", "exchange", "currency", "sec_type"})
+CODE_EDITABLE = frozenset(
+    {"symbol", "conid", "exchange", "currency", "sec_type", "name", "is_active"}
+)
 
 
 def _code_conid_taken(conid):
@@ -191,7 +193,9 @@ def code_create_check(*, symbol, conid):
     code_conid_check(conid=conid)
 
 
-def code_create(*, symbol, conid, exchange="SMART", currency="USD", sec_type="STK"):
+def code_create(
+    *, symbol, conid, exchange="SMART", currency="USD", sec_type="STK", name="", is_active=True
+):
     """Store an instrument whose IB contract id is known already (no broker call)."""
     from django.db import IntegrityError, transaction
 
@@ -200,8 +204,9 @@ def code_create(*, symbol, conid, exchange="SMART", currency="USD", sec_type="ST
     try:
         with transaction.atomic():
             return Code.objects.create(
-                symbol=symbol, conid=conid, exchange=exchange, currency=currency, sec_type=sec_type
-            )
+                symbol=symbol, conid=conid, exchange=exchange, currency=currency,
+                sec_type=sec_type, name=name, is_active=is_active,
+            )  # fmt: skip
     except IntegrityError:
         raise _code_conid_taken(conid) from None
 
