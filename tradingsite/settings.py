@@ -229,6 +229,11 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
 
 # --- REST API -------------------------------------------------------------------------------
 # Token (`manage.py drf_create_token USERNAME`) or session; staff write, other users read.
+# The speed layer (tradingsite/fast.py): every override of a DRF, django-filter, Django or
+# psycopg internal made for speed. Off (API_FAST=false), the frameworks' own code runs: the same
+# bytes, slower (README, "Performance").
+API_FAST = env.bool("API_FAST", default=True)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tradingsite.api.authentication.TokenAuthentication",
