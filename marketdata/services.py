@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tradingsite.broker import BrokerError, BrokerUnavailable, ContractInfo, get_broker
 from tradingsite.broker.vocabulary import bar_error, period_error
-from tradingsite.exceptions import ApplicationError
+from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
 from .models import Code, MarketData
 
@@ -242,12 +242,8 @@ def code_update(*, code, **fields):
 
 def code_delete(*, code):
     """Delete an instrument; one that decisions, orders, trades or positions name is kept."""
-    from django.db.models import ProtectedError
-
-    try:
-        code.delete()
-    except ProtectedError:
-        raise ApplicationError(
-            f"{code.symbol} has decisions, orders, trades or positions and is kept as history.",
-            extra={"id": "Referenced by decisions, orders, trades or positions."},
-        ) from None
+    delete_or_refuse(
+        code,
+        message=f"{code.symbol} has decisions, orders, trades or positions and is kept as history.",
+        extra={"id": "Referenced by decisions, orders, trades or positions."},
+    )
