@@ -32,6 +32,7 @@ from .protocol import (
     ContractQuery,
     Fields,
     In,
+    Out,
     ProtocolError,
     decode,
     encode,
@@ -41,7 +42,7 @@ from .protocol import (
 )
 from .sessions import EPOCH, hours_text, session_open
 
-logger = logging.getLogger("tradingsite.ibgateway")
+logger = logging.getLogger("ibgateway")
 
 #: Requests answered with an error because the simulation has no such data:
 #: message id -> (position of the request id, IB's error code, IB's text).
@@ -197,7 +198,7 @@ class ClientSession:
         except ValueError:
             self.error(-1, 505, "Fatal Error: Unknown message id.")
             return
-        if not self.ready and msg_id != In.START_API:
+        if not self.ready and msg_id not in (In.START_API, In.SIMULATE_PRICE):
             logger.warning("client %s sent %s before startApi; ignored", self.peer, msg_id)
             return
         handler = self.server.handlers.get(msg_id)
@@ -298,6 +299,7 @@ class GatewayServer(BookListener):
             In.CANCEL_ACCOUNT_SUMMARY: self.cancel_account_summary,
             In.REQ_NEWS_PROVIDERS: lambda session, f: session.send([85, 0]),
             In.REQ_USER_INFO: self.req_user_info,
+            In.SIMULATE_PRICE: self.simulate_price,
         }
 
     @property
@@ -588,6 +590,25 @@ class GatewayServer(BookListener):
                 if subscribed == symbol:
                     self._send_quote(session, req_id, symbol)
         self.book.on_price(symbol, price, self.now())
+
+    def simulate_price(self, session: ClientSession, f: Fields) -> None:
+        """The simulator's own request (``control.set_price``): move a symbol's price, as the
+        market would; resting orders and streams react before the answer is sent. It needs no
+        startApi, so it takes no client id from anyone."""
+        f.skip(2)  # message id, version
+        symbol = f.text().strip().upper()
+        try:
+            stock = self._resolve_one(ContractQuery(symbol=symbol, sec_type="STK"))
+        except NoSecurityDefinition as exc:
+            session.error(-1, exc.code, f"{exc.message}: {symbol!r}")
+            return
+        try:
+            price = self.market.set_price(stock.symbol, f.text().strip())
+        except (ValueError, ArithmeticError) as exc:
+            session.error(-1, 321, f"Error validating request.-'price' : cause - {exc}")
+            return
+        logger.info("price of %s set to %s by %s", stock.symbol, price, session.peer)
+        session.send([Out.SIMULATED_PRICE, stock.symbol, price])
 
     # --- orders ---------------------------------------------------------------------------
     def place_order(self, session: ClientSession, f: Fields) -> None:
