@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from tradingsite.broker.ib import ibapi
 from ibgateway.control import ControlError, set_price
+from tradingsite.broker.ib import ibapi
 
 from .test_ibgateway import BASE_DIR, connect, free_port, manage_ibgateway, start_gateway, until
 
