@@ -5,6 +5,7 @@ all socket writes happen on that loop's thread, so none of them needs a lock.
 """
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -252,6 +253,10 @@ class GatewayServer(BookListener):
         master_client_id: int | None = None,
     ):
         self.market = market
+        # Each reqHistoricalData as (symbol, endDateTime, duration, bar size), for tests that
+        # count what a client asked; refusals queued by ``refuse_history`` answer the next ones.
+        self.history_requests = []
+        self.history_refusals = collections.deque()
         self.master_client_id = master_client_id
         self.book = book
         self.contracts = contracts
@@ -468,6 +473,11 @@ class GatewayServer(BookListener):
         end_text = f.text()
         bar_size = f.text()
         duration = f.text()
+        self.history_requests.append((query.symbol, end_text, duration, bar_size))
+        refusal = self.history_refusals.popleft() if self.history_refusals else None
+        if refusal is not None:
+            session.error(req_id, *refusal)
+            return
         f.skip()  # useRTH: extended hours are not simulated, bars are always RTH
         what_to_show = f.text()
         format_date = f.integer(1)

@@ -12,7 +12,8 @@ from tradingsite.broker import BrokerError, BrokerUnavailable, ContractInfo, get
 from tradingsite.broker.vocabulary import bar_error, period_error
 from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
-from .models import Code, MarketData
+from .bar_store import bars_store, timeframe_of
+from .models import BarSource, Code, MarketData
 
 
 def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", broker=None):
@@ -95,6 +96,9 @@ def market_data_get(*, code, period, bar, broker=None, now=None):
             f"IB returned no bars for {code.symbol}.", extra={"period": f"{period} / {bar}"}
         )
     _bars_check(symbol=code.symbol, bars=bars)
+    timeframe = timeframe_of(bar)
+    if timeframe is not None:  # what IB sent is kept in the bar store too
+        bars_store(code=code, timeframe=timeframe, bars=bars, source=BarSource.IB)
     row = MarketData.objects.create(
         conid=code.conid, period=period, bar=bar, data=bars_document(bars)
     )
@@ -120,16 +124,28 @@ def _bars_check(*, symbol, bars):
 
 def bars_document(bars):
     """The cached JSON: OHLCV columns and the indicator set computed on them."""
+    return document_of_columns(
+        times=[b.time for b in bars],
+        **{
+            name: [getattr(b, name) for b in bars]
+            for name in ("open", "high", "low", "close", "volume")
+        },
+    )
+
+
+def document_of_columns(*, times, open, high, low, close, volume):
+    """The cache's document shape (OHLCV columns and the indicator set) of columns of bars."""
     # Imported here: numba costs every process about half a second at start-up otherwise.
     from .indicators import indicator_set
 
     columns = {
-        name: np.fromiter((getattr(b, name) for b in bars), dtype=float, count=len(bars))
-        for name in ("open", "high", "low", "close", "volume")
-    }
+        name: np.asarray(values, dtype=float)
+        for name, values in (("open", open), ("high", high), ("low", low), ("close", close),
+                             ("volume", volume))
+    }  # fmt: skip
     return {
         "bars": {
-            "time": [b.time.isoformat() for b in bars],
+            "time": [t.isoformat() for t in times],
             **{name: values.tolist() for name, values in columns.items()},
         },
         "indicators": indicator_set(

@@ -289,16 +289,17 @@ class IBBroker:
         )
 
     @_on_own_loop
-    def historical_bars(self, *, contract, period, bar, what_to_show="TRADES"):
+    def historical_bars(self, *, contract, period, bar, what_to_show="TRADES", end=None):
+        """Bars of ``period`` ending now, or at ``end`` (a tz-aware datetime)."""
         problem = period_error(period) or bar_error(bar)
         if problem:
             raise BrokerError(problem)
-        self.pacing.acquire((contract.conid, period, bar, what_to_show), contract.conid)
+        self.pacing.acquire((contract.conid, period, bar, what_to_show, end), contract.conid)
         bars = self._request(
             f"historical data for {contract.symbol} {period}/{bar}",
             self.ib.reqHistoricalData,
             self._contract(contract),
-            "",
+            end or "",
             period,
             bar,
             what_to_show,
