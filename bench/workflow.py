@@ -118,7 +118,7 @@ def main():
     )  # fmt: skip
 
     class NoPacing:  # the loopback gateway has no pacing limits; the timed run reads the cache
-        def acquire(self, *args):
+        def acquire(self, *args, **kwargs):
             pass
 
     get_broker().pacing = NoPacing()

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import struct
+from collections import Counter
 from datetime import UTC, datetime
 
 from . import messages as msg
@@ -199,6 +200,7 @@ class ClientSession:
         if not self.ready and msg_id != In.START_API:
             logger.warning("client %s sent %s before startApi; ignored", self.peer, msg_id)
             return
+        self.server.requests[msg_id] += 1
         handler = self.server.handlers.get(msg_id)
         try:
             if handler is not None:
@@ -258,6 +260,8 @@ class GatewayServer(BookListener):
         self.port = port
         self.tick_seconds = tick_seconds
         self.sessions: set[ClientSession] = set()
+        # Requests received, by message id (In.*), from every client: what IB was asked.
+        self.requests: Counter[int] = Counter()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
         book.listener = self
