@@ -14,6 +14,8 @@ workers = 3
 timeout = 60
 graceful_timeout = 20
 accesslog = "-"
+# gunicorn's default line, and the worker's pid
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" pid=%(p)s'
 
 
 def post_worker_init(worker):

@@ -117,7 +117,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG or TESTING
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "tradingsite.storage.StaticFilesStorage"
     },
 }
 MEDIA_URL = "media/"

@@ -135,6 +135,7 @@ class ClientSession:
         self.market_data: dict[int, str] = {}  # reqId -> symbol
         self.market_data_type = LIVE
         self.closed = asyncio.Event()
+        self.requests: Counter[int] = Counter()  # requests of this client, by message id
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
@@ -201,6 +202,7 @@ class ClientSession:
             logger.warning("client %s sent %s before startApi; ignored", self.peer, msg_id)
             return
         self.server.requests[msg_id] += 1
+        self.requests[msg_id] += 1
         handler = self.server.handlers.get(msg_id)
         try:
             if handler is not None:
