@@ -10,12 +10,12 @@ import pytest
 import redis
 from django.db import connection
 
+from ibgateway.protocol import In
 from marketdata.models import MarketData
 from marketdata.services import code_resolve
 from marketdata.tests.factories import cache_market_data, live_at_cached_close
 from strategies.services import strategy_create
 from tradingsite.broker.pacing import PacingRules, SharedPacing, SimulatedTime
-from tradingsite.ibgateway.protocol import In
 from workflows.services import execution_run, execution_start
 
 ROOT = Path(__file__).resolve().parents[2]

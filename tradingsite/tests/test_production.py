@@ -18,7 +18,7 @@ import pytest
 import redis
 from django.db import connection
 
-from tradingsite.ibgateway.protocol import In
+from ibgateway.protocol import In
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "production-test-key-" + "k3y" * 20
