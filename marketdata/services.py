@@ -8,6 +8,7 @@ from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 import numpy as np
+import redis
 from django.conf import settings
 from django.utils import timezone
 
@@ -102,8 +103,6 @@ def _single_flight(key):
     for IB's pacing (``extend``, yielded). A holder that died frees it at the expiry. Without
     Redis, a lock of this process."""
     if settings.REDIS_URL:
-        import redis
-
         server = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3)
         lock = server.lock(
             f"tradingsite:bars-flight:{key}",

@@ -21,6 +21,8 @@ def lease_an_ib_client_id(sender=None, **kwargs):
     malformed or exhausted IBKR_CLIENT_ID_RANGE, or Redis down, stops it here with that
     message, before it takes any task. It connects to IB at its first request. (A prefork
     pool's processes lease their own as they first talk to IB.)"""
+    # Imported when a worker starts: this module is imported (tradingsite/__init__.py) before
+    # Django is set up, and these need its settings and models.
     from tradingsite.broker import client_role
     from tradingsite.broker.leases import ClientIdUnavailable, lease_client_id
 
@@ -58,7 +60,7 @@ def refuse_unready_database(**kwargs):
 
     Celery logs and swallows a receiver's exceptions, so the refusal is an exit, not a raise.
     """
-    from tradingsite.startup import readiness_problem
+    from tradingsite.startup import readiness_problem  # once Django is set up (above)
 
     problem = readiness_problem()
     if problem:

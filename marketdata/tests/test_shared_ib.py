@@ -14,9 +14,8 @@ from ibgateway.protocol import In
 from marketdata.models import MarketData
 from marketdata.services import code_resolve
 from marketdata.tests.factories import cache_market_data, live_at_cached_close
-from strategies.services import strategy_create
 from tradingsite.broker.pacing import PacingRules, SharedPacing, SimulatedTime
-from workflows.services import execution_run, execution_start
+from workflows.services import execution_run, execution_start, strategy_create
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -123,8 +124,6 @@ class Lease:
 
 class RedisLeases:
     def __init__(self, url, ttl):
-        import redis
-
         self.url = url
         self.ttl_ms = max(int(ttl * 1000), 1)
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
@@ -139,8 +138,6 @@ class RedisLeases:
         )
 
     def acquire(self, *, gateway, owner, first, last, skip):
-        import redis
-
         try:
             found = self.redis.eval(
                 _ACQUIRE, 1, self.prefix(gateway), owner, self.ttl_ms, first, last, *skip
@@ -156,8 +153,6 @@ class RedisLeases:
         return Lease(client_id=int(found), gateway=gateway, owner=owner, store=self), []
 
     def renew(self, lease):
-        import redis
-
         key = self.prefix(lease.gateway) + str(lease.client_id)
         try:
             return bool(self.redis.eval(_RENEW, 1, key, lease.owner, self.ttl_ms))
@@ -166,8 +161,6 @@ class RedisLeases:
             return True  # still ours until its expiry; tried again at the next beat
 
     def release(self, lease):
-        import redis
-
         key = self.prefix(lease.gateway) + str(lease.client_id)
         try:
             self.redis.eval(_RELEASE, 1, key, lease.owner)

@@ -18,8 +18,13 @@ spends no real time on a rule (a repeated request waits "15 s" in no time).
 
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
+
+import redis
+
+from .types import BrokerError
 
 
 @dataclass(frozen=True)
@@ -155,8 +160,6 @@ class SharedPacing:
     """IB's rules counted in Redis for one gateway, by every process that talks to it."""
 
     def __init__(self, redis, gateway, rules=None, *, clock=None, sleep=time.sleep):
-        import uuid
-
         self.rules = rules or PacingRules()
         self.redis = redis
         self.prefix = f"tradingsite:ib-pacing:{gateway}:"
@@ -185,15 +188,11 @@ class SharedPacing:
     def acquire(self, key, contract, on_wait=None):
         """Wait until the request may be sent by the rules counted for the whole gateway,
         record it, and return the seconds waited (``on_wait(seconds)`` before each wait)."""
-        import redis
-
         waited = 0.0
         while True:
             try:
                 wait = self._try(key, contract)
             except redis.RedisError as exc:
-                from .types import BrokerError
-
                 raise BrokerError(
                     f"IB's historical-data pacing is counted in Redis, which does not answer "
                     f"({exc}); the request was not sent."
@@ -213,8 +212,6 @@ def pacing_for(clock: str, *, sleep, redis_url="", gateway="") -> HistoricalPaci
     if clock not in PACING_CLOCKS:
         raise ValueError(f"the pacing clock is one of {', '.join(PACING_CLOCKS)}, not {clock!r}")
     if redis_url:
-        import redis
-
         server = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=5)
         if clock == "simulated":
             shared = SharedTime(server, f"tradingsite:ib-pacing:{gateway}:clock")
