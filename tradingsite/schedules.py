@@ -11,6 +11,10 @@ PERIODIC_JOBS = {
         "marketdata.tasks.market_data_purge_task",
         {"minutes": 60},
     ),
+    "market data: sync the bar store from IB": (
+        "marketdata.tasks.bars_sync_task",
+        {"minutes": 60},
+    ),
     "executions: fail the orphaned ones": (
         "workflows.tasks.executions_sweep_task",
         {"minutes": 1},

@@ -150,9 +150,22 @@ class FetchData(Step):
     }
 
     def run(self, run, symbol, config):
-        row = market_data_get(code=symbol.code, period=config["period"], bar=config["bar"])
+        def waiting(seconds):
+            run.log(
+                f"{symbol.code.symbol} {config['period']} / {config['bar']}: waiting "
+                f"{seconds:.1f} s for IB's historical-data pacing (shared by every process "
+                "that talks to this gateway)",
+                symbol=symbol.code.symbol,
+                step=self.type,
+            )
+
+        row = market_data_get(
+            code=symbol.code, period=config["period"], bar=config["bar"], on_wait=waiting
+        )
         symbol.timeframes[config["bar"]] = row.data
         source = "cache" if row.served_from_cache else "IB"
+        if getattr(row, "fetched_meanwhile", False):
+            source = "IB, asked by another run at the same time"
         closes = row.data["bars"]["close"]
         self.log(
             run,
