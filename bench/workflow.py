@@ -83,7 +83,11 @@ def main():
     from workflows.agents import team
     from workflows.engine.runner import execution_run
     from workflows.models import AgentConversation, Workflow, WorkflowExecution
-    from workflows.services import execution_start, strategy_create, workflow_create
+    from workflows.services import (
+        execution_prepare,
+        strategy_create,
+        workflow_create,
+    )
     from workflows.templates import TEMPLATES
 
     gateway = LoopbackGateway(host="127.0.0.1", port=0, seed=3)
@@ -143,7 +147,7 @@ def main():
     def one_run(n, label):
         strategy = strategy_create(name=f"bench {label}", type="two_indicator",
                                    workflow=workflow, codes=codes[:n])  # fmt: skip
-        execution = execution_start(strategy=strategy, enqueue=False)
+        execution = execution_prepare(strategy=strategy)
         clock.seconds.clear()
         queries = []
         connection.force_debug_cursor = True

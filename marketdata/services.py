@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from tradingsite.broker import BrokerError, BrokerUnavailable, ContractInfo, get_broker
 from tradingsite.broker.vocabulary import bar_error, period_error
-from tradingsite.exceptions import ApplicationError
+from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
-from .models import Code, MarketData
+from .bar_store import bars_store, timeframe_of
+from .models import BarSource, Code, MarketData
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +181,9 @@ def market_data_get(*, code, period, bar, broker=None, now=None, on_wait=None):
                 f"IB returned no bars for {code.symbol}.", extra={"period": f"{period} / {bar}"}
             )
         _bars_check(symbol=code.symbol, bars=bars)
+        timeframe = timeframe_of(bar)
+        if timeframe is not None:  # what IB sent is kept in the bar store too
+            bars_store(code=code, timeframe=timeframe, bars=bars, source=BarSource.IB)
         row = MarketData.objects.create(
             conid=code.conid, period=period, bar=bar, data=bars_document(bars)
         )
@@ -205,16 +209,28 @@ def _bars_check(*, symbol, bars):
 
 def bars_document(bars):
     """The cached JSON: OHLCV columns and the indicator set computed on them."""
+    return document_of_columns(
+        times=[b.time for b in bars],
+        **{
+            name: [getattr(b, name) for b in bars]
+            for name in ("open", "high", "low", "close", "volume")
+        },
+    )
+
+
+def document_of_columns(*, times, open, high, low, close, volume):
+    """The cache's document shape (OHLCV columns and the indicator set) of columns of bars."""
     # Imported here: numba costs every process about half a second at start-up otherwise.
     from .indicators import indicator_set
 
     columns = {
-        name: np.fromiter((getattr(b, name) for b in bars), dtype=float, count=len(bars))
-        for name in ("open", "high", "low", "close", "volume")
-    }
+        name: np.asarray(values, dtype=float)
+        for name, values in (("open", open), ("high", high), ("low", low), ("close", close),
+                             ("volume", volume))
+    }  # fmt: skip
     return {
         "bars": {
-            "time": [b.time.isoformat() for b in bars],
+            "time": [t.isoformat() for t in times],
             **{name: values.tolist() for name, values in columns.items()},
         },
         "indicators": indicator_set(
@@ -231,7 +247,9 @@ def market_data_purge(*, now=None):
 
 # --- Instruments entered by hand ---------------------------------------------------------------
 
-CODE_EDITABLE = frozenset({"symbol", "conid", "exchange", "currency", "sec_type"})
+CODE_EDITABLE = frozenset(
+    {"symbol", "conid", "exchange", "currency", "sec_type", "name", "is_active"}
+)
 
 
 def _code_conid_taken(conid):
@@ -276,7 +294,9 @@ def code_create_check(*, symbol, conid):
     code_conid_check(conid=conid)
 
 
-def code_create(*, symbol, conid, exchange="SMART", currency="USD", sec_type="STK"):
+def code_create(
+    *, symbol, conid, exchange="SMART", currency="USD", sec_type="STK", name="", is_active=True
+):
     """Store an instrument whose IB contract id is known already (no broker call)."""
     from django.db import IntegrityError, transaction
 
@@ -285,8 +305,9 @@ def code_create(*, symbol, conid, exchange="SMART", currency="USD", sec_type="ST
     try:
         with transaction.atomic():
             return Code.objects.create(
-                symbol=symbol, conid=conid, exchange=exchange, currency=currency, sec_type=sec_type
-            )
+                symbol=symbol, conid=conid, exchange=exchange, currency=currency,
+                sec_type=sec_type, name=name, is_active=is_active,
+            )  # fmt: skip
     except IntegrityError:
         raise _code_conid_taken(conid) from None
 
@@ -322,12 +343,8 @@ def code_update(*, code, **fields):
 
 def code_delete(*, code):
     """Delete an instrument; one that decisions, orders, trades or positions name is kept."""
-    from django.db.models import ProtectedError
-
-    try:
-        code.delete()
-    except ProtectedError:
-        raise ApplicationError(
-            f"{code.symbol} has decisions, orders, trades or positions and is kept as history.",
-            extra={"id": "Referenced by decisions, orders, trades or positions."},
-        ) from None
+    delete_or_refuse(
+        code,
+        message=f"{code.symbol} has decisions, orders, trades or positions and is kept as history.",
+        extra={"id": "Referenced by decisions, orders, trades or positions."},
+    )

@@ -200,6 +200,8 @@ if IBKR_PACING_CLOCK not in ("real", "simulated"):
 # clearing the cache empties it) so that they count together.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 MARKET_DATA_CACHE_SECONDS = env.int("MARKET_DATA_CACHE_SECONDS", default=3600)
+# The bar store's beat job syncs these timeframes (seed 004's names) of every active code.
+BAR_STORE_TIMEFRAMES = env.list("BAR_STORE_TIMEFRAMES", default=["1Day"])
 
 WORKFLOW_MAX_RUNTIME_SECONDS = env.int("WORKFLOW_MAX_RUNTIME_SECONDS", default=3600)
 

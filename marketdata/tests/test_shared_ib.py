@@ -15,7 +15,7 @@ from marketdata.models import MarketData
 from marketdata.services import code_resolve
 from marketdata.tests.factories import cache_market_data, live_at_cached_close
 from tradingsite.broker.pacing import PacingRules, SharedPacing, SimulatedTime
-from workflows.services import execution_run, execution_start, strategy_create
+from workflows.services import execution_prepare, execution_run, strategy_create
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,7 +109,7 @@ def test_a_second_process_waits_for_the_first_ones_identical_request_and_says_so
     MarketData.objects.all().delete()
     cache_market_data(code, period="2 Y", bar="1 week", trend="up")
     strategy = strategy_create(name="Paced", type="two_indicator", param={}, codes=[code])
-    execution = execution_start(strategy=strategy, enqueue=False, dry_run=True)
+    execution = execution_prepare(strategy=strategy, dry_run=True)
     execution = execution_run(execution_id=execution.pk, dry_run=True)
     logs = [entry["message"] for entry in execution.results["execution_logs"]]
     assert (

@@ -77,7 +77,7 @@ def test_a_replayed_execution_changes_nothing(gateway, wait_for):
     assert wait_for(lambda: reload(order).status == OrderStatus.FILLED)
 
     report = get_broker().executions()[0]
-    execution_apply(report)
+    execution_apply(report=report)
     assert orders_reconcile() == {
         "executions_applied": 0, "statuses_changed": 0, "reports_refused": 0
     }  # fmt: skip

@@ -293,20 +293,22 @@ class IBBroker:
         )
 
     @_on_own_loop
-    def historical_bars(self, *, contract, period, bar, what_to_show="TRADES", on_wait=None):
-        """IB's bars; a request IB's pacing rules hold back waits first, telling
-        ``on_wait(seconds)`` before it does."""
+    def historical_bars(
+        self, *, contract, period, bar, what_to_show="TRADES", end=None, on_wait=None
+    ):
+        """Bars of ``period`` ending now, or at ``end`` (a tz-aware datetime); a request IB's
+        pacing rules hold back waits first, telling ``on_wait(seconds)`` before it does."""
         problem = period_error(period) or bar_error(bar)
         if problem:
             raise BrokerError(problem)
         self.pacing.acquire(
-            (contract.conid, period, bar, what_to_show), contract.conid, on_wait=on_wait
+            (contract.conid, period, bar, what_to_show, end), contract.conid, on_wait=on_wait
         )
         bars = self._request(
             f"historical data for {contract.symbol} {period}/{bar}",
             self.ib.reqHistoricalData,
             self._contract(contract),
-            "",
+            end or "",
             period,
             bar,
             what_to_show,
