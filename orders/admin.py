@@ -5,14 +5,20 @@ from django.db.models.functions import Coalesce
 
 from marketdata.models import Code
 from strategies.models import Decision, Strategy
-from tradingsite.admin_tools import ReadOnlyAdmin, change_url, changelist_url, link
+from tradingsite.admin_tools import (
+    FormattedNumbersMixin,
+    ReadOnlyAdmin,
+    change_url,
+    changelist_url,
+    link,
+)
 from workflows.models import WorkflowExecution
 
 from .models import Order, Position, Trade, TradeExit
 from .selectors import instrument_code
 
 
-class BrokerOwnedAdmin(ReadOnlyAdmin):
+class BrokerOwnedAdmin(FormattedNumbersMixin, ReadOnlyAdmin):
     """The broker owns the truth of these rows: the admin shows them and never edits them.
 
     Every screen names the trading mode (templates/admin/orders/ add a banner; titles too).
@@ -64,6 +70,10 @@ class StrategyFilter(admin.SimpleListFilter):
 
 @admin.register(Order)
 class OrderAdmin(BrokerOwnedAdmin):
+    number_formats = {
+        "quantity": "quantity", "price": "price", "filled_quantity": "quantity",
+        "avg_fill_price": "price",
+    }  # fmt: skip
     list_display = (
         "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price", "tif",
         "status", "filled_quantity", "avg_fill_price", "ibkr_order_id", "decision_link",
@@ -130,10 +140,12 @@ class OrderAdmin(BrokerOwnedAdmin):
         return link(changelist_url(Trade, order__id__exact=order.pk), f"{order.trade_count} trades")
 
 
-class TradeExitInline(admin.TabularInline):
+class TradeExitInline(FormattedNumbersMixin, admin.TabularInline):
     """Each closing fill's part of the trade and the P&L it realized that day."""
 
     model = TradeExit
+    number_formats = {"quantity": "quantity", "price": "price", "realized_pnl": "pnl",
+                      "fees": "money"}  # fmt: skip
     fields = readonly_fields = ("exited_at", "quantity", "price", "realized_pnl", "fees")
     extra = 0
     can_delete = False
@@ -147,6 +159,10 @@ class TradeExitInline(admin.TabularInline):
 
 @admin.register(Trade)
 class TradeAdmin(BrokerOwnedAdmin):
+    number_formats = {
+        "entry_price": "price", "entry_quantity": "quantity", "exit_price": "price",
+        "exit_quantity": "quantity", "realized_pnl": "pnl", "fees": "money",
+    }  # fmt: skip
     inlines = [TradeExitInline]
     list_display = (
         "id", "entry_date", "instrument_link", "order_link", "entry_price", "entry_quantity",
@@ -184,6 +200,10 @@ class OpenFilter(admin.SimpleListFilter):
 
 @admin.register(Position)
 class PositionAdmin(BrokerOwnedAdmin):
+    number_formats = {
+        "quantity": "quantity", "average_cost": "price", "current_price": "price",
+        "unrealized_pnl": "pnl",
+    }  # fmt: skip
     list_display = (
         "instrument_link", "side", "quantity", "average_cost", "current_price", "unrealized_pnl",
         "updated_at", "closed_at", "trades_link",

@@ -20,6 +20,7 @@ from marketdata.services import contract_of, price_now
 from tradingsite.broker import BrokerError, get_broker
 from tradingsite.decimals import MONEY_PLACES, PRICE_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import price_step
 
 from .models import (
     Order,
@@ -537,12 +538,8 @@ def order_place(
 
 
 def price_tick(*, code, price):
-    """IB's smallest step of a limit price for ``code`` at ``price``, where it is known: US
-    stocks move by a cent from $1 up and by a hundredth of a cent below (IB refuses other
-    prices with error 110). None for other contracts, whose steps vary."""
-    if code.sec_type != "STK" or code.currency != "USD":
-        return None
-    return Decimal("0.01") if price >= 1 else Decimal("0.0001")
+    """IB's smallest step of a limit price for ``code`` at ``price`` (``money.price_step``)."""
+    return price_step(sec_type=code.sec_type, currency=code.currency, price=price)
 
 
 def _on_tick(price, *, side, code, rounded):

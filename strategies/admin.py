@@ -8,6 +8,7 @@ from marketdata.models import Code
 from orders.models import Order, Position
 from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
+    FormattedNumbersMixin,
     ObjectActionsMixin,
     ReadOnlyAdmin,
     ServiceDeleteMixin,
@@ -351,7 +352,11 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(ReadOnlyAdmin):
+class DecisionAdmin(FormattedNumbersMixin, ReadOnlyAdmin):
+    number_formats = {
+        "current_price": "price", "proposed_price": "price", "target_price": "price",
+        "stop_loss": "price", "r_coefficient": "reward_risk", "profit_margin": "percent",
+    }  # fmt: skip
     list_display = (
         "created_at", "code_link", "strategy_link", "type", "current_price", "price_at",
         "target_price", "stop_loss", "r_coefficient", "profit_margin", "execution_link",

@@ -28,6 +28,7 @@ from tradingsite.admin_tools import (
     report,
 )
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import decision_r_text, percent_text, quantity_text
 
 from .admin_diff import diff_summary, steps_diff
 from .models import (
@@ -401,13 +402,13 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
         for decision in made:
             orders = format_html_join(
                 ", ", '<a href="{}">order #{} {} {} ({})</a>',
-                ((change_url(o), o.pk, o.side, o.quantity, o.status)
+                ((change_url(o), o.pk, o.side, quantity_text(o.quantity), o.status)
                  for o in decision.orders.all()),
             ) or "no order"  # fmt: skip
             rows.append(format_html(
-                '<li><a href="{}">{}</a> (r {}, margin {}) &rarr; {}</li>',
-                change_url(decision), decision.summary, decision.r_coefficient,
-                decision.profit_margin, orders,
+                '<li><a href="{}">{}</a> ({}, margin {}) &rarr; {}</li>',
+                change_url(decision), decision.summary, decision_r_text(decision),
+                percent_text(decision.profit_margin), orders,
             ))  # fmt: skip
         if not rows:
             return "none"

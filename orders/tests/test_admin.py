@@ -60,8 +60,10 @@ def test_a_trade_shows_each_exit_with_the_pnl_it_realized(admin_client, filled):
     page = admin_client.get(f"/admin/orders/trade/{trade.pk}/change/", secure=True)
     html = page.content.decode()
     assert "Trade exits" in html
-    exits = " ".join(html[html.index('<th class="column-realized_pnl">') :].split())
-    assert f'<td class="field-realized_pnl"> <p>{trade.realized_pnl}</p> </td>' in exits
+    exits = " ".join(html[html.index('<th class="column-realized_pnl_shown">') :].split())
+    # 10 x 2 less the fees, signed and green, as money reads
+    shown = f'<span class="pnl pnl-positive">+{trade.realized_pnl:,.2f}</span>'
+    assert f'<td class="field-realized_pnl_shown"> <p>{shown}</p> </td>' in exits
 
 
 def test_broker_rows_cannot_be_added_changed_or_deleted(admin_client, filled):
@@ -120,7 +122,7 @@ def test_trade_and_position_pages_say_pnl_and_average_cost(admin_client, filled)
     html = admin_client.get(f"/admin/orders/trade/{trade.pk}/change/", secure=True)
     html = html.content.decode()
     assert "<label>Realized P&amp;L:</label>" in html  # the trade's own field
-    assert '<th class="column-realized_pnl">Realized P&amp;L' in html  # each exit's
+    assert '<th class="column-realized_pnl_shown">Realized P&amp;L' in html  # each exit's
     position = Position.objects.get(instrument=filled.instrument)
     html = admin_client.get(f"/admin/orders/position/{position.pk}/change/", secure=True)
     html = html.content.decode()
@@ -179,3 +181,11 @@ def test_the_order_list_filters_to_one_strategy(admin_client):
     assert f"/admin/orders/order/{ours.pk}/change/" in html
     assert f"/admin/orders/order/{theirs.pk}/change/" not in html
     assert f'<li class="selected">\n    <a href="?strategy={mine.strategy_id}"' in html
+
+
+def test_the_order_list_reads_like_money(admin_client):
+    OrderFactory(instrument=CodeFactory(symbol="SPY"), quantity="17", price="540.82")
+    listing = admin_client.get("/admin/orders/order/", secure=True).content.decode()
+    assert '<td class="field-quantity_shown">17</td>' in listing
+    assert '<td class="field-price_shown">540.82</td>' in listing
+    assert "540.820000" not in listing and "17.0000" not in listing

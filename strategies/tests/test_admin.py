@@ -417,3 +417,20 @@ def test_a_decision_is_titled_with_its_symbol(admin_client):
     assert f"<h2>Decision #{decision.pk}: buy SPY @ 559.05</h2>" in html
     breadcrumbs = html[html.index('<div class="breadcrumbs">') :].split("</div>")[0]
     assert f"Decision #{decision.pk}: buy SPY @ 559.05" in breadcrumbs
+
+
+def test_a_decision_reads_like_money_in_the_list_and_on_its_page(admin_client):
+    sound = make_decision(current_price="540.82", target_price="560.5", stop_loss="530.98")
+    hold = make_decision(type="hold", current_price="100", target_price=None, stop_loss=None)
+    listing = admin_client.get("/admin/strategies/decision/", secure=True).content.decode()
+    assert '<td class="field-current_price_shown">540.82</td>' in listing
+    # r = (560.5 - 540.82) / (530.98 - 540.82) = -2: a reward twice the risk
+    assert '<td class="field-r_coefficient_shown">2.0 R</td>' in listing
+    assert '<td class="field-profit_margin_shown">3.64%</td>' in listing
+    assert '<td class="field-r_coefficient_shown">no target</td>' in listing
+    assert ">Reward / risk</a>" in listing
+    page = admin_client.get(f"/admin/strategies/decision/{sound.pk}/change/", secure=True)
+    page = " ".join(page.content.decode().split())
+    assert '<div class="readonly">560.50</div>' in page
+    assert "540.820000" not in page and "None" not in page
+    assert hold.r_coefficient is None

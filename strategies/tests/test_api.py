@@ -20,7 +20,7 @@ STRATEGY_FIELDS = {
 DECISION_FIELDS = {
     "id", "code_id", "strategy_id", "type", "current_price", "price_at", "proposed_price",
     "target_price", "stop_loss", "profit_margin", "r_coefficient", "analysis_text", "created_at",
-    "workflow_execution_id",
+    "workflow_execution_id", "reward_risk",
 }  # fmt: skip
 
 
@@ -288,6 +288,7 @@ class TestDecisions(APIViewTestCases.ReadOnlyViewSet):
         decision = make_decision(current_price="100", target_price="110", stop_loss="95")
         body = reader_client.get(self.detail_url(decision)).json()
         assert body["r_coefficient"] == "-2.000000"  # (110 - 100) / (95 - 100)
+        assert body["reward_risk"] == "2.000000"  # the same, positive for a sound long
         assert body["profit_margin"] == "0.100000"
         assert (body["code_id"], body["strategy_id"]) == (decision.code_id, decision.strategy_id)
 

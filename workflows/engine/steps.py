@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from tradingsite.broker import BrokerError
 from tradingsite.broker.vocabulary import bar_error, period_error
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import decision_r_text, percent_text, price_text
 
 from .locks import LOCK_SECONDS
 from .params import is_placeholder
@@ -327,11 +328,13 @@ class Decide(Step):
         d = symbol.decision
         at_ib = "" if live is None else (
             f" (IB's {'delayed ' if live.delayed else ''}price at "
-            f"{live.time:%Y-%m-%d %H:%M:%S} UTC; proposed {d.proposed_price})"
+            f"{live.time:%Y-%m-%d %H:%M:%S} UTC; proposed {price_text(d.proposed_price)})"
         )  # fmt: skip
+        target = "no target" if d.target_price is None else price_text(d.target_price)
         run.log(
-            f"decision {d.type} at {d.current_price}{at_ib}, target {d.target_price}, "
-            f"stop {d.stop_loss}, r {d.r_coefficient}, margin {d.profit_margin}",
+            f"decision {d.type} at {price_text(d.current_price)}{at_ib}, target {target}, "
+            f"stop {price_text(d.stop_loss)}, {decision_r_text(d)}, "
+            f"margin {percent_text(d.profit_margin)}",
             symbol=symbol.code.symbol,
             step=self.type,
         )

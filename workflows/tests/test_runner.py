@@ -20,6 +20,7 @@ from orders.models import Order
 from strategies.models import Decision
 from strategies.services import strategy_create
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import price_text
 from workflows.admin import progress_of
 from workflows.agents import team
 from workflows.agents.offline import OfflineChatCompletionClient, _role
@@ -222,7 +223,7 @@ def test_a_decision_is_made_at_ibs_live_price_when_the_cached_bars_went_stale(mo
     assert before <= decision.price_at <= decision.created_at
     order = Order.objects.get(decision=decision)
     assert order.price <= moved and moved - order.price < CENT  # on IB's cent steps, not above
-    assert any(f"decision buy at {moved} (IB's" in line
+    assert any(f"decision buy at {price_text(moved)} (IB's" in line
                for line in messages(execution)), messages(execution)  # fmt: skip
 
 
