@@ -1,7 +1,10 @@
+from functools import partial
+
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import path
 
 from marketdata.models import Code
 from strategies.models import Decision, Strategy
@@ -11,9 +14,11 @@ from tradingsite.admin_tools import (
     change_url,
     changelist_url,
     link,
+    short_link,
 )
 from workflows.models import WorkflowExecution
 
+from .admin_new_order import new_order_view
 from .models import Order, Position, Trade, TradeExit
 from .selectors import instrument_code
 
@@ -48,7 +53,7 @@ class BrokerOwnedAdmin(FormattedNumbersMixin, ReadOnlyAdmin):
     def instrument_link(self, row):
         if row.code_pk is None:
             return f"conid {row.instrument_id} (no code stored)"
-        return link(change_url(Code, row.code_pk), f"{row.symbol} ({row.instrument_id})")
+        return short_link(change_url(Code, row.code_pk), f"{row.symbol} ({row.instrument_id})")
 
 
 class StrategyFilter(admin.SimpleListFilter):
@@ -74,10 +79,10 @@ class OrderAdmin(BrokerOwnedAdmin):
         "quantity": "quantity", "price": "price", "filled_quantity": "quantity",
         "avg_fill_price": "price",
     }  # fmt: skip
+    # TIF, filled quantity, IB's order id and the decision are on the order's page.
     list_display = (
-        "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price", "tif",
-        "status", "filled_quantity", "avg_fill_price", "ibkr_order_id", "decision_link",
-        "trades_link",
+        "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price",
+        "status", "avg_fill_price", "trades_link",
     )  # fmt: skip
     list_display_links = ("id", "created_at")
     list_filter = ("status", "side", "order_type", "tif", StrategyFilter)
@@ -94,6 +99,11 @@ class OrderAdmin(BrokerOwnedAdmin):
         "strategy_link", "execution_link", "trades_link", "created_at", "submitted_at",
         "filled_at", "canceled_at", "updated_at",
     )  # fmt: skip
+
+    def get_urls(self):
+        new = path("new/", self.admin_site.admin_view(partial(new_order_view, self)),
+                   name="orders_order_new")  # fmt: skip
+        return [new, *super().get_urls()]
 
     def get_search_results(self, request, queryset, search_term):
         # A number is an IB order id: one index look-up, where an OR with the symbol's

@@ -53,6 +53,11 @@ def link(url, text):
     return format_html('<a href="{}">{}</a>', url, text)
 
 
+def short_link(url, text):
+    """A link whose long text is cut with an ellipsis in a table and shown whole as a tooltip."""
+    return format_html('<a href="{}" class="truncate" title="{}">{}</a>', url, text, text)
+
+
 class LargeTableAdmin(admin.ModelAdmin):
     """A change list that stays fast on millions of rows: no full count, capped page count."""
 

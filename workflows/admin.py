@@ -26,6 +26,7 @@ from tradingsite.admin_tools import (
     link,
     open_if_one,
     report,
+    short_link,
 )
 from tradingsite.exceptions import ApplicationError
 from tradingsite.money import decision_r_text, percent_text, quantity_text
@@ -359,13 +360,13 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 
     @admin.display(description="strategy", ordering="strategy__name")
     def strategy_link(self, execution):
-        return link(change_url(execution.strategy), execution.strategy.name)
+        return short_link(change_url(execution.strategy), execution.strategy.name)
 
     @admin.display(description="workflow")
     def workflow_link(self, execution):
         if execution.workflow is None:
             return "legacy template"
-        return link(change_url(execution.workflow), execution.workflow.name)
+        return short_link(change_url(execution.workflow), execution.workflow.name)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, execution):

@@ -44,8 +44,7 @@ def chromium():
             browser.close()
 
 
-@pytest.fixture
-def page(chromium, live_server, admin_user, settings):
+def logged_in_tab(chromium, live_server, admin_user, settings, viewport):
     """A browser tab on the live server, logged in as the admin.
 
     The test settings redirect plain HTTP to HTTPS; the tab says it came through an HTTPS
@@ -58,7 +57,7 @@ def page(chromium, live_server, admin_user, settings):
     context = chromium.new_context(
         base_url=live_server.url,
         extra_http_headers={"X-Forwarded-Proto": "https"},
-        viewport={"width": 1400, "height": 1000},
+        viewport=viewport,
     )
     tab = context.new_page()
     tab.set_default_timeout(15_000)
@@ -68,6 +67,14 @@ def page(chromium, live_server, admin_user, settings):
     tab.click("input[type=submit]")
     tab.wait_for_selector("#site-name")
     assert "Site administration" in tab.content()
+    return context, tab
+
+
+@pytest.fixture
+def page(chromium, live_server, admin_user, settings):
+    context, tab = logged_in_tab(
+        chromium, live_server, admin_user, settings, {"width": 1400, "height": 1000}
+    )
     yield tab
     context.close()
 
