@@ -72,6 +72,7 @@ def main():
 
     call_command("migrate", verbosity=0)
 
+    from ibgateway import STOCKS, LoopbackGateway
     from marketdata.models import MarketData
     from marketdata.services import code_resolve, market_data_get
     from orders.models import Order
@@ -79,7 +80,6 @@ def main():
     from strategies.services import strategy_create
     from tradingsite.broker import get_broker, reset_broker
     from tradingsite.broker.ib import IBBroker
-    from tradingsite.ibgateway import STOCKS, LoopbackGateway
     from workflows import charts
     from workflows.agents import team
     from workflows.engine.runner import execution_run
