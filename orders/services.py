@@ -506,6 +506,7 @@ def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=
     """
     from strategies.risk import manual_order_check
 
+    quantity_check(code=code, quantity=to_decimal(quantity, field="quantity"))
     market = None
     if order_type == OrderType.MKT:  # its cost is checked at IB's price now, a limit's at it
         broker = broker or get_broker()
@@ -558,10 +559,26 @@ def _on_tick(price, *, side, code, rounded):
     return on_tick if on_tick > 0 else tick
 
 
+#: Security types IB trades in fractions through the API (currencies, crypto); stocks and
+#: ETFs go in whole shares (IB's fractional shares are not open to API orders by default).
+FRACTIONAL_SEC_TYPES = frozenset(["CASH", "CRYPTO"])
+
+
+def quantity_check(*, code, quantity):
+    """Whole shares unless the contract trades in fractions."""
+    if quantity != quantity.to_integral_value() and code.sec_type not in FRACTIONAL_SEC_TYPES:
+        raise ApplicationError(
+            "The quantity is not a whole number of shares.",
+            extra={"quantity": f"{quantity.normalize():f} is not a whole number: "
+                               f"{code.symbol} ({code.sec_type}) trades in whole shares."},
+        )  # fmt: skip
+
+
 def _order_write(*, code, side, quantity, order_type, price, tif, decision, broker):
     quantity, price = _order_fields(
         side=side, quantity=quantity, order_type=order_type, price=price, tif=tif
     )
+    quantity_check(code=code, quantity=quantity)
     price = _on_tick(price, side=side, code=code, rounded=decision is not None)
     if decision is not None and Order.objects.filter(decision=decision).exists():
         raise ApplicationError(

@@ -114,16 +114,28 @@ def strategy_steps(*, strategy_type, workflow):
 
 
 def params_check(*, type, param, workflow):
-    """Refuse ``param`` when the strategy's workflow could not run with it."""
-    _strategy_check(name="-", type=type, param=param, workflow=workflow)
+    """Refuse ``param`` when the strategy's workflow could not run with it (a run may use
+    another workflow than the strategy's own: its type is not compared)."""
+    _strategy_check(name=None, type=type, param=param, workflow=workflow)
 
 
-def _strategy_check(*, name, type, param, workflow):
+def _strategy_check(*, name, type, param, workflow, pk=None):
+    """``name=None`` checks the parameters only (``params_check``)."""
     problems = {}
-    if not str(name or "").strip():
+    if name is not None and not str(name).strip():
         problems["name"] = "This field is required."
+    elif name is not None:
+        same = Strategy.objects.filter(name=name).exclude(pk=pk).values_list("pk", flat=True)
+        if same:
+            problems["name"] = f"Strategy #{same[0]} is named {name!r} already; names are unique."
     if type not in StrategyType.values:
         problems["type"] = f"{type!r} is not one of {', '.join(StrategyType.values)}."
+    elif name is not None and workflow is not None and type != workflow.type:
+        # The workflow's steps are what runs: a type that says otherwise would be ignored.
+        problems["type"] = (
+            f"The workflow {workflow.name!r} is of type {workflow.type!r}: the strategy's type "
+            "follows its workflow's (leave it out, or give that one)."
+        )
     if not isinstance(param, dict):
         problems["param"] = "Must be an object of parameter names to values."
     elif "type" not in problems:
@@ -137,10 +149,13 @@ def _strategy_check(*, name, type, param, workflow):
 
 @transaction.atomic
 def strategy_create(
-    *, name, type, param=None, workflow=None, codes=(), active=True,
+    *, name, type=None, param=None, workflow=None, codes=(), active=True,
     schedule_interval_minutes=None, schedule_crontab="",
 ):  # fmt: skip
+    """A new strategy; with a workflow and no ``type``, the workflow's type."""
     param = {} if param is None else param
+    if type is None:
+        type = workflow.type if workflow is not None else StrategyType.CUSTOM
     _strategy_check(name=name, type=type, param=param, workflow=workflow)
     schedule_check(interval_minutes=schedule_interval_minutes, crontab=schedule_crontab)
     strategy = Strategy.objects.create(
@@ -160,8 +175,12 @@ def strategy_create(
 def strategy_clone(*, strategy):
     """A new strategy "NAME (Copy)" (cut to fit) with the same workflow, parameters, codes and
     schedule; it starts paused, so that two copies never trade side by side unasked."""
+    max_length = Strategy._meta.get_field("name").max_length
+    taken = set(
+        Strategy.objects.filter(name__startswith=strategy.name[:20]).values_list("name", flat=True)
+    )
     return strategy_create(
-        name=copy_name(strategy.name, max_length=Strategy._meta.get_field("name").max_length),
+        name=copy_name(strategy.name, max_length=max_length, taken=taken),
         type=strategy.type,
         param=dict(strategy.param or {}),
         workflow=strategy.workflow,
@@ -183,11 +202,14 @@ def strategy_update(*, strategy, codes=None, **fields):
     if fields == {"active": False} and codes is None:  # PATCH {"active": false}: a pause
         return strategy_pause(strategy=strategy)
     strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    if fields.get("workflow") is not None and "type" not in fields:
+        fields["type"] = fields["workflow"].type  # the type follows a new workflow
     for name, value in fields.items():
         setattr(strategy, name, value)
     _strategy_check(
-        name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow
-    )
+        name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow,
+        pk=strategy.pk,
+    )  # fmt: skip
     schedule_check(
         interval_minutes=strategy.schedule_interval_minutes, crontab=strategy.schedule_crontab
     )

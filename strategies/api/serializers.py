@@ -33,6 +33,10 @@ class StrategySerializer(ModelSerializer):
             "schedule_interval_minutes", "schedule_crontab", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            "type": {"required": False, "help_text": "Follows the workflow's type: leave it out "
+                     "(a different one is refused); without a workflow, the legacy template's."},
+        }  # fmt: skip
 
 
 class DecisionSerializer(ModelSerializer):

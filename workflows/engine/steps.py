@@ -13,7 +13,7 @@ be circular.
 from decimal import Decimal, InvalidOperation
 
 from tradingsite.broker import BrokerError
-from tradingsite.broker.vocabulary import bar_error, period_error
+from tradingsite.broker.vocabulary import bar_error, history_error, period_error
 from tradingsite.exceptions import ApplicationError
 from tradingsite.money import decision_r_text, percent_text, price_text
 
@@ -124,6 +124,16 @@ class FetchData(Step):
         "bar": (True, bar_error),
         "indicators": (False, _indicator_list),
     }
+
+    def check(self, config):
+        problems = super().check(config)
+        if isinstance(config, dict) and not problems.keys() & {"period", "bar", "config"}:
+            period, bar = config.get("period"), config.get("bar")
+            if not (is_placeholder(period) or is_placeholder(bar)):
+                reason = history_error(period, bar)
+                if reason:
+                    problems["period"] = reason
+        return problems
 
     def run(self, run, symbol, config):
         from marketdata.services import market_data_get

@@ -54,6 +54,8 @@ def cached_strategy(trends, *, workflow=None, param=None, type_="two_indicator",
     ``gateway``, its codes are resolved there and IB's price now is the bars' last close."""
     codes = []
     for symbol, trend in trends.items():
+        if gateway is not None:
+            gateway.list_symbol(symbol)  # a made-up symbol: listed at the gateway
         code = CodeFactory(symbol=symbol) if gateway is None else code_resolve(symbol=symbol)
         cache_run_bars(code, trend=trend, gateway=gateway)
         codes.append(code)

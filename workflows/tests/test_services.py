@@ -138,3 +138,19 @@ def test_a_chart_is_written_inside_the_media_folder_whatever_the_symbol(settings
     assert sorted(p.name for p in tmp_path.rglob("*.png")) == [
         "BRK-B_1day.png", "PWNED_1day.png", "etc-x_1day.png"
     ]  # fmt: skip
+
+
+def test_a_fetch_ib_would_refuse_is_refused_naming_the_step():
+    from workflows.engine.validation import workflow_errors
+
+    steps = [
+        {"type": "fetch_data", "config": {"period": "100 Y", "bar": "1 day"}},
+        {"type": "fetch_data", "config": {"period": "1 D", "bar": "1 week"}},
+        {"type": "fetch_data", "config": {"period": "{{period_1}}", "bar": "1 day"}},
+        {"type": "decide", "config": {}},
+    ]
+    assert [str(error) for error in workflow_errors(steps)] == [
+        "step 1 (fetch_data): period: '100 Y' is longer than IB's history (30 Y at most).",
+        "step 2 (fetch_data): period: IB gives '1 D' of history in bars of '1 day' or shorter, "
+        "not '1 week'.",
+    ]
