@@ -22,6 +22,7 @@ from tradingsite.decimals import MONEY_PLACES, PRICE_PLACES, quantize, to_decima
 from tradingsite.exceptions import ApplicationError
 from tradingsite.money import price_step
 
+from .limits import manual_order_check
 from .models import (
     Order,
     OrderExecution,
@@ -500,12 +501,10 @@ def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=
                        tif=TimeInForce.DAY, broker=None):  # fmt: skip
     """Place an order that no decision stands behind (the API's manual orders).
 
-    It passes ``strategies.risk.manual_order_check`` first. The check and the order's row are
+    It passes ``limits.manual_order_check`` first. The check and the order's row are
     one transaction holding the code's row lock, so two requests at once cannot both pass the
     "one working order per contract" limit; the order goes to IB once that has committed.
     """
-    from strategies.risk import manual_order_check
-
     quantity_check(code=code, quantity=to_decimal(quantity, field="quantity"))
     market = None
     if order_type == OrderType.MKT:  # its cost is checked at IB's price now, a limit's at it

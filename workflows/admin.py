@@ -1,7 +1,10 @@
+import json
 from pathlib import Path
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.db.models import Count, Sum
 from django.http import (
     FileResponse,
@@ -11,11 +14,13 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from strategies.models import Strategy
 from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
     ObjectActionsMixin,
@@ -41,11 +46,14 @@ from .models import (
 )
 from .services import (
     EDITABLE,
+    breaks_described,
     execution_cancel,
+    workflow_breaks,
     workflow_check,
     workflow_clone,
     workflow_create,
     workflow_delete,
+    workflow_is_builtin,
     workflow_revert,
     workflow_update,
 )
@@ -61,6 +69,15 @@ def admin_url(name, *args):
 
 
 class WorkflowForm(ServiceCheckedForm):
+    """A change that would break a strategy using the workflow is refused naming each; the
+    form comes back as a second screen with a box to tick: pause those strategies and save."""
+
+    pause_strategies = forms.BooleanField(
+        required=False, widget=forms.HiddenInput, label="Pause them and save",
+        help_text="The strategies above are paused (their schedules stop) and the workflow is "
+                  "saved. Resume each once its parameters fit the new steps.",
+    )  # fmt: skip
+
     class Meta:
         model = Workflow
         fields = ("name", "type", "description", "steps", "default_params")
@@ -72,6 +89,8 @@ class WorkflowForm(ServiceCheckedForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "steps" not in self.fields:  # a read-only page (a built-in template)
+            return
         self.fields["steps"].widget.attrs.update({"rows": 24, "cols": 90, "class": "code"})
         self.fields["default_params"].widget.attrs.update({"rows": 10, "cols": 90, "class": "code"})
 
@@ -80,6 +99,18 @@ class WorkflowForm(ServiceCheckedForm):
             data["default_params"] = {}
         # The service's own check, on the JSON fields that parsed (the others say why not).
         workflow_check({name: data[name] for name in ("steps", "default_params") if name in data})
+        if self.instance.pk is None or not {"steps", "default_params"} <= data.keys():
+            return
+        broken = workflow_breaks(
+            workflow=self.instance, steps=data["steps"], default_params=data["default_params"]
+        )
+        if broken and not data.get("pause_strategies"):
+            count = f"{len(broken)} {'strategy' if len(broken) == 1 else 'strategies'}"
+            self.add_error(None, f"Saving would break {count} using this workflow:")
+            for line in breaks_described(broken):
+                self.add_error(None, line)
+            self.add_error(None, "Tick 'Pause them and save' below to save and pause them.")
+            self.fields["pause_strategies"].widget = forms.CheckboxInput()
 
 
 @admin.register(Workflow)
@@ -94,13 +125,19 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     readonly_fields = ("used_by", "history")
     fieldsets = (
         (None, {"fields": ("name", "type", "description")}),
-        ("Steps", {"fields": ("steps", "default_params")}),
+        ("Steps", {"fields": ("steps", "default_params", "pause_strategies")}),
         ("Strategies using this workflow", {"fields": ("used_by",)}),
         ("Version history", {"fields": ("history",)}),
     )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(strategy_count=Count("strategies"))
+
+    def has_change_permission(self, request, obj=None):
+        # A built-in template is shown read-only, with its Clone button: edit the copy.
+        if obj is not None and workflow_is_builtin(obj):
+            return False
+        return super().has_change_permission(request, obj)
 
     def get_urls(self):
         return [
@@ -120,8 +157,6 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     def strategies_using(self, workflow):
         if not workflow.strategy_count:
             return 0
-        from strategies.models import Strategy
-
         return link(
             changelist_url(Strategy, workflow__id__exact=workflow.pk), workflow.strategy_count
         )
@@ -195,6 +230,7 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
             "against": against,
             "numbers": numbers,
             "changes": steps_diff(against.steps if against else [], version.steps),
+            "steps_json": json.dumps(version.steps, indent=2, ensure_ascii=False),
             "is_current": version.pk == workflow.current_version_id,
             "can_revert": self.has_change_permission(request, workflow),
             "revert_url": admin_url("workflows_workflow_revert", workflow.pk, number),
@@ -225,7 +261,13 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
         # Through the services, so a change of steps writes a version by this user.
         fields = {name: form.cleaned_data[name] for name in EDITABLE if name in form.cleaned_data}
         if change:
-            saved = workflow_update(workflow=obj, created_by=request.user, **fields)
+            saved = workflow_update(
+                workflow=obj, created_by=request.user,
+                pause_strategies=bool(form.cleaned_data.get("pause_strategies")), **fields,
+            )  # fmt: skip
+            if saved.paused_strategies:
+                names = ", ".join(s.name for s in saved.paused_strategies)
+                self.message_user(request, f"Paused, as confirmed: {names}.", messages.WARNING)
         else:
             saved = workflow_create(created_by=request.user, **fields)
         obj.pk = saved.pk
@@ -247,42 +289,10 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
 # --- Executions --------------------------------------------------------------------------------
 
 
-def progress_of(execution):
-    """The progress of a run as a person reads it, and its percentage."""
-    progress = execution.progress or {}
-    if execution.status == ExecutionStatus.PENDING:
-        return 0, "Queued: waiting for a worker"
-    if execution.status == ExecutionStatus.COMPLETED:
-        failed = (execution.results or {}).get("failed_symbols") or []
-        if not failed:
-            return 100, "Completed"
-        total = progress.get("total_symbols", "?")
-        return 100, f"Completed; {len(failed)} of {total} codes failed: {', '.join(failed)}"
-    percent = progress.get("percent", 0) if isinstance(progress.get("percent"), int) else 0
-    if "current_step" not in progress:
-        return percent, execution.get_status_display()
-    text = (
-        f"Step {progress['current_step']} of {progress.get('total_steps', '?')} "
-        f"({progress.get('step_type', '?')}) on {progress.get('current_symbol', '?')}, "
-        f"{progress.get('completed_symbols', 0)} of {progress.get('total_symbols', '?')} codes done"
-    )
-    if execution.status != ExecutionStatus.RUNNING:
-        text = f"{execution.get_status_display()} at: {text}"
-    return percent, text
-
-
 def progress_html(execution):
-    percent, text = progress_of(execution)
-    return format_html(
-        '<div class="exec-progress" data-url="{}" data-status="{}">'
-        '<div class="bar"><div class="fill status-{}" style="width: {}%"></div></div>'
-        '<span class="percent">{}%</span> <span class="text">{}</span></div>',
-        admin_url("workflows_workflowexecution_progress", execution.pk),
-        execution.status,
-        execution.status,
-        percent,
-        percent,
-        text,
+    """The progress bar of a run (the execution's page, its list and the dashboard's)."""
+    return render_to_string(
+        "admin/workflows/workflowexecution/progress.html", {"execution": execution}
     )
 
 
@@ -471,10 +481,13 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 
     def progress_view(self, request, pk):
         execution = self._execution(request, pk)
-        percent, text = progress_of(execution)
+        percent, text = execution.progress_shown()
+        # The page's status and start follow the bar: one row read, so they always agree.
         return JsonResponse({
             "id": execution.pk,
             "status": execution.status,
+            "status_html": status_html(execution.status),
+            "started_at": display_for_value(execution.started_at, "-"),
             "final": execution.status not in RUNNING,
             "percent": percent,
             "text": text,

@@ -7,7 +7,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.contrib.admin.utils import display_for_value
 from django.db import connection
+from django.utils import timezone
 
 from marketdata.services import code_resolve
 from orders.models import Order, OrderStatus, Position
@@ -16,6 +18,7 @@ from orders.tests.test_listener import listening  # noqa: F401 (a fixture)
 from strategies.tests.factories import StrategyFactory
 from tradingsite.testing.factories import ExecutionFactory, make_decision, make_fill
 from tradingsite.tests.test_browser import CHROMIUM, chromium, logged_in_tab, shot  # noqa: F401
+from workflows.models import WorkflowExecution
 
 pytestmark = [
     pytest.mark.browser,
@@ -144,3 +147,33 @@ def test_busy_lists_fit_a_laptop_screen(desk, listing):
     assert page <= LAPTOP["width"], f"{listing}: the page is {page} px wide"
     assert table <= box, f"{listing}: the table is {table} px wide in a box of {box} px"
     shot(desk, f"25-{listing.replace('/', '-')}-1366")
+
+
+def test_the_execution_page_its_progress_bar_and_the_api_agree_while_it_runs(desk):
+    """Opened while the run was queued, the page follows it: status, start and bar together."""
+    execution = in_a_thread(lambda: ExecutionFactory(status="pending"))
+    desk.goto(f"/admin/workflows/workflowexecution/{execution.pk}/change/")
+    assert desk.inner_text(".field-status_badge .readonly") == "pending"
+    assert desk.inner_text(".field-started_at .readonly") == "-"
+
+    def start():  # what the worker writes when it takes the run and reaches step 3
+        WorkflowExecution.objects.filter(pk=execution.pk).update(
+            status="running", started_at=timezone.now(), progress={
+                "current_step": 3, "step_type": "fetch_data", "total_steps": 9,
+                "current_symbol": "AAPL", "completed_symbols": 0, "total_symbols": 1,
+                "percent": 22,
+            },
+        )  # fmt: skip
+        return WorkflowExecution.objects.get(pk=execution.pk)
+
+    running = in_a_thread(start)
+    desk.wait_for_function(
+        "document.querySelector('.exec-progress .percent').textContent === '22%'"
+    )
+    assert desk.inner_text(".field-status_badge .readonly") == "running"
+    shown_start = desk.inner_text(".field-started_at .readonly")
+    assert shown_start == display_for_value(running.started_at, "-")
+    assert "Step 3 of 9 (fetch_data) on AAPL" in desk.inner_text(".exec-progress .text")
+    api = desk.request.get(f"/api/executions/{execution.pk}/").json()
+    assert api["status"] == "running" and api["started_at"] is not None
+    shot(desk, "26-execution-running")

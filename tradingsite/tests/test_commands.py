@@ -77,7 +77,7 @@ def test_a_run_the_task_queue_cannot_take_fails_and_says_so(
     name = scratch_databases.create(template=migrated_template)
     made = scratch_databases.run(name, "manage.py", "shell", "-c", (
         "from marketdata.services import code_create\n"
-        "from strategies.services import strategy_create\n"
+        "from workflows.services import strategy_create\n"
         "code = code_create(symbol='AAPL', conid=265598)\n"
         "strategy_create(name='Queued', type='two_indicator', param={}, codes=[code])\n"
     ))  # fmt: skip

@@ -9,10 +9,9 @@ from django.db import connection
 from marketdata.services import code_resolve
 from marketdata.tests.factories import CodeFactory, cache_run_bars
 from strategies.models import Decision
-from strategies.services import strategy_create
 from workflows.engine.locks import DatabaseRunLock, Start
 from workflows.models import ExecutionStatus, WorkflowExecution
-from workflows.services import execution_run, execution_start
+from workflows.services import execution_run, execution_start, strategy_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,6 +23,8 @@ def no_redis(settings, tmp_path):
 
 
 def strategy_with_cached_code(gateway=None):
+    if gateway is not None:
+        gateway.list_symbol("UPCO")  # a made-up symbol: listed at the gateway
     code = CodeFactory(symbol="UPCO") if gateway is None else code_resolve(symbol="UPCO")
     cache_run_bars(code, gateway=gateway)
     return strategy_create(name="Racing", type="two_indicator", codes=[code])
