@@ -19,6 +19,8 @@ from strategies.tests.factories import StrategyFactory
 from tradingsite.testing.factories import ExecutionFactory, make_decision, make_fill
 from tradingsite.tests.test_browser import CHROMIUM, chromium, logged_in_tab, shot  # noqa: F401
 from workflows.models import WorkflowExecution
+from workflows.services import workflow_create
+from workflows.templates import TEMPLATES
 
 pytestmark = [
     pytest.mark.browser,
@@ -151,7 +153,7 @@ def test_busy_lists_fit_a_laptop_screen(desk, listing):
 
 def test_the_execution_page_its_progress_bar_and_the_api_agree_while_it_runs(desk):
     """Opened while the run was queued, the page follows it: status, start and bar together."""
-    execution = in_a_thread(lambda: ExecutionFactory(status="pending"))
+    execution = in_a_thread(lambda: ExecutionFactory(status="pending", started_at=None))
     desk.goto(f"/admin/workflows/workflowexecution/{execution.pk}/change/")
     assert desk.inner_text(".field-status_badge .readonly") == "pending"
     assert desk.inner_text(".field-started_at .readonly") == "-"
@@ -177,3 +179,30 @@ def test_the_execution_page_its_progress_bar_and_the_api_agree_while_it_runs(des
     api = desk.request.get(f"/api/executions/{execution.pk}/").json()
     assert api["status"] == "running" and api["started_at"] is not None
     shot(desk, "26-execution-running")
+
+
+def test_a_workflow_save_that_would_break_a_strategy_is_refused_then_confirmed(desk):
+    def made():
+        template = TEMPLATES["two_indicator"]
+        workflow = workflow_create(
+            name="Desk workflow", type="two_indicator", steps=template["steps"],
+            default_params=template["default_params"],
+        )  # fmt: skip
+        return workflow, StrategyFactory(name="Desk trend", workflow=workflow, active=True)
+
+    workflow, strategy = in_a_thread(made)
+    desk.goto(f"/admin/workflows/workflow/{workflow.pk}/change/")
+    desk.fill("#id_steps", desk.input_value("#id_steps").replace("{{period_1}}", "{{perod_1}}"))
+    desk.click("input[name=_save]")
+    errors = desk.inner_text(".errornote + ul.errorlist, ul.errorlist.nonfield")
+    assert "Saving would break 1 strategy using this workflow:" in errors
+    assert f"Desk trend (#{strategy.pk}): perod_1: is required by the workflow" in errors
+    shot(desk, "27-workflow-save-refused")
+    desk.check("#id_pause_strategies")
+    desk.click("input[name=_save]")
+    desk.wait_for_selector("ul.messagelist")
+    assert "Paused, as confirmed: Desk trend." in desk.inner_text("ul.messagelist")
+    shot(desk, "28-workflow-saved-strategy-paused")
+    strategy.refresh_from_db()
+    workflow.refresh_from_db()
+    assert not strategy.active and "{{perod_1}}" in str(workflow.steps)

@@ -175,6 +175,8 @@ def test_the_version_page_diffs_steps_naming_each_step(admin_client, template):
     assert "config.period: &#x27;{{period_1}}&#x27; -&gt; &#x27;6 M&#x27;" in html
     assert '<tr class="removed"> <td>8</td><td></td> <td>wait</td>' in " ".join(html.split())
     assert 'value="Revert to version 2"' not in html  # v2 is the current one
+    # its steps as indented JSON, not a Python repr
+    assert '<pre class="steps">[\n  {\n    &quot;type&quot;: &quot;fetch_data&quot;,' in html
     assert (
         'value="Revert to version 1"'
         in admin_client.get(
