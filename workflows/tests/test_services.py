@@ -140,6 +140,24 @@ def test_a_chart_is_written_inside_the_media_folder_whatever_the_symbol(settings
     ]  # fmt: skip
 
 
+def test_a_chart_has_the_bars_dates_on_its_x_axis():
+    from matplotlib import pyplot as plt
+
+    from marketdata.tests.factories import market_document
+    from workflows.charts import chart_figure
+
+    document = market_document(bars=120)  # daily bars from 2025-01-01 to 2025-04-30
+    figure = chart_figure(symbol="AAPL", bar="1 day", document=document)
+    try:
+        figure.canvas.draw()
+        labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
+        offset = figure.axes[0].xaxis.get_major_formatter().get_offset()
+    finally:
+        plt.close(figure)
+    assert {"Feb", "Mar", "Apr"} <= set(labels), labels  # months, not bar numbers
+    assert any("2025" in text for text in [*labels, offset])  # and the year
+
+
 def test_a_fetch_ib_would_refuse_is_refused_naming_the_step():
     from workflows.engine.validation import workflow_errors
 
