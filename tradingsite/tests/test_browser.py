@@ -114,10 +114,10 @@ def two_indicator_workflow():
     )  # fmt: skip
 
 
-def pick_code(tab, row, typed, symbol):
-    """Choose a code in the inline's autocomplete (select2) of form ``row``."""
-    tab.click(f"#strategycode_set-{row} .select2-selection")
-    tab.fill(".select2-container--open .select2-search__field", typed)
+def pick_code(tab, typed, symbol):
+    """Add a code in the strategy's codes multi-select (select2), searched as typed."""
+    tab.click(".field-traded_codes .select2-selection")
+    tab.fill(".field-traded_codes .select2-search__field", typed)
     tab.click(f".select2-results__option >> text=/^{symbol} /")
 
 
@@ -131,9 +131,8 @@ def test_a_strategy_made_in_the_browser_runs_and_its_decision_and_order_are_foun
     page.fill("#id_name", "Browser trend")
     page.select_option("#id_type", "two_indicator")
     page.select_option("#id_workflow", str(workflow.pk))
-    pick_code(page, 0, "AAP", "AAPL")
-    page.click(".add-row a")
-    pick_code(page, 1, "MSF", "MSFT")
+    pick_code(page, "AAP", "AAPL")
+    pick_code(page, "MSF", "MSFT")
     shot(page, "01-strategy-add")
     page.click("input[name=_save]")
     page.wait_for_selector("ul.messagelist")
