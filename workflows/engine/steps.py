@@ -148,7 +148,7 @@ class FetchData(Step):
         closes = row.data["bars"]["close"]
         run.log(
             f"{symbol.code.symbol} {config['period']} / {config['bar']}: {len(closes)} bars from "
-            f"{source}, last close {closes[-1]}",
+            f"{source}, last close {price_text(Decimal(str(closes[-1])))}",
             symbol=symbol.code.symbol,
             step=self.type,
         )
