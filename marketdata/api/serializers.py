@@ -8,7 +8,8 @@ class CodeSerializer(ModelSerializer):
     class Meta:
         model = Code
         fields = [
-            "id", "symbol", "conid", "exchange", "currency", "sec_type", "created_at", "updated_at",
+            "id", "symbol", "conid", "exchange", "currency", "sec_type", "name", "is_active",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         # A taken conid is refused by the service, naming the code that has it.

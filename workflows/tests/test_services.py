@@ -140,22 +140,45 @@ def test_a_chart_is_written_inside_the_media_folder_whatever_the_symbol(settings
     ]  # fmt: skip
 
 
-def test_a_chart_has_the_bars_dates_on_its_x_axis():
-    from matplotlib import pyplot as plt
+def test_a_chart_draws_the_lines_asked_for_in_their_colours(settings, tmp_path):
+    from PIL import Image
 
     from marketdata.tests.factories import market_document
-    from workflows.charts import chart_figure
+    from workflows.charts import BAND, COLOURS, chart_render
 
-    document = market_document(bars=120)  # daily bars from 2025-01-01 to 2025-04-30
-    figure = chart_figure(symbol="AAPL", bar="1 day", document=document)
-    try:
-        figure.canvas.draw()
-        labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
-        offset = figure.axes[0].xaxis.get_major_formatter().get_offset()
-    finally:
-        plt.close(figure)
-    assert {"Feb", "Mar", "Apr"} <= set(labels), labels  # months, not bar numbers
-    assert any("2025" in text for text in [*labels, offset])  # and the year
+    settings.MEDIA_ROOT = tmp_path
+    document = market_document(trend="up", bar="1 day")
+
+    def colours(**kwargs):
+        path = chart_render(execution_id=5, symbol="AAPL", bar="1 day", document=document,
+                            **kwargs)  # fmt: skip
+        image = Image.open(tmp_path / path)
+        assert image.format == "PNG" and image.size == (800, 360)
+        return {colour: count for count, colour in image.getcolors(maxcolors=800 * 360)}
+
+    every = colours()
+    # each line across the chart (more pixels than its legend's square), the band filled
+    assert all(every.get(COLOURS[name], 0) > 150 for name in COLOURS), every
+    assert every.get(BAND, 0) > 10000
+    some = colours(indicators=["sma_20"])
+    assert some.get(COLOURS["close"], 0) > 300 and some.get(COLOURS["sma_20"], 0) > 300
+    assert COLOURS["sma_200"] not in some and BAND not in some
+
+
+def test_a_chart_has_the_bars_dates_on_its_x_axis():
+    from marketdata.tests.factories import market_document
+    from workflows.charts import date_labels
+
+    bars = market_document(bars=120)["bars"]  # daily bars from 2025-01-01 to 2025-04-30
+    assert date_labels(bars["time"], count=120) == [
+        (0, "2025-01-01"), (24, "2025-01-25"), (48, "2025-02-18"), (71, "2025-03-13"),
+        (95, "2025-04-06"), (119, "2025-04-30"),
+    ]  # fmt: skip
+    hourly = [f"2025-03-14T{h:02d}:30:00+00:00" for h in range(14, 20)]
+    assert date_labels(hourly, count=6, labels=3) == [
+        (0, "2025-03-14 14:30"), (2, "2025-03-14 16:30"), (5, "2025-03-14 19:30"),
+    ]  # fmt: skip
+    assert date_labels(None, count=3) == []  # a document without times: no labels
 
 
 def test_a_fetch_ib_would_refuse_is_refused_naming_the_step():
