@@ -340,15 +340,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="").upper() or None
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # AutoGen logs every message event at INFO; the conversation is stored anyway.
+    "root": {"handlers": ["console"], "level": LOG_LEVEL or "INFO"},
+    # Libraries say too much at INFO: AutoGen logs every message event (the conversation is
+    # stored anyway), ib_insync every order event and request, celery beat every due task.
+    # They log at WARNING and up unless LOG_LEVEL is set, which then applies to them too.
     "loggers": {
-        name: {"level": "WARNING"}
-        for name in ("autogen_core", "autogen_core.events", "autogen_agentchat", "httpx")
-    },
+        name: {"level": LOG_LEVEL or "WARNING"}
+        for name in (
+            "autogen_core",
+            "autogen_core.events",
+            "autogen_agentchat",
+            "httpx",
+            "ib_insync",
+            "celery.beat",
+            "django_celery_beat",
+        )
+    },  # fmt: skip
 }
