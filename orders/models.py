@@ -13,8 +13,22 @@ class OrderSide(models.TextChoices):
 
 
 class OrderType(models.TextChoices):
+    """IB's order types (seed 000's LMT and MKT; seed 003's stop, stop_limit, trailing_stop)."""
+
     LMT = "LMT", "Limit"
     MKT = "MKT", "Market"
+    STP = "STP", "Stop"
+    STP_LMT = "STP LMT", "Stop limit"
+    TRAIL = "TRAIL", "Trailing stop"
+
+
+class OrderRole(models.TextChoices):
+    """Our own: what an order is to its decision's bracket."""
+
+    ENTRY = "entry", "Entry"
+    TAKE_PROFIT = "take_profit", "Take profit"
+    STOP_LOSS = "stop_loss", "Stop loss"
+    EXIT = "exit", "Exit"
 
 
 class TimeInForce(models.TextChoices):
@@ -71,8 +85,45 @@ class Order(models.Model):
     instrument = instrument_field("orders", db_index=False)
     side = models.CharField(max_length=4, choices=OrderSide.choices)
     quantity = quantity_field()
-    price = price_field(null=True, blank=True, help_text="Limit price; empty for market orders")
-    order_type = models.CharField(max_length=3, choices=OrderType.choices, default=OrderType.LMT)
+    price = price_field(
+        null=True, blank=True, help_text="Limit price (LMT, STP LMT); empty for the others"
+    )
+    order_type = models.CharField(max_length=7, choices=OrderType.choices, default=OrderType.LMT)
+    stop_price = price_field(
+        null=True, blank=True, help_text="The trigger price of a stop (IB's auxPrice; seed 003)"
+    )
+    trailing_amount = price_field(
+        null=True, blank=True, help_text="A trailing stop's distance from the price, in money"
+    )
+    trailing_percent = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="A trailing stop's distance from the price, in percent (0 to 100)",
+    )
+    parent_order = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="The entry a take-profit or stop-loss child belongs to (IB's parentId)",
+    )
+    role = models.CharField(
+        max_length=16,
+        choices=OrderRole.choices,
+        null=True,
+        blank=True,
+        help_text="Its part in its decision's bracket; empty for a manual order",
+    )
+    oca_group = models.CharField(
+        "OCA group",
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="Orders of one group cancel each other at IB once one fills",
+    )
     tif = models.CharField(
         "TIF", max_length=3, choices=TimeInForce.choices, default=TimeInForce.DAY
     )
@@ -117,16 +168,36 @@ class Order(models.Model):
                 condition=models.Q(price__isnull=True) | models.Q(price__gt=0),
                 name="ck_orders_price_positive",
             ),
-            # A decision is sent to the broker at most once.
+            models.CheckConstraint(
+                condition=models.Q(stop_price__isnull=True) | models.Q(stop_price__gt=0),
+                name="ck_orders_stop_price_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(trailing_amount__isnull=True) | models.Q(trailing_amount__gt=0),
+                name="ck_orders_trailing_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(trailing_percent__isnull=True)
+                | models.Q(trailing_percent__gt=0, trailing_percent__lt=100),
+                name="ck_orders_trailing_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(role__isnull=True) | models.Q(role__in=OrderRole.values),
+                name="ck_orders_role",
+            ),
+            # A decision is sent to the broker at most once: one entry (its bracket's children
+            # hang from it).
             models.UniqueConstraint(
                 fields=["decision"],
-                condition=models.Q(decision__isnull=False),
+                condition=models.Q(decision__isnull=False, parent_order__isnull=True),
                 name="uq_orders_one_per_decision",
             ),
         ]
 
     def __str__(self):
         price = "" if self.price is None else f" @ {plain(self.price)}"
+        if self.stop_price is not None:
+            price += f" stop {plain(self.stop_price)}"
         return (
             f"Order #{self.pk}: {self.side} {plain(self.quantity)} {instrument_name(self)} "
             f"{self.order_type}{price} ({self.status})"
@@ -272,3 +343,42 @@ class OrderExecution(models.Model):
 
     def __str__(self):
         return f"{self.exec_id}: {self.side} {self.quantity} @ {self.price}"
+
+
+class TradingActionKind(models.TextChoices):
+    CLOSE_POSITION = "close_position", "Close position"
+    CANCEL_ORDER = "cancel_order", "Cancel order"
+    KILL_SWITCH = "kill_switch", "Kill switch"
+    RESUME = "resume", "Resume trading"
+
+
+class TradingAction(models.Model):
+    """Our own table: every use of the trader's controls (close a position, cancel an order,
+    the kill switch and its resume), with who and when. Trading is halted while the newest
+    kill switch has no resume after it."""
+
+    kind = models.CharField(max_length=16, choices=TradingActionKind.choices)
+    user = models.CharField(
+        max_length=150, null=True, blank=True, help_text="Who used it (empty: the system)"
+    )
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
+    )
+    position = models.ForeignKey(
+        Position, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+    flatten = models.BooleanField(
+        default=False, help_text="Kill switch: every open position was closed too"
+    )
+    detail = models.TextField(blank=True, default="", help_text="What it did")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "trading_actions"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "created_at"], name="ix_trading_actions_kind")]
+        constraints = [choices_check("kind", TradingActionKind, "trading_actions")]
+
+    def __str__(self):
+        who = self.user or "the system"
+        return f"{self.get_kind_display()} by {who} at {self.created_at:%Y-%m-%d %H:%M} UTC"

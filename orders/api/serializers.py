@@ -17,6 +17,9 @@ class OrderSerializer(ModelSerializer):
     strategy_id = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="The strategy of the order's decision."
     )
+    parent_order_id = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The entry a bracket's child belongs to."
+    )
     conid = serializers.IntegerField(source="instrument_id", read_only=True)
     symbol = serializers.CharField(read_only=True, allow_null=True)
     trading_mode = TradingModeField()
@@ -24,8 +27,9 @@ class OrderSerializer(ModelSerializer):
     class Meta:
         model = Order
         fields = [
-            "id", "decision_id", "strategy_id", "ibkr_order_id", "conid", "symbol", "side",
-            "quantity", "price", "order_type", "tif", "status", "filled_quantity",
+            "id", "decision_id", "strategy_id", "parent_order_id", "role", "oca_group",
+            "ibkr_order_id", "conid", "symbol", "side", "quantity", "price", "order_type",
+            "stop_price", "trailing_amount", "trailing_percent", "tif", "status", "filled_quantity",
             "avg_fill_price", "error_message", "created_at", "submitted_at", "filled_at",
             "canceled_at", "updated_at", "trading_mode",
         ]  # fmt: skip
@@ -54,16 +58,35 @@ class OrderPlaceSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text="Limit price; required for LMT, ignored for MKT.",
+        help_text="Limit price; required for LMT and STP LMT, ignored for the others.",
+    )
+    stop_price = serializers.DecimalField(
+        max_digits=_PRICE.max_digits,
+        decimal_places=_PRICE.decimal_places,
+        min_value=Decimal("0.000001"),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Stop (trigger) price, IB's auxPrice; required for STP and STP LMT: below "
+        "IB's price now for a SELL, above it for a BUY.",
+    )
+    trailing_amount = serializers.DecimalField(
+        max_digits=_PRICE.max_digits,
+        decimal_places=_PRICE.decimal_places,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="TRAIL: the stop's distance from the price, in money (or trailing_percent).",
+    )
+    trailing_percent = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="TRAIL: the stop's distance from the price in percent, between 0 and 100.",
     )
     tif = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.DAY)
-
-    def validate(self, attrs):
-        if attrs["order_type"] == OrderType.LMT and attrs.get("price") is None:
-            raise serializers.ValidationError({"price": "Required for a limit (LMT) order."})
-        if attrs["order_type"] == OrderType.MKT:
-            attrs["price"] = None
-        return attrs
 
 
 class TradeSerializer(ModelSerializer):

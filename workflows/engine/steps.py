@@ -375,7 +375,8 @@ class PlaceOrder(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from orders.services import order_place
+        from orders.services import bracket_place, position_exit
+        from strategies.risk import CLOSE
 
         risk = symbol.risk
         if risk is None or not risk.approved:
@@ -384,19 +385,38 @@ class PlaceOrder(Step):
             return
         order_type = config.get("order_type", "LMT")
         tif = config.get("tif", "DAY")
+        price = risk.entry if order_type == "LMT" else None
+        what = f"{risk.side} {risk.quantity} {symbol.code.symbol} {order_type}"
+        if risk.intent == CLOSE:
+            what += f" {tif} to close the position"
+        else:
+            what += (
+                f" at {risk.entry} {tif} with take profit {risk.target_price} and stop "
+                f"{risk.stop_loss}"
+            )
         if run.dry_run:
-            run.log(f"dry run: skipped {risk.side} {risk.quantity} {symbol.code.symbol} "
-                    f"{order_type} at {risk.entry} {tif}", symbol=symbol.code.symbol,
-                    step=self.type)  # fmt: skip
+            run.log(f"dry run: skipped {what}", symbol=symbol.code.symbol, step=self.type)
             return
-        symbol.order = order_place(
-            code=symbol.code, side=risk.side, quantity=risk.quantity, order_type=order_type,
-            price=risk.entry if order_type == "LMT" else None, tif=tif, decision=symbol.decision,
-        )  # fmt: skip
+        if risk.intent == CLOSE:
+            exits = position_exit(code=symbol.code, order_type=order_type, price=price, tif=tif,
+                                  decision=symbol.decision)  # fmt: skip
+            symbol.order = exits[0]
+            placed = ", ".join(f"{o.pk} (IB order {o.ibkr_order_id})" for o in exits)
+            run.log(
+                f"exit {what} placed: order {placed}; the position's bracket children are "
+                "cancelled by IB as it fills", symbol=symbol.code.symbol, step=self.type,
+            )  # fmt: skip
+        else:
+            symbol.order = bracket_place(
+                decision=symbol.decision, side=risk.side, quantity=risk.quantity,
+                entry_price=risk.entry, target_price=risk.target_price,
+                stop_loss=risk.stop_loss, entry_type=order_type, tif=tif,
+            )  # fmt: skip
+            children = ", ".join(f"{c.role} {c.pk}" for c in symbol.order.children.all())
+            run.log(f"bracket {what} placed: entry {symbol.order.pk} (IB order "
+                    f"{symbol.order.ibkr_order_id}), {children}", symbol=symbol.code.symbol,
+                    step=self.type)  # fmt: skip
         run.counts["orders_placed"] += 1
-        run.log(f"order {symbol.order.pk} placed: {risk.side} {risk.quantity} {order_type} "
-                f"{tif} (IB order {symbol.order.ibkr_order_id})", symbol=symbol.code.symbol,
-                step=self.type)  # fmt: skip
 
 
 def _wait_seconds(value):

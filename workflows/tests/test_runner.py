@@ -220,7 +220,7 @@ def test_a_decision_is_made_at_ibs_live_price_when_the_cached_bars_went_stale(mo
     assert abs(decision.proposed_price - close) < CENT  # the model's price: the bars' close
     # When the snapshot came (ib_insync stamps a tick as it arrives), before the decision.
     assert before <= decision.price_at <= decision.created_at
-    order = Order.objects.get(decision=decision)
+    order = Order.objects.get(decision=decision, role="entry")
     assert order.price <= moved and moved - order.price < CENT  # on IB's cent steps, not above
     assert any(f"decision buy at {moved} (IB's" in line
                for line in messages(execution)), messages(execution)  # fmt: skip
@@ -317,7 +317,7 @@ def test_a_redelivered_scheduled_run_is_one_execution_and_one_order(gateway):
     assert first["execution_id"] == again["execution_id"] == execution.pk
     assert execution.task_id == beat_task_id
     assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
-    assert Decision.objects.count() == 1 and Order.objects.count() == 1
+    assert Decision.objects.count() == 1 and Order.objects.count() == 3  # one bracket
 
 
 def test_a_scheduled_run_redelivered_after_its_worker_died_is_failed_not_rerun():
