@@ -382,3 +382,63 @@ class TradingAction(models.Model):
     def __str__(self):
         who = self.user or "the system"
         return f"{self.get_kind_display()} by {who} at {self.created_at:%Y-%m-%d %H:%M} UTC"
+
+
+class TradingMode(models.TextChoices):
+    # labels as the values: the API's trading_mode of every row says "paper" / "live" too
+    PAPER = "paper", "paper"
+    LIVE = "live", "live"
+
+
+class TradingSession(models.Model):
+    """Seed 003's trading session: a stretch of trading in one mode, with its figures computed
+    from the fills and exits within it (``orders.services.trading_session_refresh``). One
+    active session per trading mode."""
+
+    session_name = models.CharField(max_length=100)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    total_trades = models.IntegerField(default=0, help_text="Trades with an exit in the session")
+    winning_trades = models.IntegerField(default=0)
+    losing_trades = models.IntegerField(default=0)
+    total_pnl = models.DecimalField(
+        "total P&L", max_digits=12, decimal_places=2, default=Decimal(0),
+        help_text="The session's exits' realized P&L, net of their fees",
+    )  # fmt: skip
+    total_commission = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal(0),
+        help_text="IB's commissions on the session's fills",
+    )  # fmt: skip
+    win_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True,
+        help_text="Winning trades / trades x 100",
+    )  # fmt: skip
+    starting_balance = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    ending_balance = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="Starting balance + total P&L",
+    )  # fmt: skip
+    max_drawdown = models.DecimalField(
+        max_digits=8, decimal_places=4, null=True, blank=True,
+        help_text="Largest fall of the balance from an earlier peak, in percent of the peak",
+    )  # fmt: skip
+    is_active = models.BooleanField(default=True, db_index=True)
+    broker = models.CharField(max_length=50, default="ibkr")
+    trading_mode = models.CharField(max_length=20, choices=TradingMode.choices)
+    notes = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "trading_sessions"
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            choices_check("trading_mode", TradingMode, "trading_sessions"),
+            models.UniqueConstraint(
+                fields=["trading_mode"],
+                condition=models.Q(is_active=True),
+                name="uq_trading_sessions_one_active_per_mode",
+            ),
+        ]
+
+    def __str__(self):
+        state = "active" if self.is_active else "ended"
+        return f"{self.session_name} ({self.trading_mode}, {state})"

@@ -165,3 +165,19 @@ def daily_loss_status(*, percent=None, account_size=None, now=None):
         realized=realized or Decimal(0),
         unrealized=unrealized or Decimal(0),
     )
+
+
+def trading_status(*, now=None):
+    """What the header, the dashboard and the API say: halted or not (by whom, when), and
+    today's P&L against the site's daily loss limit."""
+    halt = trading_halt()
+    loss = daily_loss_status(now=now)
+    return {
+        "halted": halt is not None,
+        "halted_by": (halt.user or "the system") if halt else None,
+        "halted_at": halt.created_at if halt else None,
+        "daily_loss_limit_pct": loss.percent if loss else None,
+        "daily_pnl": loss.total if loss else None,
+        "daily_loss_breached": bool(loss and loss.breached),
+        "daily_loss": loss,
+    }

@@ -21,6 +21,7 @@ from tradingsite.broker import BrokerError, OrderTicket, get_broker
 from tradingsite.decimals import MONEY_PLACES, PRICE_PLACES, plain, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
 
+from .limits import manual_order_check
 from .models import (
     Order,
     OrderExecution,
@@ -34,6 +35,8 @@ from .models import (
     TradeExit,
     TradingAction,
     TradingActionKind,
+    TradingMode,
+    TradingSession,
 )
 from .selectors import account_summary
 
@@ -614,13 +617,11 @@ def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=
                        trailing_percent=None, broker=None):  # fmt: skip
     """Place an order that no decision stands behind (the API's manual orders).
 
-    It passes ``strategies.risk.manual_order_check`` first. The check and the order's row are
+    It passes ``limits.manual_order_check`` first. The check and the order's row are
     one transaction holding the code's row lock, so two requests at once cannot both pass the
     "one working order per contract" limit; the order goes to IB once that has committed. A
     stop is checked against IB's price now: its trigger must be beyond the market.
     """
-    from strategies.risk import manual_order_check
-
     _order_fields(
         side=side,
         quantity=quantity,
@@ -1094,3 +1095,95 @@ class OrderEventListener:
 
     def price(self, report):
         position_mark_price(conid=report.conid, price=report.price)
+
+
+# --- Trading sessions (seed 003) ----------------------------------------------------------
+
+CENTS = Decimal("0.01")
+
+
+def trading_session_start(*, session_name, trading_mode=None, starting_balance=None,
+                          notes="", broker=None):  # fmt: skip
+    """Start a session in ``trading_mode`` (the site's by default). Refused while another is
+    active in that mode. Its starting balance is the one given, else IB's net liquidation
+    when the gateway answers, else empty."""
+    trading_mode = trading_mode or settings.TRADING_MODE
+    if trading_mode not in TradingMode.values:
+        raise ApplicationError(
+            "Unknown trading mode.",
+            extra={"trading_mode": f"{trading_mode!r} is not one of paper, live."},
+        )
+    if not (session_name or "").strip():
+        raise ApplicationError("A session needs a name.", extra={"session_name": "Required."})
+    active = TradingSession.objects.filter(trading_mode=trading_mode, is_active=True).first()
+    if active is not None:
+        raise ApplicationError(
+            f"Session {active.session_name!r} is active in {trading_mode} trading.",
+            extra={"trading_mode": f"End session {active.pk} ({active.session_name}) first: "
+                                   "one active session per trading mode."},
+        )  # fmt: skip
+    if starting_balance is None:
+        try:
+            starting_balance = account_summary(broker=broker).net_liquidation
+        except BrokerError:
+            starting_balance = None
+    return TradingSession.objects.create(
+        session_name=session_name.strip(), trading_mode=trading_mode, notes=notes or "",
+        starting_balance=starting_balance,
+    )  # fmt: skip
+
+
+def trading_session_refresh(*, session, until=None):
+    """The session's figures from the exits and fills within it: trades with an exit in it
+    (won or lost by their exits' P&L net of fees in it), total P&L net of fees, the fills'
+    commissions, win rate, ending balance and the largest drawdown of the balance."""
+    end = session.ended_at or until or timezone.now()
+    # Booked within it (created_at: the fills of a simulated market carry its own clock)
+    exits = TradeExit.objects.filter(created_at__gte=session.started_at, created_at__lte=end)
+    per_trade = {}
+    curve = []
+    for exit_ in exits.order_by("exited_at", "id"):
+        net = exit_.realized_pnl - exit_.fees
+        per_trade[exit_.trade_id] = per_trade.get(exit_.trade_id, Decimal(0)) + net
+        curve.append(net)
+    total = sum(curve, Decimal(0))
+    commission = OrderExecution.objects.filter(
+        created_at__gte=session.started_at, created_at__lte=end
+    ).aggregate(total=Sum("commission"))["total"] or Decimal(0)
+    session.total_trades = len(per_trade)
+    session.winning_trades = sum(1 for v in per_trade.values() if v > 0)
+    session.losing_trades = sum(1 for v in per_trade.values() if v < 0)
+    session.total_pnl = quantize(total, CENTS)
+    session.total_commission = quantize(commission, CENTS)
+    session.win_rate = (
+        quantize(Decimal(100) * session.winning_trades / session.total_trades, CENTS)
+        if session.total_trades else None
+    )  # fmt: skip
+    balance = session.starting_balance
+    session.ending_balance = None if balance is None else quantize(balance + total, CENTS)
+    session.max_drawdown = None
+    if balance is not None and balance > 0:
+        peak, worst, value = balance, Decimal(0), balance
+        for net in curve:
+            value += net
+            peak = max(peak, value)
+            worst = max(worst, (peak - value) / peak * 100)
+        session.max_drawdown = quantize(worst, Decimal("0.0001"))
+    session.save()
+    return session
+
+
+@transaction.atomic
+def trading_session_end(*, session, notes=None):
+    """End an active session: its figures are computed a last time and kept."""
+    session = TradingSession.objects.select_for_update().get(pk=session.pk)
+    if not session.is_active:
+        when = f" at {session.ended_at:%Y-%m-%d %H:%M} UTC" if session.ended_at else ""
+        raise ApplicationError(
+            f"Session {session.pk} has ended already.",
+            extra={"is_active": f"It ended{when}; start a new one."},
+        )
+    session.ended_at, session.is_active = timezone.now(), False
+    if notes:
+        session.notes = notes
+    return trading_session_refresh(session=session)

@@ -76,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tradingsite.context_processors.trading_mode",
+                "orders.context_processors.trading_halt_banner",
             ],
         },
     },
@@ -294,6 +295,7 @@ SPECTACULAR_SETTINGS = {
         "DecisionTypeEnum": "strategies.models.DecisionType",
         "OrderStatusEnum": "orders.models.OrderStatus",
         "ExecutionStatusEnum": "workflows.models.ExecutionStatus",
+        "TradingModeEnum": "orders.models.TradingMode",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

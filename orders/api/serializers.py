@@ -3,7 +3,17 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from marketdata.models import Code
-from orders.models import Order, OrderSide, OrderType, Position, TimeInForce, Trade
+from orders.models import (
+    Order,
+    OrderSide,
+    OrderType,
+    Position,
+    TimeInForce,
+    Trade,
+    TradingAction,
+    TradingMode,
+    TradingSession,
+)
 from tradingsite.api.fields import TradingModeField
 from tradingsite.api.serializers import ModelSerializer
 from tradingsite.fields import price_field, quantity_field
@@ -40,7 +50,7 @@ class OrderPlaceSerializer(serializers.Serializer):
     """A manual order: it goes to the broker at once, with no decision behind it.
 
     ``orders.services.manual_order_place`` applies the risk limits a workflow's orders pass
-    (see ``strategies.risk.manual_order_check``).
+    (see ``orders.limits.manual_order_check``).
     """
 
     code_id = serializers.PrimaryKeyRelatedField(source="code", queryset=Code.objects.all())
@@ -145,3 +155,47 @@ class AccountSerializer(serializers.Serializer):
     available_funds = serializers.DecimalField(max_digits=20, decimal_places=2)
     time = serializers.DateTimeField(help_text="When IB's figures were read.")
     trading_mode = TradingModeField()
+
+
+class TradingActionSerializer(ModelSerializer):
+    order_id = serializers.IntegerField(read_only=True, allow_null=True)
+    position_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TradingAction
+        fields = ["id", "kind", "user", "flatten", "order_id", "position_id", "detail",
+                  "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class TradingStatusSerializer(serializers.Serializer):
+    """Whether trading is halted (the kill switch), and today's loss against the limit."""
+
+    halted = serializers.BooleanField()
+    halted_by = serializers.CharField(allow_null=True)
+    halted_at = serializers.DateTimeField(allow_null=True)
+    daily_loss_limit_pct = serializers.DecimalField(max_digits=7, decimal_places=4,
+                                                    allow_null=True)  # fmt: skip
+    daily_pnl = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    daily_loss_breached = serializers.BooleanField()
+
+
+class TradingSessionSerializer(ModelSerializer):
+    class Meta:
+        model = TradingSession
+        fields = [
+            "id", "session_name", "started_at", "ended_at", "total_trades", "winning_trades",
+            "losing_trades", "total_pnl", "total_commission", "win_rate", "starting_balance",
+            "ending_balance", "max_drawdown", "is_active", "broker", "trading_mode", "notes",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class TradingSessionStartSerializer(serializers.Serializer):
+    session_name = serializers.CharField(max_length=100)
+    trading_mode = serializers.ChoiceField(choices=TradingMode.choices, required=False)
+    starting_balance = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True,
+        help_text="Default: IB's net liquidation now",
+    )  # fmt: skip
+    notes = serializers.CharField(required=False, allow_blank=True, default="")

@@ -5,17 +5,23 @@ Each step is a small class registered by name. ``check(config)`` returns
 checked after it is filled from the parameters (``params_errors``), not here.
 ``run(run, symbol, config)`` does the step for one code (see ``runner.SymbolRun``).
 
-Trap: the run methods import services inside the function, because the services import this
-module's validation (strategies.services -> workflows.engine) and a top-level import would
-be circular.
+The engine stands on top of the domain (README, "Layout"): steps call the services of
+marketdata, strategies and orders directly. Only the agents are imported where a step runs
+them, with the reason said there.
 """
 
+import time
 from decimal import Decimal, InvalidOperation
 
+from marketdata.services import market_data_get, price_now
+from orders.services import bracket_place, position_exit
+from strategies.risk import CLOSE, risk_check
+from strategies.services import decision_record
 from tradingsite.broker import BrokerError
 from tradingsite.broker.vocabulary import bar_error, period_error
 from tradingsite.exceptions import ApplicationError
 
+from ..charts import chart_render
 from .locks import LOCK_SECONDS
 from .params import is_placeholder
 
@@ -125,8 +131,6 @@ class FetchData(Step):
     }
 
     def run(self, run, symbol, config):
-        from marketdata.services import market_data_get
-
         row = market_data_get(code=symbol.code, period=config["period"], bar=config["bar"])
         symbol.timeframes[config["bar"]] = row.data
         source = "cache" if row.served_from_cache else "IB"
@@ -145,8 +149,6 @@ class GenerateChart(Step):
     fields = {"indicators": (False, _indicator_list)}
 
     def run(self, run, symbol, config):
-        from ..charts import chart_render
-
         for bar, document in symbol.timeframes.items():
             path = chart_render(
                 execution_id=run.execution.pk, symbol=symbol.code.symbol, bar=bar,
@@ -168,6 +170,8 @@ class AiAnalyze(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
+        # Imported where a step runs the agents: AutoGen costs every process that imports the
+        # engine (the web's too, which never runs a step) about a second at start-up.
         from ..agents.analyze import analyze
 
         outcome = analyze(
@@ -175,7 +179,7 @@ class AiAnalyze(Step):
             model=config.get("model"), temperature=config.get("temperature"),
             max_tokens=config.get("max_tokens"),
         )  # fmt: skip
-        _store_messages(run, outcome.messages)
+        run.conversation_record(outcome.messages)
         symbol.analyses.append(outcome.text)
         run.log(f"analysis by the model: {outcome.text[:200]}", symbol=symbol.code.symbol,
                 step=self.type)  # fmt: skip
@@ -198,7 +202,7 @@ class AutogenTeam(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from ..agents.team import decide
+        from ..agents.team import decide  # where it runs: AutoGen is slow to import (above)
 
         outcome = decide(
             symbol.code.symbol,
@@ -207,7 +211,7 @@ class AutogenTeam(Step):
             max_rounds=int(config.get("max_rounds", 10)),
             instructions=config.get("instructions", ""),
         )
-        _store_messages(run, outcome.messages)
+        run.conversation_record(outcome.messages)
         for error in outcome.parse_errors:
             run.log(f"parsing error: {error}", level="error", symbol=symbol.code.symbol,
                     step=self.type)  # fmt: skip
@@ -259,8 +263,6 @@ def _price_gap(proposal, live):
 
 def _live_price(run, symbol, step):
     """IB's price of the symbol now (a PriceReport), or None with the symbol halted."""
-    from marketdata.services import price_now
-
     try:
         return price_now(code=symbol.code)
     except (BrokerError, ApplicationError) as exc:
@@ -283,9 +285,7 @@ class Decide(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from strategies.services import decision_record
-
-        from ..agents.analyze import rules_decision
+        from ..agents.analyze import rules_decision  # where it runs: AutoGen is slow to import
 
         proposal = symbol.proposal
         if proposal is None and symbol.unparsed:
@@ -347,8 +347,6 @@ class ValidateRisk(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from strategies.risk import risk_check
-
         if symbol.decision is None:
             raise_missing(self.type, "a decide step")
         atr = _last_atr(symbol)
@@ -375,9 +373,6 @@ class PlaceOrder(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from orders.services import bracket_place, position_exit
-        from strategies.risk import CLOSE
-
         risk = symbol.risk
         if risk is None or not risk.approved:
             run.log("no order: the risk gate did not approve", symbol=symbol.code.symbol,
@@ -435,8 +430,6 @@ class Wait(Step):
     fields = {"seconds": (True, _wait_seconds)}
 
     def run(self, run, symbol, config):
-        import time
-
         seconds = float(config["seconds"])
         if seconds:
             run.log(f"waiting {seconds:g}s before the next code", step=self.type)
@@ -447,8 +440,6 @@ DECIDING_STEPS = frozenset({"ai_analyze", "autogen_team", "decide"})
 
 
 def raise_missing(step_type, what):
-    from tradingsite.exceptions import ApplicationError
-
     raise ApplicationError(f"{step_type} needs {what} before it.", extra={"steps": step_type})
 
 
@@ -459,9 +450,3 @@ def _last_atr(symbol):
         if values:
             return values[-1]
     return None
-
-
-def _store_messages(run, messages):
-    from ..services import conversation_record
-
-    conversation_record(execution=run.execution, messages=messages)

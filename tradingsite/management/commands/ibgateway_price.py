@@ -3,7 +3,7 @@ gateway's simulated price, so that a demo or a test walks it through a stop or a
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tradingsite.ibgateway.control import ControlError, set_price
+from ibgateway.control import ControlError, set_price
 
 
 class Command(BaseCommand):
