@@ -5,10 +5,12 @@ all socket writes happen on that loop's thread, so none of them needs a lock.
 """
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
 import struct
+from collections import Counter
 from datetime import UTC, datetime
 
 from . import messages as msg
@@ -135,6 +137,7 @@ class ClientSession:
         self.market_data: dict[int, str] = {}  # reqId -> symbol
         self.market_data_type = LIVE
         self.closed = asyncio.Event()
+        self.requests: Counter[int] = Counter()  # requests of this client, by message id
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
@@ -200,6 +203,8 @@ class ClientSession:
         if not self.ready and msg_id not in (In.START_API, In.SIMULATE_PRICE):
             logger.warning("client %s sent %s before startApi; ignored", self.peer, msg_id)
             return
+        self.server.requests[msg_id] += 1
+        self.requests[msg_id] += 1
         handler = self.server.handlers.get(msg_id)
         try:
             if handler is not None:
@@ -252,6 +257,10 @@ class GatewayServer(BookListener):
         master_client_id: int | None = None,
     ):
         self.market = market
+        # Each reqHistoricalData as (symbol, endDateTime, duration, bar size), for tests that
+        # count what a client asked; refusals queued by ``refuse_history`` answer the next ones.
+        self.history_requests = []
+        self.history_refusals = collections.deque()
         self.master_client_id = master_client_id
         self.book = book
         self.contracts = contracts
@@ -259,6 +268,8 @@ class GatewayServer(BookListener):
         self.port = port
         self.tick_seconds = tick_seconds
         self.sessions: set[ClientSession] = set()
+        # Requests received, by message id (In.*), from every client: what IB was asked.
+        self.requests: Counter[int] = Counter()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
         book.listener = self
@@ -468,6 +479,11 @@ class GatewayServer(BookListener):
         end_text = f.text()
         bar_size = f.text()
         duration = f.text()
+        self.history_requests.append((query.symbol, end_text, duration, bar_size))
+        refusal = self.history_refusals.popleft() if self.history_refusals else None
+        if refusal is not None:
+            session.error(req_id, *refusal)
+            return
         f.skip()  # useRTH: extended hours are not simulated, bars are always RTH
         what_to_show = f.text()
         format_date = f.integer(1)

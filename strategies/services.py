@@ -5,10 +5,14 @@ clone sit one layer up, in ``workflows.services``.
 """
 
 from django.db import transaction
-from django.db.models import ProtectedError
 
+from marketdata.models import Code
+from orders.models import Order, OrderStatus, Position, TradingAction, TradingActionKind
+from orders.selectors import trading_halt
+from orders.services import actor_name, position_exit
+from tradingsite.broker import BrokerError, get_broker
 from tradingsite.decimals import RATIO_PLACES, quantize, to_decimal
-from tradingsite.exceptions import ApplicationError
+from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
 from .models import Decision, DecisionType, Strategy
 from .schedules import strategy_schedule_remove, strategy_schedule_sync
@@ -115,13 +119,11 @@ def strategy_pause(*, strategy):
 def strategy_delete(*, strategy):
     """Delete a strategy and its schedule; one with decisions or runs is kept as history."""
     strategy_schedule_remove(strategy=strategy)
-    try:
-        strategy.delete()
-    except ProtectedError:
-        raise ApplicationError(
-            f"Strategy {strategy.name!r} has decisions or executions and is kept as history.",
-            extra={"strategy": "Pause it instead (active = false)."},
-        ) from None
+    delete_or_refuse(
+        strategy,
+        message=f"Strategy {strategy.name!r} has decisions or executions and is kept as history.",
+        extra={"strategy": "Pause it instead (active = false)."},
+    )
 
 
 def trading_kill(*, user=None, flatten=False, broker=None):
@@ -129,11 +131,6 @@ def trading_kill(*, user=None, flatten=False, broker=None):
     cancel, whichever client placed it), and with ``flatten`` every open position closed at
     market. Recorded with who and when; trading stays halted (no new entries, from any run)
     until a person resumes it (``trading_resume``). Returns the recorded action."""
-    from marketdata.models import Code
-    from orders.models import Order, OrderStatus, Position, TradingAction, TradingActionKind
-    from orders.services import actor_name, position_exit
-    from tradingsite.broker import BrokerError, get_broker
-
     action = TradingAction.objects.create(
         kind=TradingActionKind.KILL_SWITCH, user=actor_name(user), flatten=flatten
     )  # halted first: a run between here and the cancel places no entry
@@ -170,10 +167,6 @@ def trading_kill(*, user=None, flatten=False, broker=None):
 def trading_resume(*, user=None):
     """Lift the kill switch: entries may be placed again. The strategies stay paused; each is
     resumed by a person (``strategy_resume``)."""
-    from orders.models import TradingAction, TradingActionKind
-    from orders.selectors import trading_halt
-    from orders.services import actor_name
-
     halt = trading_halt()
     if halt is None:
         raise ApplicationError(

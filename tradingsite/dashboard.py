@@ -19,8 +19,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from marketdata.admin_charts import price_chart_data
-from marketdata.models import Code, MarketData
+from marketdata.admin_charts import document_chart, price_chart_data
+from marketdata.models import Code, MarketData, Timeframe
+from marketdata.selectors import stored_bars_documents
 from orders.models import Order
 from orders.selectors import account_summary, exits_by_day, positions_list, trading_status
 from strategies.models import Decision, Strategy
@@ -30,6 +31,7 @@ from tradingsite.exceptions import ApplicationError
 from workflows.models import ExecutionStatus, WorkflowExecution
 
 CHART_BAR = "1 day"
+CHART_TIMEFRAME = Timeframe.DAY_1
 CHART_BARS = 180  # about nine months of daily bars
 MAX_CHARTS = 8
 RECENT_DECISIONS = 12
@@ -69,9 +71,12 @@ def realized_pnl_by_day(days):
 
 
 def price_charts(limit=MAX_CHARTS):
-    """A price chart for each code an active strategy trades (at most ``limit``), from its
-    newest cached daily bars, with the decisions on that code marked."""
+    """A price chart for each code an active strategy trades (at most ``limit``), with the
+    decisions on that code marked: its daily bars from the bar store (full all day, whatever
+    the cache holds), else its newest cached daily bars."""
     codes = list(Code.objects.filter(strategies__active=True).distinct().order_by("symbol")[:limit])
+    # The SMA 200 of the first bar shown needs the 199 before it.
+    stored = stored_bars_documents(codes=codes, timeframe=CHART_TIMEFRAME, last=CHART_BARS + 199)
     newest = (
         MarketData.objects.filter(conid=OuterRef("conid"), bar=CHART_BAR)
         .order_by("-created_at", "-id")
@@ -85,12 +90,19 @@ def price_charts(limit=MAX_CHARTS):
     }
     decisions = defaultdict(list)
     for decision in Decision.objects.filter(
-        code__in=[c for c in codes if c.conid in rows]
+        code__in=[c for c in codes if c.conid in rows or c.pk in stored]
     ).order_by("-created_at")[:2000]:
         decisions[decision.code_id].append(decision)
     charts = []
     for code in codes:
         row = rows.get(code.conid)
+        if code.pk in stored:
+            chart = document_chart(
+                stored[code.pk], title=f"{code.symbol} - daily bars", decisions=decisions[code.pk],
+                last=CHART_BARS,
+            )  # fmt: skip
+            charts.append({"code": code, "chart": chart, "id": f"price-{code.pk}"})
+            continue
         if row is None:
             charts.append({"code": code, "chart": None})
             continue

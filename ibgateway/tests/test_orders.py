@@ -1,14 +1,10 @@
 """Stops, trailing stops, brackets, OCA groups and ``transmit`` at the loopback gateway, as
 the unmodified ib_insync client sees them over a real socket."""
 
-from decimal import Decimal
-
 import ib_insync as ibapi
 import pytest
 
-from .support import connect, start_gateway, until
-
-D = Decimal
+from .support import D, connect, fills_of, start_gateway, status, until
 
 
 @pytest.fixture
@@ -16,17 +12,6 @@ def aapl(ib, gateway):
     [contract] = ib.qualifyContracts(ibapi.Stock("AAPL", "SMART", "USD"))
     gateway.set_price("AAPL", 200)
     return contract
-
-
-def fills_of(ib, trade):
-    return [
-        (f.execution.side, D(str(f.execution.shares)), D(str(f.execution.price)))
-        for f in trade.fills
-    ]
-
-
-def status(ib, trade, wanted, timeout=5.0):
-    return until(ib, lambda: trade.orderStatus.status == wanted, timeout)
 
 
 def book_order(gateway, trade):
@@ -222,6 +207,7 @@ def test_an_oca_group_of_type_2_reduces_the_others_by_each_fill():
         first, second = [
             client.placeOrder(contract, o) for o in client.oneCancelsAll(orders, "oca-2", 2)
         ]
+        # both must be working before the price moves, or the stop would arrive after the fill
         assert status(client, first, "Submitted") and status(client, second, "PreSubmitted")
         server.set_price("AAPL", 205)  # 3 of the limit fill: the stop is reduced to 7
         assert until(client, lambda: second.order.totalQuantity == 7)

@@ -6,20 +6,18 @@ import socket
 import subprocess
 import sys
 from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from ib_insync import StopOrder
 
 from ibgateway.control import ControlError, set_price
-from ibgateway.tests.support import FRIDAY_EVENING, connect, stock, until
+from ibgateway.tests.support import FRIDAY_EVENING, D, connect, fills_of, status, stock
+from tradingsite.broker.ib import ibapi
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-D = Decimal
 
 
 @pytest.mark.django_db
@@ -157,26 +155,25 @@ def test_the_command_names_a_port_in_use_without_a_traceback():
     assert "listening" not in stdout
 
 
-# --- moving the price from outside ---------------------------------------------------------
+# --- manage.py ibgateway_price: moving a running gateway's price from outside ---------------
 def test_ibgateway_price_moves_a_running_gateways_price_and_fills_its_orders():
     port = free_port()
     process = manage_ibgateway("--port", str(port), "--date", "2024-06-14")
     try:
         assert "listening" in process.stdout.readline()
         client = connect(type("Address", (), {"port": port}))
-        contract = stock(client, "AAPL")
+        [contract] = client.qualifyContracts(ibapi.Stock("AAPL", "SMART", "USD"))
         assert set_price(port=port, symbol="AAPL", price="200") == D(200)
-        stop = client.placeOrder(contract, StopOrder("BUY", 3, 201))
-        assert until(client, lambda: stop.orderStatus.status == "PreSubmitted")
+        stop = client.placeOrder(contract, ibapi.StopOrder("BUY", 3, 201))
+        assert status(client, stop, "PreSubmitted")
         command = subprocess.run(
             [sys.executable, "manage.py", "ibgateway_price", "aapl", "201.5", "--port", str(port)],
             cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert command.returncode == 0, command.stderr
         assert command.stdout.strip() == f"AAPL now at 201.50 on the gateway at 127.0.0.1:{port}"
-        assert until(client, lambda: stop.orderStatus.status == "Filled")
-        fills = [(f.execution.side, f.execution.shares, f.execution.price) for f in stop.fills]
-        assert fills == [("BOT", 3, 201.5)]
+        assert status(client, stop, "Filled")
+        assert fills_of(client, stop) == [("BOT", D(3), D("201.50"))]
         refused = subprocess.run(
             [sys.executable, "manage.py", "ibgateway_price", "AAPL", "-3", "--port", str(port)],
             cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
