@@ -135,7 +135,8 @@ def dashboard(request):
     unrealized = sum((p.unrealized_pnl or Decimal(0) for p in positions), Decimal(0))
     days = exits_by_day()
     pnl = realized_pnl_by_day(days)
-    order = Order.objects.filter(decision=OuterRef("pk")).values("pk")[:1]
+    order = Order.objects.filter(decision=OuterRef("pk"), parent_order__isnull=True)  # its entry
+    order = order.values("pk")[:1]
     decisions = (
         Decision.objects.select_related("code", "strategy")
         .annotate(order_id=Subquery(order))
