@@ -368,3 +368,26 @@ def test_a_run_that_loses_its_lock_stops_and_says_why():
     )
     assert messages(execution)[-1] == execution.error_message
     assert not Decision.objects.filter(code__symbol="BBB").exists()
+
+
+def test_a_second_run_on_the_same_bars_does_not_buy_the_held_symbol_again(gateway, wait_for):
+    """The demo runs every minute: its second run sees the same bars and the same buy, and
+    the risk gate refuses it while the first bracket's entry is held (the issue's ORCL -152)."""
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
+    first = run(strategy)
+    assert first.status == ExecutionStatus.COMPLETED, first.error_message
+    entry = Order.objects.get(role="entry")
+    assert sorted(Order.objects.filter(parent_order=entry).values_list("role", flat=True)) == [
+        "stop_loss", "take_profit"
+    ]  # fmt: skip
+    assert any(line.startswith("bracket BUY") for line in messages(first)), messages(first)
+
+    second = run(strategy)
+    assert second.status == ExecutionStatus.COMPLETED, second.error_message
+    assert second.results["orders_placed"] == 0
+    refused = [line for line in messages(second) if line.startswith("risk entries_per_symbol")]
+    assert refused == [
+        "risk entries_per_symbol: REFUSED - 1 open or working on UPCO (maximum 1; held "
+        f"{Order.objects.get(pk=entry.pk).filled_quantity:f})"
+    ], messages(second)
+    assert Order.objects.count() == 3  # still the one bracket
