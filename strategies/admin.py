@@ -346,7 +346,9 @@ class DecisionAdmin(FormattedNumbersMixin, ReadOnlyAdmin):
     readonly_fields = ("order_link", "execution_link")
 
     def get_queryset(self, request):
-        order = Order.objects.filter(decision=OuterRef("pk")).values("pk")[:1]
+        # the decision's own order: its entry (or exit), not a bracket's child
+        order = Order.objects.filter(decision=OuterRef("pk"), parent_order__isnull=True)
+        order = order.values("pk")[:1]
         rows = super().get_queryset(request).select_related("code", "strategy")
         return rows.annotate(order_id=Subquery(order))
 

@@ -6,6 +6,11 @@ clone sit one layer up, in ``workflows.services``.
 
 from django.db import transaction
 
+from marketdata.models import Code
+from orders.models import Order, OrderStatus, Position, TradingAction, TradingActionKind
+from orders.selectors import trading_halt
+from orders.services import actor_name, position_exit
+from tradingsite.broker import BrokerError, get_broker
 from tradingsite.decimals import RATIO_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
@@ -119,3 +124,56 @@ def strategy_delete(*, strategy):
         message=f"Strategy {strategy.name!r} has decisions or executions and is kept as history.",
         extra={"strategy": "Pause it instead (active = false)."},
     )
+
+
+def trading_kill(*, user=None, flatten=False, broker=None):
+    """The kill switch: every strategy paused, every working order at IB cancelled (IB's global
+    cancel, whichever client placed it), and with ``flatten`` every open position closed at
+    market. Recorded with who and when; trading stays halted (no new entries, from any run)
+    until a person resumes it (``trading_resume``). Returns the recorded action."""
+    action = TradingAction.objects.create(
+        kind=TradingActionKind.KILL_SWITCH, user=actor_name(user), flatten=flatten
+    )  # halted first: a run between here and the cancel places no entry
+    paused = [strategy_pause(strategy=s).name for s in Strategy.objects.filter(active=True)]
+    try:
+        broker = broker or get_broker()
+        broker.cancel_all()
+    except BrokerError as exc:  # halted and paused all the same; IB's orders still work
+        action.detail = (
+            f"Paused {len(paused)} strategies ({', '.join(paused) or 'none active'}); IB could "
+            f"not be asked to cancel the working orders: {exc}"
+        )
+        action.save(update_fields=["detail"])
+        raise
+    working = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+    broker.wait(0.3)  # IB confirms each cancel with an orderStatus, applied as it comes
+    closed = []
+    if flatten:
+        for position in Position.objects.filter(closed_at__isnull=True):
+            code = Code.objects.filter(conid=position.instrument_id).first()
+            if code is not None:
+                exits = position_exit(code=code, order_type="MKT", broker=broker)
+                closed.append(f"{position.quantity:f} {code.symbol} (order {exits[0].pk})")
+    left = Order.objects.filter(status__in=working).exclude(role="exit").count()
+    action.detail = (
+        f"Paused {len(paused)} strategies ({', '.join(paused) or 'none active'}); asked IB to "
+        f"cancel every working order ({left} not yet confirmed cancelled)"
+        + (f"; closed {', '.join(closed) or 'no position'} at market." if flatten else ".")
+    )
+    action.save(update_fields=["detail"])
+    return action
+
+
+def trading_resume(*, user=None):
+    """Lift the kill switch: entries may be placed again. The strategies stay paused; each is
+    resumed by a person (``strategy_resume``)."""
+    halt = trading_halt()
+    if halt is None:
+        raise ApplicationError(
+            "Trading is not halted.", extra={"kill_switch": "There is nothing to resume."}
+        )
+    return TradingAction.objects.create(
+        kind=TradingActionKind.RESUME, user=actor_name(user),
+        detail=f"Resumed trading halted by {halt.user or 'the system'} at "
+        f"{halt.created_at:%Y-%m-%d %H:%M} UTC; strategies stay paused until resumed.",
+    )  # fmt: skip

@@ -89,6 +89,7 @@ class ObjectActionsMixin:
     """
 
     object_actions = ()
+    object_action_confirms = {}  # action name -> the question the browser asks first
     change_form_template = "admin/change_form_with_actions.html"
 
     def object_action_allowed(self, request, obj, name):
@@ -130,6 +131,7 @@ class ObjectActionsMixin:
                     buttons.append({
                         "name": name,
                         "label": actions[name][2],
+                        "confirm": self.object_action_confirms.get(name, ""),
                         "url": reverse(
                             f"admin:{opts.app_label}_{opts.model_name}_object_action",
                             args=[obj.pk, name],

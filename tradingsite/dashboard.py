@@ -10,21 +10,24 @@ from collections import defaultdict
 from datetime import datetime, time
 from decimal import Decimal
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 
 from marketdata.admin_charts import document_chart, price_chart_data
 from marketdata.models import Code, MarketData, Timeframe
 from marketdata.selectors import stored_bars_documents
 from orders.models import Order
-from orders.selectors import account_summary, exits_by_day, positions_list
+from orders.selectors import account_summary, exits_by_day, positions_list, trading_status
 from strategies.models import Decision, Strategy
+from strategies.services import trading_kill, trading_resume
 from tradingsite.broker import BrokerError
+from tradingsite.exceptions import ApplicationError
 from workflows.models import ExecutionStatus, WorkflowExecution
 
 CHART_BAR = "1 day"
@@ -132,7 +135,8 @@ def dashboard(request):
     unrealized = sum((p.unrealized_pnl or Decimal(0) for p in positions), Decimal(0))
     days = exits_by_day()
     pnl = realized_pnl_by_day(days)
-    order = Order.objects.filter(decision=OuterRef("pk")).values("pk")[:1]
+    order = Order.objects.filter(decision=OuterRef("pk"), parent_order__isnull=True)  # its entry
+    order = order.values("pk")[:1]
     decisions = (
         Decision.objects.select_related("code", "strategy")
         .annotate(order_id=Subquery(order))
@@ -162,6 +166,8 @@ def dashboard(request):
             "cumulative": [str(total) for _, _, total in pnl],
         },
         "decisions": decisions,
+        "trading": trading_status(),
+        "may_trade": request.user.has_perm("orders.change_order"),
         "charts": price_charts(),
         "chart_bar": CHART_BAR,
         "running": WorkflowExecution.objects.filter(
@@ -173,4 +179,34 @@ def dashboard(request):
     return TemplateResponse(request, "dashboard.html", context)
 
 
-urlpatterns = [path("", dashboard, name="dashboard")]
+def _trading_control(service, done):
+    """The dashboard's kill switch and resume buttons (POST, after the browser's confirm)."""
+
+    @staff_member_required
+    def view(request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied("The kill switch needs permission to change orders.")
+        try:
+            action = service(request)
+        except (ApplicationError, BrokerError) as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(request, f"{done} {action.detail}")
+        return HttpResponseRedirect(reverse("dashboard"))
+
+    return view
+
+
+kill = _trading_control(
+    lambda request: trading_kill(user=request.user, flatten=request.POST.get("flatten") == "1"),
+    "Trading halted.",
+)
+resume = _trading_control(lambda request: trading_resume(user=request.user), "Trading resumed.")
+
+urlpatterns = [
+    path("", dashboard, name="dashboard"),
+    path("kill/", kill, name="dashboard-kill"),
+    path("resume/", resume, name="dashboard-resume"),
+]

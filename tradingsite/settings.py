@@ -5,6 +5,7 @@ Defaults give a site that runs with no server at all (SQLite, a broker on SQLite
 production sets ``DEBUG=false`` and a ``SECRET_KEY``, and gets the secure defaults below.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -75,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tradingsite.context_processors.trading_mode",
+                "orders.context_processors.trading_halt_banner",
             ],
         },
     },
@@ -149,6 +151,21 @@ X_FRAME_OPTIONS = "DENY"
 TRADING_MODE = env.str("TRADING_MODE", default="paper").strip().lower()
 if TRADING_MODE not in ("paper", "live"):
     raise ImproperlyConfigured(f"TRADING_MODE must be 'paper' or 'live', not {TRADING_MODE!r}.")
+
+# The site-wide daily loss limit (percent of ACCOUNT_SIZE; unset: none): once today's net
+# realized plus unrealized loss passes it, new entries are refused until the next day (UTC).
+# A strategy's own max_daily_loss_pct (of its account_size) applies to its runs instead.
+MAX_DAILY_LOSS_PCT = env.str("MAX_DAILY_LOSS_PCT", default="").strip() or None
+if MAX_DAILY_LOSS_PCT is not None:
+    try:
+        MAX_DAILY_LOSS_PCT = Decimal(MAX_DAILY_LOSS_PCT)
+    except ArithmeticError:
+        raise ImproperlyConfigured(
+            f"MAX_DAILY_LOSS_PCT must be a percent such as 3, not {MAX_DAILY_LOSS_PCT!r}."
+        ) from None
+    if not 0 < MAX_DAILY_LOSS_PCT <= 100:
+        raise ImproperlyConfigured("MAX_DAILY_LOSS_PCT must be above 0 and at most 100.")
+ACCOUNT_SIZE = Decimal(env.str("ACCOUNT_SIZE", default="100000"))
 
 IBKR_HOST = env.str("IBKR_HOST", default="")  # empty: the loopback gateway
 IBKR_PORT = env.int("IBKR_PORT", default=4002)
@@ -329,6 +346,7 @@ SPECTACULAR_SETTINGS = {
         "DecisionTypeEnum": "strategies.models.DecisionType",
         "OrderStatusEnum": "orders.models.OrderStatus",
         "ExecutionStatusEnum": "workflows.models.ExecutionStatus",
+        "TradingModeEnum": "orders.models.TradingMode",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

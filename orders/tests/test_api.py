@@ -18,6 +18,7 @@ ORDER_FIELDS = {
     "id", "decision_id", "strategy_id", "ibkr_order_id", "conid", "symbol", "side", "quantity",
     "price", "order_type", "tif", "status", "filled_quantity", "avg_fill_price", "error_message",
     "created_at", "submitted_at", "filled_at", "canceled_at", "updated_at", "trading_mode",
+    "parent_order_id", "role", "oca_group", "stop_price", "trailing_amount", "trailing_percent",
 }  # fmt: skip
 TRADE_FIELDS = {
     "id", "order_id", "strategy_id", "status", "conid", "symbol", "entry_price", "entry_quantity",
@@ -50,7 +51,10 @@ class TestOrders(
     expected_fields = ORDER_FIELDS
     list_queries = 1
     filterset = OrderFilter
-    filter_ignore = {"quantity", "price", "filled_quantity", "avg_fill_price"}
+    filter_ignore = {
+        "quantity", "price", "filled_quantity", "avg_fill_price", "stop_price",
+        "trailing_amount", "trailing_percent",
+    }  # fmt: skip
 
     def make(self):
         return OrderFactory(decision=make_decision())
@@ -104,7 +108,7 @@ class TestOrders(
             ({"quantity": "0"}, "quantity"),
             ({"quantity": "-3"}, "quantity"),
             ({"quantity": "1.00001"}, "quantity"),
-            ({"order_type": "STP"}, "order_type"),
+            ({"order_type": "MOC"}, "order_type"),
             ({"price": None}, "price"),
             ({"price": "0"}, "price"),
             ({"order_type": "LMT", "price": "1e30"}, "price"),

@@ -170,7 +170,7 @@ def test_a_strategy_made_in_the_browser_runs_and_its_decision_and_order_are_foun
 
     page.go_back()
     decision = Decision.objects.get(workflow_execution=execution, code__symbol="AAPL")
-    order = Order.objects.get(decision=decision)
+    order = Order.objects.get(decision=decision, parent_order__isnull=True)  # the entry
     page.click(".field-decisions a >> text=/^buy AAPL @/")
     page.wait_for_url(f"**/admin/strategies/decision/{decision.pk}/change/")
     shot(page, "06-decision")

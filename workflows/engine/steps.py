@@ -14,8 +14,8 @@ import time
 from decimal import Decimal, InvalidOperation
 
 from marketdata.services import market_data_get, price_now
-from orders.services import order_place
-from strategies.risk import risk_check
+from orders.services import bracket_place, position_exit
+from strategies.risk import CLOSE, risk_check
 from strategies.services import decision_record
 from tradingsite.broker import BrokerError
 from tradingsite.broker.vocabulary import bar_error, history_error, period_error
@@ -424,25 +424,36 @@ class PlaceOrder(Step):
             return
         order_type = config.get("order_type", "LMT")
         tif = config.get("tif", "DAY")
-        if run.dry_run:
-            self.log(
-                run,
-                symbol,
-                f"dry run: skipped {risk.side} {risk.quantity} {symbol.name} "
-                f"{order_type} at {risk.entry} {tif}",
+        price = risk.entry if order_type == "LMT" else None
+        what = f"{risk.side} {risk.quantity} {symbol.name} {order_type}"
+        if risk.intent == CLOSE:
+            what += f" {tif} to close the position"
+        else:
+            what += (
+                f" at {risk.entry} {tif} with take profit {risk.target_price} and stop "
+                f"{risk.stop_loss}"
             )
+        if run.dry_run:
+            self.log(run, symbol, f"dry run: skipped {what}")
             return
-        symbol.order = order_place(
-            code=symbol.code, side=risk.side, quantity=risk.quantity, order_type=order_type,
-            price=risk.entry if order_type == "LMT" else None, tif=tif, decision=symbol.decision,
-        )  # fmt: skip
+        if risk.intent == CLOSE:
+            exits = position_exit(code=symbol.code, order_type=order_type, price=price, tif=tif,
+                                  decision=symbol.decision)  # fmt: skip
+            symbol.order = exits[0]
+            placed = ", ".join(f"{o.pk} (IB order {o.ibkr_order_id})" for o in exits)
+            message = (f"exit {what} placed: order {placed}; the position's bracket children "
+                       "are cancelled by IB as it fills")  # fmt: skip
+        else:
+            symbol.order = bracket_place(
+                decision=symbol.decision, side=risk.side, quantity=risk.quantity,
+                entry_price=risk.entry, target_price=risk.target_price,
+                stop_loss=risk.stop_loss, entry_type=order_type, tif=tif,
+            )  # fmt: skip
+            children = ", ".join(f"{c.role} {c.pk}" for c in symbol.order.children.all())
+            message = (f"bracket {what} placed: entry {symbol.order.pk} (IB order "
+                       f"{symbol.order.ibkr_order_id}), {children}")  # fmt: skip
         run.counts["orders_placed"] += 1
-        self.log(
-            run,
-            symbol,
-            f"order {symbol.order.pk} placed: {risk.side} {risk.quantity} {order_type} "
-            f"{tif} (IB order {symbol.order.ibkr_order_id})",
-        )
+        self.log(run, symbol, message)
 
 
 def _wait_seconds(value):

@@ -99,6 +99,9 @@ _PARAM_CHECKS = {
     "account_size": _between(1, 10**12),
     "max_open_positions": _between(0, 10_000, integer=True),
     "max_orders_per_day": _between(0, 10_000, integer=True),
+    "max_entries_per_symbol": _between(1, 1_000, integer=True),
+    "allow_short": lambda value: None if isinstance(value, bool) else "must be true or false",
+    "max_daily_loss_pct": _between(Decimal("0.01"), 100),
 }
 
 
