@@ -1,17 +1,25 @@
 """Writes of performance snapshots (seed 002's ``agent_performance``)."""
 
+import logging
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from strategies.models import Strategy
 from strategies.risk import DEFAULTS
 from tradingsite.decimals import quantize, to_decimal
+from tradingsite.querysets import delete_in_batches
 from workflows.engine.params import effective_params
 
 from . import metrics, selectors
 from .models import AgentPerformance
+
+logger = logging.getLogger(__name__)
 
 CENTS = Decimal("0.01")
 
@@ -100,3 +108,26 @@ def performance_snapshot_all(*, now=None):
         performance_snapshot(strategy=strategy, now=now)
         count += 1
     return count
+
+
+def performance_snapshots_purge(*, now=None, days=None):
+    """Thin the snapshots older than ``days`` (``PERFORMANCE_RETENTION_DAYS``) to one per
+    strategy and day (UTC): the day's last, the one nearest the close and the equity curve's
+    point; newer ones are all kept. Returns what it deleted."""
+    days = settings.PERFORMANCE_RETENTION_DAYS if days is None else days
+    before = (now or timezone.now()) - timedelta(days=days)
+    later_that_day = AgentPerformance.objects.filter(
+        Q(snapshot_time__gt=OuterRef("snapshot_time"))
+        | Q(snapshot_time=OuterRef("snapshot_time"), id__gt=OuterRef("id")),
+        strategy=OuterRef("strategy"),
+        snapshot_time__date=OuterRef("day"),
+    )
+    stale = (
+        AgentPerformance.objects.filter(snapshot_time__lt=before)
+        .annotate(day=TruncDate("snapshot_time"))
+        .filter(Exists(later_that_day))
+    )
+    deleted = delete_in_batches(stale)
+    logger.info("retention: deleted %s performance snapshots taken before %s (one a day kept)",
+                deleted, before.isoformat())  # fmt: skip
+    return {"snapshots_deleted": deleted, "before": before.isoformat()}

@@ -354,10 +354,10 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
 class DecisionAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at", "code_link", "strategy_link", "type", "current_price", "price_at",
-        "target_price", "stop_loss", "r_coefficient", "profit_margin", "execution_link",
-        "order_link",
+        "target_price", "stop_loss", "r_coefficient", "profit_margin", "status", "confidence",
+        "llm_model", "execution_time_ms", "execution_link", "order_link",
     )  # fmt: skip
-    list_filter = ("type", "strategy")
+    list_filter = ("type", "status", "strategy")
     search_fields = ("^code__symbol",)
     search_help_text = "Search by symbol"
     date_hierarchy = "created_at"

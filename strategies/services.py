@@ -1,16 +1,28 @@
 """Writes for strategies and decisions: the business rules, each in one function."""
 
-from django.db import transaction
+import logging
+from datetime import timedelta
+from decimal import Decimal
 
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from orders.models import Order
 from tradingsite.decimals import RATIO_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
 from tradingsite.names import copy_name
+from tradingsite.querysets import delete_in_batches
 from workflows.engine import params_errors
 from workflows.templates import TEMPLATES
 
-from .models import Decision, DecisionType, Strategy, StrategyType
+from .models import Decision, DecisionStatus, DecisionType, Strategy, StrategyType
 from .schedules import schedule_check, strategy_schedule_remove, strategy_schedule_sync
 
+logger = logging.getLogger(__name__)
+
+CONFIDENCE_PLACES = Decimal("0.01")
 STRATEGY_EDITABLE = frozenset(
     {"name", "type", "param", "workflow", "active", "schedule_interval_minutes", "schedule_crontab"}
 )
@@ -63,15 +75,29 @@ def decision_record(
     workflow_execution=None,
     price_at=None,
     proposed_price=None,
+    status=DecisionStatus.SUCCESS,
+    error_message=None,
+    confidence=None,
+    llm_model="",
+    execution_time_ms=None,
 ):
     """Store a decision with its profit margin and r coefficient computed from its prices.
 
     ``price_at`` is when IB gave ``current_price`` (a live price); ``proposed_price`` the
-    model's own price when the decision is made at IB's instead."""
-    if type not in DecisionType.values:
+    model's own price when the decision is made at IB's instead. The audit (seed 002):
+    ``status`` with ``error_message``, the model's ``confidence`` (0 to 1), which model
+    (``llm_model``) and how long it took (``execution_time_ms``)."""
+    for field, value, choices in (("type", type, DecisionType), ("status", status, DecisionStatus)):
+        if value not in choices.values:
+            raise ApplicationError(
+                f"Unknown decision {field}.",
+                extra={field: f"{value!r} is not one of {', '.join(choices.values)}."},
+            )
+    confidence = to_decimal(confidence, field="confidence", required=False)
+    if confidence is not None and not 0 <= confidence <= 1:
         raise ApplicationError(
-            "Unknown decision type.",
-            extra={"type": f"{type!r} is not one of {', '.join(DecisionType.values)}."},
+            "The confidence must be between 0 and 1.",
+            extra={"confidence": f"{confidence} is not between 0.00 and 1.00."},
         )
     current, target, stop = _validated_prices(
         current_price=current_price, target_price=target_price, stop_loss=stop_loss
@@ -92,11 +118,31 @@ def decision_record(
         workflow_execution=workflow_execution,
         price_at=price_at,
         proposed_price=to_decimal(proposed_price, field="proposed_price", required=False),
+        status=status,
+        error_message=error_message,
+        confidence=None if confidence is None else quantize(confidence, CONFIDENCE_PLACES),
+        llm_model=llm_model or "",
+        execution_time_ms=execution_time_ms,
     )
     if created_at is not None:
         decision.created_at = created_at
     decision.save()
     return decision
+
+
+def decisions_purge(*, now=None, days=None):
+    """Delete the decisions older than ``days`` (``DECISION_RETENTION_DAYS``) that led to no
+    order (seed 002's retention); a decision behind an order stays as long as its order,
+    which is never deleted. Returns what it deleted."""
+    days = settings.DECISION_RETENTION_DAYS if days is None else days
+    before = (now or timezone.now()) - timedelta(days=days)
+    stale = Decision.objects.filter(created_at__lt=before).exclude(
+        Exists(Order.objects.filter(decision=OuterRef("pk")))
+    )
+    deleted = delete_in_batches(stale)
+    logger.info("retention: deleted %s decisions made before %s that led to no order",
+                deleted, before.isoformat())  # fmt: skip
+    return {"decisions_deleted": deleted, "before": before.isoformat()}
 
 
 # --- Strategies -----------------------------------------------------------------------------

@@ -23,6 +23,19 @@ PERIODIC_JOBS = {
         "workflows.tasks.workflow_metrics_task",
         {"crontab": "15 * * * *"},
     ),
+    # Retention (seed 002), daily at night in UTC; each returns what it deleted.
+    "retention: decisions that led to no order": (
+        "strategies.tasks.decisions_purge_task",
+        {"crontab": "30 3 * * *"},
+    ),
+    "retention: performance snapshots, one a day past 180 days": (
+        "performance.tasks.performance_snapshots_purge_task",
+        {"crontab": "40 3 * * *"},
+    ),
+    "retention: execution logs": (
+        "workflows.tasks.execution_logs_purge_task",
+        {"crontab": "50 3 * * *"},
+    ),
 }
 
 

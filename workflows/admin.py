@@ -448,6 +448,10 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     def log(self, execution):
         lines = (execution.results or {}).get("execution_logs") or []
         if not lines:
+            gone = (execution.results or {}).get("execution_logs_deleted")
+            if gone:
+                return (f"{gone['lines']} lines, deleted on {gone['at'][:10]} "
+                        "(EXECUTION_LOG_RETENTION_DAYS)")  # fmt: skip
             return "empty"
         return format_html(
             '<table class="log"><tbody>{}</tbody></table>',

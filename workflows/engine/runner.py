@@ -47,6 +47,9 @@ class SymbolRun:
     order: object = None
     halted: str | None = None  # why deciding and ordering steps are skipped for this code
     unparsed: list = field(default_factory=list)  # parse errors of single model answers
+    unparsed_reply: str | None = None  # the last model answer that could not be parsed
+    llm_model: str = ""  # the model that proposed (empty: the indicator rules decide)
+    model_time_ms: int | None = None  # the model calls' time, all steps together
 
 
 class Run:

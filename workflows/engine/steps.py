@@ -10,6 +10,7 @@ module's validation (strategies.services -> workflows.engine) and a top-level im
 be circular.
 """
 
+import time
 from decimal import Decimal, InvalidOperation
 
 from tradingsite.broker import BrokerError
@@ -170,17 +171,22 @@ class AiAnalyze(Step):
     def run(self, run, symbol, config):
         from ..agents.analyze import analyze
 
-        outcome = analyze(
+        model = config.get("model") or run.params.get("llm_model") or None
+        outcome = _ask_model(run, symbol, self.type, model, lambda: analyze(
             symbol.code.symbol, symbol.timeframes, prompt_template=config["prompt_template"],
-            model=config.get("model"), temperature=config.get("temperature"),
+            model=model, temperature=config.get("temperature"),
             max_tokens=config.get("max_tokens"),
-        )  # fmt: skip
+        ))  # fmt: skip
+        if outcome is None:
+            return
         _store_messages(run, outcome.messages)
+        _model_used(symbol, outcome)
         symbol.analyses.append(outcome.text)
         run.log(f"analysis by the model: {outcome.text[:200]}", symbol=symbol.code.symbol,
                 step=self.type)  # fmt: skip
         if outcome.decision is None:
             symbol.unparsed.append(outcome.parse_error)
+            symbol.unparsed_reply = outcome.text
             run.log(f"parsing error: {outcome.parse_error}", level="error",
                     symbol=symbol.code.symbol, step=self.type)  # fmt: skip
         elif symbol.proposal is None:
@@ -200,14 +206,16 @@ class AutogenTeam(Step):
     def run(self, run, symbol, config):
         from ..agents.team import decide
 
-        outcome = decide(
-            symbol.code.symbol,
-            symbol.timeframes,
-            agents=config.get("agents"),
+        model = run.params.get("llm_model") or None
+        outcome = _ask_model(run, symbol, self.type, model, lambda: decide(
+            symbol.code.symbol, symbol.timeframes, agents=config.get("agents"),
             max_rounds=int(config.get("max_rounds", 10)),
-            instructions=config.get("instructions", ""),
-        )
+            instructions=config.get("instructions", ""), model=model,
+        ))  # fmt: skip
+        if outcome is None:
+            return
         _store_messages(run, outcome.messages)
+        _model_used(symbol, outcome)
         for error in outcome.parse_errors:
             run.log(f"parsing error: {error}", level="error", symbol=symbol.code.symbol,
                     step=self.type)  # fmt: skip
@@ -215,6 +223,9 @@ class AutogenTeam(Step):
             symbol.halted = f"no decision could be parsed after {outcome.attempts} attempts"
             run.log(f"{symbol.code.symbol}: {symbol.halted}; no order follows", level="error",
                     symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+            symbol.unparsed_reply = outcome.last_reply
+            _record_unusable(run, symbol, self.type, status="parsing_error",
+                             error="; ".join(outcome.parse_errors))  # fmt: skip
             return
         symbol.proposal = outcome.decision
         symbol.analyses.append(outcome.decision.get("analysis", ""))
@@ -293,6 +304,8 @@ class Decide(Step):
             symbol.halted = "the model's answer could not be parsed into a decision"
             run.log(f"{symbol.code.symbol}: {symbol.halted}; no order follows", level="error",
                     symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+            _record_unusable(run, symbol, self.type, status="parsing_error",
+                             error="; ".join(symbol.unparsed))  # fmt: skip
             return
         if proposal is None:
             proposal = rules_decision(symbol.code.symbol, symbol.timeframes)
@@ -321,6 +334,9 @@ class Decide(Step):
             stop_loss=proposal.get("stop_loss"),
             analysis_text=proposal.get("analysis", ""),
             workflow_execution=run.execution,
+            confidence=proposal.get("confidence"),
+            llm_model=symbol.llm_model,
+            execution_time_ms=symbol.model_time_ms,
             **price,
         )
         run.counts["decisions_made"] += 1
@@ -439,6 +455,67 @@ def _last_atr(symbol):
         if values:
             return values[-1]
     return None
+
+
+def _model_used(symbol, outcome):
+    """Keep which model proposed, and add its time to the code's model time."""
+    symbol.llm_model = outcome.llm_model
+    if outcome.execution_time_ms is not None:
+        symbol.model_time_ms = (symbol.model_time_ms or 0) + outcome.execution_time_ms
+
+
+def _ask_model(run, symbol, step, model, ask):
+    """``ask()``'s outcome; or None when the model could not be asked (its endpoint down, a
+    refused key, a model it does not serve): that is a decision that failed, kept with the
+    reason, and the code goes no further."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from ..agents.llm import model_name
+
+    began = time.perf_counter()
+    try:
+        return ask()
+    except SoftTimeLimitExceeded:
+        raise  # the whole run stops, not this code
+    except Exception as exc:
+        if not symbol.timeframes:
+            raise  # nothing to decide on: the code fails as before
+        error = _model_error(exc)
+        symbol.llm_model = model_name(model)
+        symbol.model_time_ms = round((time.perf_counter() - began) * 1000)
+        symbol.halted = f"the model could not be asked ({error})"
+        run.log(f"{symbol.code.symbol}: {symbol.halted}; no order follows", level="error",
+                symbol=symbol.code.symbol, step=step)  # fmt: skip
+        _record_unusable(run, symbol, step, status="failed", error=error)
+        return None
+
+
+def _model_error(exc):
+    """``Type: message`` of a model call's error. Trap: autogen's group chat re-raises an
+    agent's error as a RuntimeError whose text is ``Type: message`` and then the whole
+    traceback; the first line is the reason."""
+    text = str(exc).split("\nTraceback", 1)[0].strip()
+    if isinstance(exc, RuntimeError) and "Traceback" in str(exc):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _record_unusable(run, symbol, step, *, status, error):
+    """A decision the model did not make, kept for the audit: a hold at the last close of the
+    shortest timeframe, with its status, the reason and the model's last answer."""
+    from strategies.services import decision_record
+
+    from ..agents.team import market_snapshots
+
+    symbol.decision = decision_record(
+        code=symbol.code, strategy=run.strategy, type="hold",
+        current_price=Decimal(str(round(market_snapshots(symbol.timeframes)[0]["close"], 4))),
+        analysis_text=symbol.unparsed_reply or "", workflow_execution=run.execution,
+        status=status, error_message=error, llm_model=symbol.llm_model,
+        execution_time_ms=symbol.model_time_ms,
+    )  # fmt: skip
+    run.log(f"decision {symbol.decision.pk} recorded as {status}: {error}", level="error",
+            symbol=symbol.code.symbol, step=step)  # fmt: skip
 
 
 def _store_messages(run, messages):
