@@ -173,6 +173,8 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     form = StrategyForm
     actions = ["run_now", "pause", "resume", "clone"]
     object_actions = ("run_now", "pause", "resume", "clone")
+    # Adds the strategy's performance (figures, equity and drawdown) below its fields.
+    change_form_template = "admin/strategies/strategy/change_form.html"
     readonly_fields = ("related", "recent_runs")
     fieldsets = (
         (None, {"fields": ("name", "type", "workflow", "active")}),
