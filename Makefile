@@ -11,7 +11,7 @@ TEST_ENV := TESTING=true \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://$(DB_USER)@127.0.0.1:5432/tradingsite} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
-.PHONY: run test venv services chromium lint clean
+.PHONY: run test imports venv services chromium lint clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,13 @@ run: venv
 	DEBUG=$${DEBUG:-true} $(PY) manage.py ensure_admin
 	DEBUG=$${DEBUG:-true} PORT=$(PORT) PY=$(PY) bash tradingsite/bin/run.sh
 
-test: venv services chromium
+# The import contracts first (pyproject.toml, [tool.importlinter]): a broken one names both
+# modules and the chain between them, and the suite does not run.
+test: venv services chromium imports
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+imports: venv
+	$(VENV)/bin/lint-imports
 
 # The browser tests drive Debian's Chromium; installed here when missing (as root), since
 # Playwright's own browser downloads are not used.
@@ -46,7 +51,7 @@ chromium:
 	  fi; \
 	fi
 
-lint: venv
+lint: venv imports
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from ibgateway import LoopbackGateway
 from tradingsite.testing.market import market_date, write_bars
 
 _client_ids = itertools.count(11)
@@ -46,7 +47,6 @@ def gateway(request, settings, pinned_market_date, tmp_path_factory):
     bars files that make the agents see a trend on purpose (``write_bars``).
     """
     from tradingsite.broker import reset_broker
-    from tradingsite.ibgateway import LoopbackGateway
 
     client_id = next(_client_ids)
     options = {"seed": 7, "now": pinned_market_date, "master_client_id": client_id + 3,
@@ -104,7 +104,6 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
     from django.db import connection
 
     from tradingsite.celery import app as celery_app
-    from tradingsite.ibgateway import LoopbackGateway
 
     gateway = LoopbackGateway(
         host="127.0.0.1", port=0, seed=11, now=pinned_market_date, master_client_id=73

@@ -69,7 +69,7 @@ def load(connection, count):
     from marketdata.services import code_create
     from orders.models import Order
     from strategies.models import Decision, Strategy
-    from strategies.services import strategy_create
+    from workflows.services import strategy_create
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE orders, trades, positions, order_executions, decision CASCADE")

@@ -50,11 +50,11 @@ def main():
 
     call_command("migrate", verbosity=0)
 
+    from ibgateway import LoopbackGateway
     from marketdata.services import code_resolve
     from orders.models import Order, OrderExecution, Position, Trade, TradeExit
     from orders.services import order_place
     from tradingsite.broker import reset_broker
-    from tradingsite.ibgateway import LoopbackGateway
 
     master = 94
     gateway = LoopbackGateway(host="127.0.0.1", port=0, seed=3, master_client_id=master)

@@ -72,19 +72,18 @@ def main():
 
     call_command("migrate", verbosity=0)
 
+    from ibgateway import STOCKS, LoopbackGateway
     from marketdata.models import MarketData
     from marketdata.services import code_resolve, market_data_get
     from orders.models import Order
     from strategies.models import Decision, Strategy
-    from strategies.services import strategy_create
     from tradingsite.broker import get_broker, reset_broker
     from tradingsite.broker.ib import IBBroker
-    from tradingsite.ibgateway import STOCKS, LoopbackGateway
     from workflows import charts
     from workflows.agents import team
     from workflows.engine.runner import execution_run
     from workflows.models import AgentConversation, Workflow, WorkflowExecution
-    from workflows.services import execution_start, workflow_create
+    from workflows.services import execution_start, strategy_create, workflow_create
     from workflows.templates import TEMPLATES
 
     gateway = LoopbackGateway(host="127.0.0.1", port=0, seed=3)

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 
+from orders.models import Order, Position, Trade
+from strategies.models import Decision
 from tradingsite.admin_forms import ServiceCheckedForm
 from tradingsite.admin_tools import ReadOnlyAdmin, ServiceDeleteMixin, changelist_url
 from tradingsite.broker import BrokerUnavailable
@@ -76,9 +78,6 @@ class CodeAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 
     @admin.display(description="rows about this code")
     def related(self, code):
-        from orders.models import Order, Position, Trade
-        from strategies.models import Decision
-
         links = [
             (changelist_url(Decision, code__id__exact=code.pk), "decisions"),
             (changelist_url(Order, instrument__exact=code.conid), "orders"),

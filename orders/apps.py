@@ -1,12 +1,13 @@
 from django.apps import AppConfig
 
+from tradingsite.broker import on_connect
+
 
 class OrdersConfig(AppConfig):
     name = "orders"
 
     def ready(self):
-        from tradingsite.broker import on_connect
-
+        # Imported once the app registry is ready: the services import the models.
         from .services import OrderEventListener
 
         # Every new broker connection of this process applies IB's order events as they come.

@@ -21,6 +21,7 @@ from tradingsite.broker import BrokerError, get_broker
 from tradingsite.decimals import MONEY_PLACES, PRICE_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
 
+from .limits import manual_order_check
 from .models import (
     Order,
     OrderExecution,
@@ -508,12 +509,10 @@ def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=
                        tif=TimeInForce.DAY, broker=None):  # fmt: skip
     """Place an order that no decision stands behind (the API's manual orders).
 
-    It passes ``strategies.risk.manual_order_check`` first. The check and the order's row are
+    It passes ``limits.manual_order_check`` first. The check and the order's row are
     one transaction holding the code's row lock, so two requests at once cannot both pass the
     "one working order per contract" limit; the order goes to IB once that has committed.
     """
-    from strategies.risk import manual_order_check
-
     market = None
     if order_type == OrderType.MKT:  # its cost is checked at IB's price now, a limit's at it
         broker = broker or get_broker()

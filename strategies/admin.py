@@ -21,20 +21,19 @@ from tradingsite.admin_tools import (
 from tradingsite.exceptions import ApplicationError
 from workflows.engine.params import PLACEHOLDER
 from workflows.models import WorkflowExecution
-from workflows.services import execution_start
-
-from .models import Decision, Strategy, StrategyCode
-from .schedules import schedule_check
-from .services import (
+from workflows.services import (
+    execution_start,
     params_check,
     strategy_clone,
     strategy_create,
-    strategy_delete,
-    strategy_pause,
     strategy_resume,
-    strategy_steps,
     strategy_update,
 )
+from workflows.templates import strategy_steps
+
+from .models import Decision, Strategy, StrategyCode
+from .schedules import schedule_check
+from .services import strategy_delete, strategy_pause
 
 # The parameters every built-in workflow understands, edited as fields of their own; anything
 # else stays in the "Other parameters" JSON.

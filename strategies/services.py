@@ -1,4 +1,8 @@
-"""Writes for strategies and decisions: the business rules, each in one function."""
+"""Writes for decisions, and the strategy writes that need no workflow (pause, delete).
+
+A strategy's parameters are checked against its workflow, so its create, update, resume and
+clone sit one layer up, in ``workflows.services``.
+"""
 
 import logging
 from datetime import timedelta
@@ -6,26 +10,20 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, ProtectedError
 from django.utils import timezone
 
 from orders.models import Order
 from tradingsite.decimals import RATIO_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
-from tradingsite.names import copy_name
 from tradingsite.querysets import delete_in_batches
-from workflows.engine import params_errors
-from workflows.templates import TEMPLATES
 
-from .models import Decision, DecisionStatus, DecisionType, Strategy, StrategyType
-from .schedules import schedule_check, strategy_schedule_remove, strategy_schedule_sync
+from .models import Decision, DecisionStatus, DecisionType, Strategy
+from .schedules import strategy_schedule_remove, strategy_schedule_sync
 
 logger = logging.getLogger(__name__)
 
 CONFIDENCE_PLACES = Decimal("0.01")
-STRATEGY_EDITABLE = frozenset(
-    {"name", "type", "param", "workflow", "active", "schedule_interval_minutes", "schedule_crontab"}
-)
 
 
 def decision_ratios(*, current_price, target_price, stop_loss):
@@ -148,102 +146,6 @@ def decisions_purge(*, now=None, days=None):
 # --- Strategies -----------------------------------------------------------------------------
 
 
-def strategy_steps(*, strategy_type, workflow):
-    """The steps a strategy runs and their default parameters.
-
-    With no workflow, the legacy inline template of the strategy's type.
-    """
-    if workflow is not None:
-        return workflow.steps, dict(workflow.default_params or {})
-    template = TEMPLATES.get(strategy_type, TEMPLATES["custom"])
-    return template["steps"], dict(template["default_params"])
-
-
-def params_check(*, type, param, workflow):
-    """Refuse ``param`` when the strategy's workflow could not run with it."""
-    _strategy_check(name="-", type=type, param=param, workflow=workflow)
-
-
-def _strategy_check(*, name, type, param, workflow):
-    problems = {}
-    if not str(name or "").strip():
-        problems["name"] = "This field is required."
-    if type not in StrategyType.values:
-        problems["type"] = f"{type!r} is not one of {', '.join(StrategyType.values)}."
-    if not isinstance(param, dict):
-        problems["param"] = "Must be an object of parameter names to values."
-    elif "type" not in problems:
-        steps, defaults = strategy_steps(strategy_type=type, workflow=workflow)
-        param_problems = params_errors(steps, {**defaults, **param})
-        if param_problems:
-            problems["param"] = param_problems
-    if problems:
-        raise ApplicationError("The strategy is not valid.", extra=problems)
-
-
-@transaction.atomic
-def strategy_create(
-    *, name, type, param=None, workflow=None, codes=(), active=True,
-    schedule_interval_minutes=None, schedule_crontab="",
-):  # fmt: skip
-    param = {} if param is None else param
-    _strategy_check(name=name, type=type, param=param, workflow=workflow)
-    schedule_check(interval_minutes=schedule_interval_minutes, crontab=schedule_crontab)
-    strategy = Strategy.objects.create(
-        name=name,
-        type=type,
-        param=param,
-        workflow=workflow,
-        active=active,
-        schedule_interval_minutes=schedule_interval_minutes,
-        schedule_crontab=schedule_crontab or "",
-    )
-    strategy.codes.set(codes)
-    strategy_schedule_sync(strategy=strategy)
-    return strategy
-
-
-def strategy_clone(*, strategy):
-    """A new strategy "NAME (Copy)" (cut to fit) with the same workflow, parameters, codes and
-    schedule; it starts paused, so that two copies never trade side by side unasked."""
-    return strategy_create(
-        name=copy_name(strategy.name, max_length=Strategy._meta.get_field("name").max_length),
-        type=strategy.type,
-        param=dict(strategy.param or {}),
-        workflow=strategy.workflow,
-        codes=list(strategy.codes.all()),
-        active=False,
-        schedule_interval_minutes=strategy.schedule_interval_minutes,
-        schedule_crontab=strategy.schedule_crontab,
-    )
-
-
-@transaction.atomic
-def strategy_update(*, strategy, codes=None, **fields):
-    """Change a strategy; its parameters are checked against what its workflow needs."""
-    unknown = fields.keys() - STRATEGY_EDITABLE
-    if unknown:
-        raise ApplicationError(
-            "Unknown strategy fields.", extra={name: "Not an editable field." for name in unknown}
-        )
-    if fields == {"active": False} and codes is None:  # PATCH {"active": false}: a pause
-        return strategy_pause(strategy=strategy)
-    strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
-    for name, value in fields.items():
-        setattr(strategy, name, value)
-    _strategy_check(
-        name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow
-    )
-    schedule_check(
-        interval_minutes=strategy.schedule_interval_minutes, crontab=strategy.schedule_crontab
-    )
-    strategy.save()
-    if codes is not None:
-        strategy.codes.set(codes)
-    strategy_schedule_sync(strategy=strategy)
-    return strategy
-
-
 @transaction.atomic
 def strategy_pause(*, strategy):
     """Stop the strategy's scheduled runs. Always allowed, with no check of its parameters:
@@ -255,17 +157,9 @@ def strategy_pause(*, strategy):
     return strategy
 
 
-def strategy_resume(*, strategy):
-    """Schedule the strategy's runs again: checked like any change, since a workflow that no
-    longer fits its parameters would only start runs that fail."""
-    return strategy_update(strategy=strategy, active=True)
-
-
 @transaction.atomic
 def strategy_delete(*, strategy):
     """Delete a strategy and its schedule; one with decisions or runs is kept as history."""
-    from django.db.models import ProtectedError
-
     strategy_schedule_remove(strategy=strategy)
     try:
         strategy.delete()

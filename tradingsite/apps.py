@@ -9,6 +9,7 @@ class TradingSiteConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
+        # Imported once the app registry is ready: these modules import models.
         from tradingsite import checks  # noqa: F401  (registers the system checks)
         from tradingsite.database import timestamptz_adapters_register
         from tradingsite.schedules import periodic_jobs_sync

@@ -15,7 +15,9 @@ app.autodiscover_tasks()
 @signals.worker_init.connect
 def connect_to_ib_as_a_worker(**kwargs):
     """Workers take their own IB client ids, beside the web process's (see CLIENT_ID_OFFSETS)."""
-    from tradingsite.broker import client_role
+    # Imported when a worker starts: this module is imported (tradingsite/__init__.py) before
+    # Django is set up, and these need its settings and models.
+    from tradingsite.broker import client_role  # when the worker starts (see above)
 
     client_role("worker")
 
@@ -27,7 +29,7 @@ def refuse_unready_database(**kwargs):
 
     Celery logs and swallows a receiver's exceptions, so the refusal is an exit, not a raise.
     """
-    from tradingsite.startup import readiness_problem
+    from tradingsite.startup import readiness_problem  # once Django is set up (above)
 
     problem = readiness_problem()
     if problem:

@@ -28,7 +28,6 @@ from orders.selectors import account_summary, exits_by_day, positions_list
 from performance.panels import strategy_panels
 from strategies.models import Decision, Strategy
 from tradingsite.broker import BrokerError
-from workflows.admin import progress_html
 from workflows.models import ExecutionStatus, WorkflowExecution
 
 CHART_BAR = "1 day"
@@ -222,14 +221,11 @@ def dashboard(request):
         "chart_choice": choice,
         "performance": strategy_panels(strategies_shown()),
         "chart_bar": CHART_BAR,
-        "running": [
-            (execution, progress_html(execution))
-            for execution in WorkflowExecution.objects.filter(
-                status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING]
-            )
-            .select_related("strategy")
-            .order_by("-id")[:10]
-        ],
+        "running": WorkflowExecution.objects.filter(
+            status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING]
+        )
+        .select_related("strategy")
+        .order_by("-id")[:10],
     }
     return TemplateResponse(request, "dashboard.html", context)
 

@@ -11,11 +11,13 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from strategies.models import Strategy
 from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
     ObjectActionsMixin,
@@ -118,8 +120,6 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     def strategies_using(self, workflow):
         if not workflow.strategy_count:
             return 0
-        from strategies.models import Strategy
-
         return link(
             changelist_url(Strategy, workflow__id__exact=workflow.pk), workflow.strategy_count
         )
@@ -245,42 +245,10 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
 # --- Executions --------------------------------------------------------------------------------
 
 
-def progress_of(execution):
-    """The progress of a run as a person reads it, and its percentage."""
-    progress = execution.progress or {}
-    if execution.status == ExecutionStatus.PENDING:
-        return 0, "Queued: waiting for a worker"
-    if execution.status == ExecutionStatus.COMPLETED:
-        failed = (execution.results or {}).get("failed_symbols") or []
-        if not failed:
-            return 100, "Completed"
-        total = progress.get("total_symbols", "?")
-        return 100, f"Completed; {len(failed)} of {total} codes failed: {', '.join(failed)}"
-    percent = progress.get("percent", 0) if isinstance(progress.get("percent"), int) else 0
-    if "current_step" not in progress:
-        return percent, execution.get_status_display()
-    text = (
-        f"Step {progress['current_step']} of {progress.get('total_steps', '?')} "
-        f"({progress.get('step_type', '?')}) on {progress.get('current_symbol', '?')}, "
-        f"{progress.get('completed_symbols', 0)} of {progress.get('total_symbols', '?')} codes done"
-    )
-    if execution.status != ExecutionStatus.RUNNING:
-        text = f"{execution.get_status_display()} at: {text}"
-    return percent, text
-
-
 def progress_html(execution):
-    percent, text = progress_of(execution)
-    return format_html(
-        '<div class="exec-progress" data-url="{}" data-status="{}">'
-        '<div class="bar"><div class="fill status-{}" style="width: {}%"></div></div>'
-        '<span class="percent">{}%</span> <span class="text">{}</span></div>',
-        admin_url("workflows_workflowexecution_progress", execution.pk),
-        execution.status,
-        execution.status,
-        percent,
-        percent,
-        text,
+    """The progress bar of a run (the execution's page, its list and the dashboard's)."""
+    return render_to_string(
+        "admin/workflows/workflowexecution/progress.html", {"execution": execution}
     )
 
 
@@ -473,7 +441,7 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 
     def progress_view(self, request, pk):
         execution = self._execution(request, pk)
-        percent, text = progress_of(execution)
+        percent, text = execution.progress_shown()
         return JsonResponse({
             "id": execution.pk,
             "status": execution.status,

@@ -101,6 +101,30 @@ class WorkflowExecution(models.Model):
     def __str__(self):
         return f"execution {self.pk} ({self.status})"
 
+    def progress_shown(self):
+        """``(percent, text)``: the progress of a run as a person reads it."""
+        progress = self.progress or {}
+        if self.status == ExecutionStatus.PENDING:
+            return 0, "Queued: waiting for a worker"
+        if self.status == ExecutionStatus.COMPLETED:
+            failed = (self.results or {}).get("failed_symbols") or []
+            if not failed:
+                return 100, "Completed"
+            total = progress.get("total_symbols", "?")
+            return 100, f"Completed; {len(failed)} of {total} codes failed: {', '.join(failed)}"
+        percent = progress.get("percent", 0) if isinstance(progress.get("percent"), int) else 0
+        if "current_step" not in progress:
+            return percent, self.get_status_display()
+        done, total = progress.get("completed_symbols", 0), progress.get("total_symbols", "?")
+        text = (
+            f"Step {progress['current_step']} of {progress.get('total_steps', '?')} "
+            f"({progress.get('step_type', '?')}) on {progress.get('current_symbol', '?')}, "
+            f"{done} of {total} codes done"
+        )
+        if self.status != ExecutionStatus.RUNNING:
+            text = f"{self.get_status_display()} at: {text}"
+        return percent, text
+
 
 class MessageType(models.TextChoices):
     REQUEST = "request", "Request"

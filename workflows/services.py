@@ -1,4 +1,10 @@
-"""Writes for workflows: every change of steps is a new version, revert and clone included."""
+"""Writes for workflows (every change of steps is a new version, revert and clone included),
+for the strategies that run them, and for their executions.
+
+A strategy's create, update, resume and clone are here rather than in ``strategies.services``
+because each checks the strategy's parameters against its workflow's steps, which this layer
+knows and the one below does not (README, "Layout").
+"""
 
 import logging
 import uuid
@@ -11,16 +17,16 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from orders.models import Order
-from strategies.models import Decision, DecisionStatus
-from strategies.services import params_check, strategy_steps
+from strategies.models import Decision, DecisionStatus, Strategy, StrategyType
+from strategies.schedules import schedule_check, strategy_schedule_sync
+from strategies.services import strategy_pause
 from tradingsite.exceptions import ApplicationError, ServiceUnavailable
 from tradingsite.names import copy_name
 
-from .engine import param_value_errors, workflow_errors
+from .engine import param_value_errors, params_errors, workflow_errors
 from .engine.locks import LOCK_SECONDS, owner_gone, run_lock_drop, run_lock_owner
 from .engine.runner import execution_cancel, execution_run
 from .models import (
-    AgentConversation,
     ExecutionStatus,
     Workflow,
     WorkflowExecution,
@@ -28,6 +34,7 @@ from .models import (
     WorkflowType,
     WorkflowVersion,
 )
+from .templates import strategy_steps
 
 __all__ = ["execution_cancel", "execution_run"]  # the runner's services, re-exported
 
@@ -148,21 +155,102 @@ def workflow_clone(*, workflow, created_by=None):
     )
 
 
-def conversation_record(*, execution, messages):
-    """Store the agents' messages of ``execution`` (records with agent_name, message_type,
-    content, timestamp, tokens_used) in one insert."""
-    return AgentConversation.objects.bulk_create(
-        AgentConversation(
-            workflow_execution=execution,
-            agent_name=m.agent_name,
-            message_type=m.message_type,
-            message_content=m.content,
-            timestamp=m.timestamp,
-            tokens_used=m.tokens_used,
-            llm_model=m.llm_model,
-        )
-        for m in messages
+# --- Strategies on their workflow --------------------------------------------------------
+
+STRATEGY_EDITABLE = frozenset(
+    {"name", "type", "param", "workflow", "active", "schedule_interval_minutes", "schedule_crontab"}
+)
+
+
+def params_check(*, type, param, workflow):
+    """Refuse ``param`` when the strategy's workflow could not run with it."""
+    _strategy_check(name="-", type=type, param=param, workflow=workflow)
+
+
+def _strategy_check(*, name, type, param, workflow):
+    problems = {}
+    if not str(name or "").strip():
+        problems["name"] = "This field is required."
+    if type not in StrategyType.values:
+        problems["type"] = f"{type!r} is not one of {', '.join(StrategyType.values)}."
+    if not isinstance(param, dict):
+        problems["param"] = "Must be an object of parameter names to values."
+    elif "type" not in problems:
+        steps, defaults = strategy_steps(strategy_type=type, workflow=workflow)
+        param_problems = params_errors(steps, {**defaults, **param})
+        if param_problems:
+            problems["param"] = param_problems
+    if problems:
+        raise ApplicationError("The strategy is not valid.", extra=problems)
+
+
+@transaction.atomic
+def strategy_create(
+    *, name, type, param=None, workflow=None, codes=(), active=True,
+    schedule_interval_minutes=None, schedule_crontab="",
+):  # fmt: skip
+    param = {} if param is None else param
+    _strategy_check(name=name, type=type, param=param, workflow=workflow)
+    schedule_check(interval_minutes=schedule_interval_minutes, crontab=schedule_crontab)
+    strategy = Strategy.objects.create(
+        name=name,
+        type=type,
+        param=param,
+        workflow=workflow,
+        active=active,
+        schedule_interval_minutes=schedule_interval_minutes,
+        schedule_crontab=schedule_crontab or "",
     )
+    strategy.codes.set(codes)
+    strategy_schedule_sync(strategy=strategy)
+    return strategy
+
+
+def strategy_clone(*, strategy):
+    """A new strategy "NAME (Copy)" (cut to fit) with the same workflow, parameters, codes and
+    schedule; it starts paused, so that two copies never trade side by side unasked."""
+    return strategy_create(
+        name=copy_name(strategy.name, max_length=Strategy._meta.get_field("name").max_length),
+        type=strategy.type,
+        param=dict(strategy.param or {}),
+        workflow=strategy.workflow,
+        codes=list(strategy.codes.all()),
+        active=False,
+        schedule_interval_minutes=strategy.schedule_interval_minutes,
+        schedule_crontab=strategy.schedule_crontab,
+    )
+
+
+@transaction.atomic
+def strategy_update(*, strategy, codes=None, **fields):
+    """Change a strategy; its parameters are checked against what its workflow needs."""
+    unknown = fields.keys() - STRATEGY_EDITABLE
+    if unknown:
+        raise ApplicationError(
+            "Unknown strategy fields.", extra={name: "Not an editable field." for name in unknown}
+        )
+    if fields == {"active": False} and codes is None:  # PATCH {"active": false}: a pause
+        return strategy_pause(strategy=strategy)
+    strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    for name, value in fields.items():
+        setattr(strategy, name, value)
+    _strategy_check(
+        name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow
+    )
+    schedule_check(
+        interval_minutes=strategy.schedule_interval_minutes, crontab=strategy.schedule_crontab
+    )
+    strategy.save()
+    if codes is not None:
+        strategy.codes.set(codes)
+    strategy_schedule_sync(strategy=strategy)
+    return strategy
+
+
+def strategy_resume(*, strategy):
+    """Schedule the strategy's runs again: checked like any change, since a workflow that no
+    longer fits its parameters would only start runs that fail."""
+    return strategy_update(strategy=strategy, active=True)
 
 
 # --- Executions -----------------------------------------------------------------------------
@@ -182,6 +270,8 @@ def execution_start(
     written. Beat's scheduled runs pass ``check=False``: nobody is there to read a refusal, so
     the run itself fails and records why on its execution.
     """
+    # The one import of a project module inside a function: the task's module imports these
+    # services (a task loads its rows and calls one), so the enqueue imports the task here.
     from .tasks import run_workflow
 
     workflow = workflow or strategy.workflow

@@ -1,8 +1,22 @@
 """Celery tasks: each takes ids, loads them, and calls a service."""
 
+from datetime import date, timedelta
+
 from celery import shared_task, signals
+from celery.exceptions import TimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
+
+from strategies.models import Strategy
+
+from .models import Workflow, WorkflowExecution
+from .services import (
+    execution_run,
+    execution_start,
+    execution_stop,
+    executions_sweep,
+    workflow_metrics_compute,
+)
 
 
 @shared_task(
@@ -14,11 +28,6 @@ from django.utils import timezone
 )
 def run_workflow(self, strategy_id, workflow_id=None, execution_id=None, dry_run=False):
     """Run a strategy's workflow (beat calls it with the strategy id alone)."""
-    from strategies.models import Strategy
-
-    from .models import Workflow, WorkflowExecution
-    from .services import execution_run, execution_start
-
     if execution_id is None and self.request.id:
         # Beat's call, delivered again (its worker presumed lost): the execution the first
         # delivery made, so the runner sees that run and does not start another.
@@ -51,8 +60,6 @@ def run_cancelled_by_its_worker(sender=None, request=None, **kwargs):
     to Redis (worker_cancel_long_running_tasks_on_connection_loss) as a retry; run_workflow
     never retries itself. Its pool process was killed mid-run: the run ends failed here, in
     the worker's main process, saying why."""
-    from .services import execution_stop
-
     if getattr(sender, "name", None) == run_workflow.name and request is not None:
         execution_stop(
             task_id=request.id,
@@ -66,10 +73,6 @@ def run_cancelled_by_its_worker(sender=None, request=None, **kwargs):
 def run_failed_outside_the_runner(sender=None, task_id=None, exception=None, **kwargs):
     """A run whose task failed past the runner (its hard time limit killed the pool process,
     or an error escaped) ends failed with that reason, at once, not at the sweep."""
-    from celery.exceptions import TimeLimitExceeded
-
-    from .services import execution_stop
-
     if getattr(sender, "name", None) != run_workflow.name or not task_id:
         return
     if isinstance(exception, TimeLimitExceeded):
@@ -84,18 +87,12 @@ def run_failed_outside_the_runner(sender=None, task_id=None, exception=None, **k
 
 @shared_task
 def executions_sweep_task():
-    from .services import executions_sweep
-
     return executions_sweep()
 
 
 @shared_task
 def workflow_metrics_task(day=None):
     """Yesterday's and today's metrics (yesterday's runs may have finished after midnight)."""
-    from datetime import date, timedelta
-
-    from .services import workflow_metrics_compute
-
     days = [date.fromisoformat(day)] if day else [
         timezone.now().date() - timedelta(days=1), timezone.now().date()
     ]  # fmt: skip

@@ -127,3 +127,14 @@ TEMPLATES = {
         "default_params": dict(RISK_DEFAULTS),
     },
 }
+
+
+def strategy_steps(*, strategy_type, workflow):
+    """The steps a strategy runs and their default parameters.
+
+    With no workflow, the legacy inline template of the strategy's type.
+    """
+    if workflow is not None:
+        return workflow.steps, dict(workflow.default_params or {})
+    template = TEMPLATES.get(strategy_type, TEMPLATES["custom"])
+    return template["steps"], dict(template["default_params"])

@@ -36,7 +36,7 @@ class OrderPlaceSerializer(serializers.Serializer):
     """A manual order: it goes to the broker at once, with no decision behind it.
 
     ``orders.services.manual_order_place`` applies the risk limits a workflow's orders pass
-    (see ``strategies.risk.manual_order_check``).
+    (see ``orders.limits.manual_order_check``).
     """
 
     code_id = serializers.PrimaryKeyRelatedField(source="code", queryset=Code.objects.all())

@@ -6,13 +6,13 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from ibgateway import server as gateway_server
 from marketdata.services import code_resolve
 from orders.models import Order
 from orders.tests.test_api import closed_port
 from strategies.risk import risk_check
 from strategies.tests.factories import StrategyFactory
 from tradingsite.broker import AccountSummary, reset_broker
-from tradingsite.ibgateway import server as gateway_server
 from tradingsite.testing.api import APITestCase, assert_refused
 from tradingsite.testing.factories import make_decision
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from ibgateway import LoopbackGateway
 from marketdata.services import code_resolve, contract_of
 from marketdata.tests.factories import CodeFactory
 from orders.models import Order, OrderExecution, OrderStatus, Position, Trade
@@ -129,7 +130,6 @@ def test_a_gateway_that_is_down_is_one_clear_error(settings):
 
 
 def test_the_connection_comes_back_after_the_gateway_restarts(gateway, settings):
-    from tradingsite.ibgateway import LoopbackGateway
 
     first = get_broker()
     port = settings.IBKR_PORT
@@ -426,7 +426,6 @@ def test_a_working_order_ib_no_longer_knows_is_closed_by_the_reconcile(gateway, 
     """The gateway restarts without its book (as a DAY order of an earlier day is gone from
     IB): the order would block its contract for manual orders; the reconcile closes it, with
     the reason, and a new manual order on the contract is accepted."""
-    from tradingsite.ibgateway import LoopbackGateway
 
     code = code_resolve(symbol="AAPL")
     limit = (market_price(gateway, "AAPL") * D("0.90")).quantize(CENT)

@@ -8,6 +8,7 @@ from tradingsite.api.pagination import NewestFirstCursorPagination
 from tradingsite.api.views import ShapedMixin, ValuesListMixin
 from workflows.api.serializers import ExecutionStartedSerializer, RunSerializer
 from workflows.api.views import RUN_DESCRIPTION, execution_started
+from workflows.services import strategy_create, strategy_resume, strategy_update
 
 from .filters import DecisionFilter, StrategyFilter
 from .serializers import DecisionSerializer, StrategySerializer
@@ -33,13 +34,11 @@ class StrategyViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
         return selectors.strategies_list()
 
     def perform_create(self, serializer):
-        strategy = services.strategy_create(**serializer.validated_data)
+        strategy = strategy_create(**serializer.validated_data)
         serializer.instance = self._shaped(strategy)
 
     def perform_update(self, serializer):
-        strategy = services.strategy_update(
-            strategy=serializer.instance, **serializer.validated_data
-        )
+        strategy = strategy_update(strategy=serializer.instance, **serializer.validated_data)
         serializer.instance = self._shaped(strategy)
 
     def perform_destroy(self, instance):
@@ -62,7 +61,7 @@ class StrategyViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        strategy = services.strategy_resume(strategy=self.get_object())
+        strategy = strategy_resume(strategy=self.get_object())
         return Response(self.get_serializer(self._shaped(strategy)).data)
 
     @extend_schema(

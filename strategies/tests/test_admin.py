@@ -5,9 +5,9 @@ from django_celery_beat.models import PeriodicTask
 
 from marketdata.tests.factories import CodeFactory
 from strategies.models import Strategy, StrategyCode
-from strategies.services import strategy_create
 from tradingsite.testing.factories import ExecutionFactory, make_decision, make_fill
 from workflows.models import Workflow, WorkflowExecution
+from workflows.services import strategy_create
 
 pytestmark = pytest.mark.django_db
 

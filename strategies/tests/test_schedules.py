@@ -5,14 +5,9 @@ import json
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from strategies.services import (
-    strategy_create,
-    strategy_delete,
-    strategy_pause,
-    strategy_resume,
-    strategy_update,
-)
+from strategies.services import strategy_delete, strategy_pause
 from tradingsite.exceptions import ApplicationError
+from workflows.services import strategy_create, strategy_resume, strategy_update
 
 pytestmark = pytest.mark.django_db
 

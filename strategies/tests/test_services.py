@@ -102,7 +102,7 @@ def test_unknown_type_is_refused():
 
 
 def test_strategy_params_are_checked_against_its_workflow():
-    from strategies.services import strategy_create
+    from workflows.services import strategy_create
     from workflows.tests.factories import WorkflowFactory
 
     workflow = WorkflowFactory(default_params={"min_r_coefficient": "1", "min_profit_margin": "0"})
@@ -121,7 +121,7 @@ def test_strategy_params_are_checked_against_its_workflow():
 
 
 def test_a_strategy_without_workflow_uses_its_type_template():
-    from strategies.services import strategy_create, strategy_update
+    from workflows.services import strategy_create, strategy_update
 
     code = CodeFactory()
     strategy = strategy_create(name="Legacy", type="three_indicator", codes=[code])

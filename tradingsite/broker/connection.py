@@ -77,6 +77,8 @@ def broker_connect(*, client_id):
     the ``on_connect`` hooks run on it. ``get_broker`` keeps one per process; a process that
     needs another (ib_listen's, as the master client) makes it here."""
     ensure_event_loop()
+    # Imported after the loop is set: ib_insync (through eventkit) needs one in this thread
+    # at import, which a thread where asyncio.run has finished does not have.
     from .ib import IBBroker
 
     broker = _connect(

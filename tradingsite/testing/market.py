@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tradingsite.ibgateway.clock import parse_market_date
-from tradingsite.ibgateway.sessions import SessionCalendar
+from ibgateway.clock import parse_market_date
+from ibgateway.sessions import SessionCalendar
 
 DEFAULT_MARKET_DATE = "2025-03-14"
 

@@ -1,11 +1,21 @@
 """Management commands refuse a bad argument with a CommandError naming it, not a traceback."""
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+
+from ibgateway.tests.support import FRIDAY_EVENING, connect, stock
+
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.django_db
@@ -67,7 +77,7 @@ def test_a_run_the_task_queue_cannot_take_fails_and_says_so(
     name = scratch_databases.create(template=migrated_template)
     made = scratch_databases.run(name, "manage.py", "shell", "-c", (
         "from marketdata.services import code_create\n"
-        "from strategies.services import strategy_create\n"
+        "from workflows.services import strategy_create\n"
         "code = code_create(symbol='AAPL', conid=265598)\n"
         "strategy_create(name='Queued', type='two_indicator', param={}, codes=[code])\n"
     ))  # fmt: skip
@@ -87,3 +97,57 @@ def test_a_run_the_task_queue_cannot_take_fails_and_says_so(
             "SELECT status, error_message FROM workflow_execution"
         ).fetchall()
     assert status == "failed" and error.startswith("The task queue cannot be reached")
+
+
+# --- manage.py ibgateway, as a process ------------------------------------------------------
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def manage_ibgateway(*arguments):
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "ibgateway", *arguments],
+        cwd=BASE_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_command_listens_and_serves_a_client():
+    port = free_port()
+    process = manage_ibgateway("--port", str(port), "--seed", "3", "--date", "2024-06-14")
+    try:
+        line = process.stdout.readline()
+        assert line.strip() == f"Loopback IB Gateway (paper) listening on 127.0.0.1:{port}"
+        client = connect(type("Address", (), {"port": port}))
+        assert client.managedAccounts() == ["DU0000001"]
+        assert stock(client, "MSFT").conId == 272093
+        # --date pins the market: it stands after that day's close, and history ends there
+        assert abs(client.reqCurrentTime() - FRIDAY_EVENING) < timedelta(minutes=1)
+        bars = client.reqHistoricalData(stock(client, "MSFT"), "", "1 W", "1 day", "TRADES", True)
+        assert bars[-1].date == date(2024, 6, 14)
+        client.disconnect()
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0, stderr
+    assert "Loopback IB Gateway stopped." in stdout
+    assert "Traceback" not in stderr
+
+
+def test_the_command_names_a_port_in_use_without_a_traceback():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = manage_ibgateway("--port", str(port))
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert f"CommandError: Cannot listen on 127.0.0.1:{port}" in stderr
+    assert "Address already in use" in stderr
+    assert "Traceback" not in stderr
+    assert "listening" not in stdout

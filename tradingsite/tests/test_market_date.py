@@ -1,13 +1,13 @@
 """The suite's pinned market date: every gateway a test starts stands on it, whatever the day."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
+from ibgateway.clock import PinnedClock
+from ibgateway.sessions import is_session
 from tradingsite.broker.ib import ibapi
 from tradingsite.broker.loop import ensure_event_loop
-from tradingsite.ibgateway.clock import PinnedClock, make_clock
-from tradingsite.ibgateway.sessions import SessionCalendar, is_session
 from tradingsite.testing.market import DEFAULT_MARKET_DATE, market_date
 
 
@@ -62,28 +62,3 @@ def test_market_date_reads_the_environment_and_names_a_bad_one(monkeypatch):
     assert str(refused.value) == (
         "MARKET_DATE: '25/12/2024' is not a date written YYYY-MM-DD (e.g. 2025-03-14)"
     )
-
-
-def test_a_pinned_clock_starts_after_the_close_and_runs_on():
-    elapsed = iter([100.0, 100.0, 161.5])
-    clock = PinnedClock(date(2025, 3, 14), monotonic=lambda: next(elapsed))
-    assert clock() == datetime(2025, 3, 14, 21, 0, tzinfo=UTC)  # 17:00 EDT
-    assert clock() == datetime(2025, 3, 14, 21, 1, 1, 500000, tzinfo=UTC)
-    assert PinnedClock(date(2025, 1, 31)).start == datetime(2025, 1, 31, 22, 0, tzinfo=UTC)
-
-
-def test_make_clock_takes_a_date_a_moment_or_a_callable():
-    fixed = datetime(2024, 6, 14, 21, 0, tzinfo=UTC)
-    assert make_clock(fixed)() == fixed
-    assert isinstance(make_clock(date(2024, 6, 14)), PinnedClock)
-    assert make_clock(lambda: fixed)() == fixed
-    with pytest.raises(ValueError, match="timezone-aware"):
-        make_clock(datetime(2024, 6, 14, 21, 0))
-    with pytest.raises(TypeError, match="not str"):
-        make_clock("2024-06-14")
-
-
-def test_a_pinned_holiday_or_weekend_shows_the_last_session_before_it():
-    calendar = SessionCalendar()
-    assert calendar.last_started(after_the_close(date(2025, 12, 25))) == date(2025, 12, 24)
-    assert calendar.last_started(after_the_close(date(2025, 3, 16))) == date(2025, 3, 14)

@@ -21,6 +21,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from strategies.models import Strategy
+
+from ..models import ExecutionStatus, WorkflowExecution
+
 logger = logging.getLogger(__name__)
 
 LOCK_SECONDS = 600
@@ -53,8 +57,6 @@ class RunLockLost(Exception):
 
 
 def _switch_to_running(execution_id, task_id):
-    from ..models import ExecutionStatus, WorkflowExecution
-
     updates = {"status": ExecutionStatus.RUNNING, "started_at": timezone.now()}
     if task_id:
         updates["task_id"] = task_id
@@ -88,8 +90,6 @@ def _process_gone(pid):
 def owner_gone(owner):
     """Why the run that holds a lock (``owner``: execution_id, host, pid) cannot be running
     any more, or None when it may be."""
-    from ..models import WorkflowExecution
-
     execution_id = owner.get("execution_id")
     if execution_id is not None:
         status = (
@@ -152,8 +152,6 @@ class RedisRunLock:
     def _take_over(self, token):
         """Take the lock from a dead owner, ending its run (failed, saying why) if it is
         still marked running."""
-        from ..models import ExecutionStatus, WorkflowExecution
-
         value = self._client.get(self.key)
         owner = _parse_owner(value)
         why = owner_gone(owner) if owner is not None else None
@@ -221,10 +219,6 @@ class DatabaseRunLock:
         """Check and switch in one transaction, under the strategy's row lock: of two runs
         starting together, the second waits for the first to commit, then sees it running.
         (SQLite has no row locks, but its writers take turns: transaction_mode IMMEDIATE.)"""
-        from strategies.models import Strategy
-
-        from ..models import ExecutionStatus, WorkflowExecution
-
         with transaction.atomic():
             list(Strategy.objects.select_for_update().filter(pk=self.strategy_id).values("pk"))
             running = WorkflowExecution.objects.filter(

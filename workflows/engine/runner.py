@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from orders.selectors import account_summary
 from tradingsite.broker import BrokerError
+from tradingsite.celery import app as celery_app
 from tradingsite.exceptions import ApplicationError
 
-from ..models import ExecutionStatus, WorkflowExecution
+from ..models import AgentConversation, ExecutionStatus, WorkflowExecution
+from ..templates import strategy_steps
 from .locks import RunLockLost, Start, run_lock_drop, strategy_run_lock
 from .params import fill_placeholders
 from .steps import REGISTRY
@@ -87,6 +89,22 @@ class Run:
         self.logs.append(entry)
         logger.log(logging.ERROR if level == "error" else logging.INFO, "execution %s: %s",
                    self.execution.pk, message)  # fmt: skip
+
+    def conversation_record(self, messages):
+        """Store the agents' messages (records with agent_name, message_type, content,
+        timestamp, tokens_used, llm_model) of this run in one insert."""
+        return AgentConversation.objects.bulk_create(
+            AgentConversation(
+                workflow_execution=self.execution,
+                agent_name=m.agent_name,
+                message_type=m.message_type,
+                message_content=m.content,
+                timestamp=m.timestamp,
+                tokens_used=m.tokens_used,
+                llm_model=m.llm_model,
+            )
+            for m in messages
+        )
 
     def results(self):
         return {**self.counts, "execution_logs": self.logs[-LOG_LIMIT:], "charts": self.charts,
@@ -182,8 +200,6 @@ def _finish(execution, *, status, run=None, error=None, went_through=False):
 
 def execution_run(*, execution_id, task=None, dry_run=False):
     """Run a pending execution to completed, failed or cancelled; returns the execution."""
-    from strategies.services import strategy_steps
-
     execution = WorkflowExecution.objects.select_related("strategy", "workflow").get(
         pk=execution_id
     )
@@ -331,7 +347,5 @@ def execution_cancel(*, execution):
     execution.completed_at = timezone.now() if was_pending else None
     execution.save(update_fields=["status", "completed_at"])
     if was_pending and execution.task_id:
-        from tradingsite.celery import app
-
-        transaction.on_commit(lambda: app.control.revoke(execution.task_id))
+        transaction.on_commit(lambda: celery_app.control.revoke(execution.task_id))
     return execution

@@ -5,18 +5,25 @@ Each step is a small class registered by name. ``check(config)`` returns
 checked after it is filled from the parameters (``params_errors``), not here.
 ``run(run, symbol, config)`` does the step for one code (see ``runner.SymbolRun``).
 
-Trap: the run methods import services inside the function, because the services import this
-module's validation (strategies.services -> workflows.engine) and a top-level import would
-be circular.
+The engine stands on top of the domain (README, "Layout"): steps call the services of
+marketdata, strategies and orders directly. Only the agents are imported where a step runs
+them, with the reason said there.
 """
 
 import time
 from decimal import Decimal, InvalidOperation
 
+from celery.exceptions import SoftTimeLimitExceeded
+
+from marketdata.services import market_data_get, price_now
+from orders.services import order_place
+from strategies.risk import risk_check
+from strategies.services import decision_record
 from tradingsite.broker import BrokerError
 from tradingsite.broker.vocabulary import bar_error, period_error
 from tradingsite.exceptions import ApplicationError
 
+from ..charts import chart_render
 from .locks import LOCK_SECONDS
 from .params import is_placeholder
 
@@ -126,8 +133,6 @@ class FetchData(Step):
     }
 
     def run(self, run, symbol, config):
-        from marketdata.services import market_data_get
-
         row = market_data_get(code=symbol.code, period=config["period"], bar=config["bar"])
         symbol.timeframes[config["bar"]] = row.data
         source = "cache" if row.served_from_cache else "IB"
@@ -146,8 +151,6 @@ class GenerateChart(Step):
     fields = {"indicators": (False, _indicator_list)}
 
     def run(self, run, symbol, config):
-        from ..charts import chart_render
-
         for bar, document in symbol.timeframes.items():
             path = chart_render(
                 execution_id=run.execution.pk, symbol=symbol.code.symbol, bar=bar,
@@ -169,6 +172,8 @@ class AiAnalyze(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
+        # Imported where a step runs the agents: AutoGen costs every process that imports the
+        # engine (the web's too, which never runs a step) about a second at start-up.
         from ..agents.analyze import analyze
 
         model = config.get("model") or run.params.get("llm_model") or None
@@ -179,7 +184,7 @@ class AiAnalyze(Step):
         ))  # fmt: skip
         if outcome is None:
             return
-        _store_messages(run, outcome.messages)
+        run.conversation_record(outcome.messages)
         _model_used(symbol, outcome)
         symbol.analyses.append(outcome.text)
         run.log(f"analysis by the model: {outcome.text[:200]}", symbol=symbol.code.symbol,
@@ -204,7 +209,7 @@ class AutogenTeam(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from ..agents.team import decide
+        from ..agents.team import decide  # where it runs: AutoGen is slow to import (above)
 
         model = run.params.get("llm_model") or None
         outcome = _ask_model(run, symbol, self.type, model, lambda: decide(
@@ -214,7 +219,7 @@ class AutogenTeam(Step):
         ))  # fmt: skip
         if outcome is None:
             return
-        _store_messages(run, outcome.messages)
+        run.conversation_record(outcome.messages)
         _model_used(symbol, outcome)
         for error in outcome.parse_errors:
             run.log(f"parsing error: {error}", level="error", symbol=symbol.code.symbol,
@@ -270,8 +275,6 @@ def _price_gap(proposal, live):
 
 def _live_price(run, symbol, step):
     """IB's price of the symbol now (a PriceReport), or None with the symbol halted."""
-    from marketdata.services import price_now
-
     try:
         return price_now(code=symbol.code)
     except (BrokerError, ApplicationError) as exc:
@@ -294,9 +297,7 @@ class Decide(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from strategies.services import decision_record
-
-        from ..agents.analyze import rules_decision
+        from ..agents.analyze import rules_decision  # where it runs: AutoGen is slow to import
 
         proposal = symbol.proposal
         if proposal is None and symbol.unparsed:
@@ -363,8 +364,6 @@ class ValidateRisk(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from strategies.risk import risk_check
-
         if symbol.decision is None:
             raise_missing(self.type, "a decide step")
         atr = _last_atr(symbol)
@@ -391,8 +390,6 @@ class PlaceOrder(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from orders.services import order_place
-
         risk = symbol.risk
         if risk is None or not risk.approved:
             run.log("no order: the risk gate did not approve", symbol=symbol.code.symbol,
@@ -431,8 +428,6 @@ class Wait(Step):
     fields = {"seconds": (True, _wait_seconds)}
 
     def run(self, run, symbol, config):
-        import time
-
         seconds = float(config["seconds"])
         if seconds:
             run.log(f"waiting {seconds:g}s before the next code", step=self.type)
@@ -443,8 +438,6 @@ DECIDING_STEPS = frozenset({"ai_analyze", "autogen_team", "decide"})
 
 
 def raise_missing(step_type, what):
-    from tradingsite.exceptions import ApplicationError
-
     raise ApplicationError(f"{step_type} needs {what} before it.", extra={"steps": step_type})
 
 
@@ -468,9 +461,7 @@ def _ask_model(run, symbol, step, model, ask):
     """``ask()``'s outcome; or None when the model could not be asked (its endpoint down, a
     refused key, a model it does not serve): that is a decision that failed, kept with the
     reason, and the code goes no further."""
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    from ..agents.llm import model_name
+    from ..agents.llm import model_name  # where it runs: AutoGen is slow to import (above)
 
     began = time.perf_counter()
     try:
@@ -503,9 +494,7 @@ def _model_error(exc):
 def _record_unusable(run, symbol, step, *, status, error):
     """A decision the model did not make, kept for the audit: a hold at the last close of the
     shortest timeframe, with its status, the reason and the model's last answer."""
-    from strategies.services import decision_record
-
-    from ..agents.team import market_snapshots
+    from ..agents.team import market_snapshots  # where it runs: AutoGen is slow to import
 
     symbol.decision = decision_record(
         code=symbol.code, strategy=run.strategy, type="hold",
@@ -516,9 +505,3 @@ def _record_unusable(run, symbol, step, *, status, error):
     )  # fmt: skip
     run.log(f"decision {symbol.decision.pk} recorded as {status}: {error}", level="error",
             symbol=symbol.code.symbol, step=step)  # fmt: skip
-
-
-def _store_messages(run, messages):
-    from ..services import conversation_record
-
-    conversation_record(execution=run.execution, messages=messages)

@@ -12,13 +12,12 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 from marketdata.tests.factories import CodeFactory, cache_market_data
 from orders.models import Order
 from strategies.models import Decision
-from strategies.services import strategy_create
 from workflows.agents import team
 from workflows.agents.llm import model_client_from_settings
 from workflows.agents.offline import OfflineChatCompletionClient
 from workflows.agents.team import decide, parse_decision
 from workflows.models import ExecutionStatus
-from workflows.services import execution_run, execution_start
+from workflows.services import execution_run, execution_start, strategy_create
 
 BARS = 220
 DAY_ATR = 1.5

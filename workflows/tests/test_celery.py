@@ -12,10 +12,9 @@ from marketdata.services import code_resolve
 from marketdata.tests.factories import cache_market_data, cache_run_bars
 from orders.models import Order
 from strategies.models import Decision
-from strategies.services import strategy_create
 from tradingsite.celery import app as celery_app
 from workflows.models import AgentConversation, ExecutionStatus
-from workflows.services import execution_cancel, execution_start, workflow_create
+from workflows.services import execution_cancel, execution_start, strategy_create, workflow_create
 from workflows.templates import TEMPLATES
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]

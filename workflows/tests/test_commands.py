@@ -8,8 +8,8 @@ from django.core.management import CommandError, call_command
 from marketdata.services import code_resolve
 from marketdata.tests.factories import cache_market_data
 from orders.models import Order, Position
-from strategies.services import strategy_create
 from workflows.models import ExecutionStatus, WorkflowExecution
+from workflows.services import strategy_create
 from workflows.tests.test_runner import cached_strategy
 
 pytestmark = pytest.mark.django_db

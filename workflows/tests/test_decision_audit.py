@@ -13,7 +13,6 @@ from marketdata.models import MarketData
 from marketdata.tests.factories import CodeFactory, cache_run_bars
 from orders.models import Order
 from strategies.models import Decision
-from strategies.services import strategy_create
 from tradingsite.exceptions import ApplicationError
 from tradingsite.testing.api import APITestCase
 from tradingsite.testing.factories import ExecutionFactory, make_decision
@@ -23,6 +22,7 @@ from workflows.models import AgentConversation, ExecutionStatus
 from workflows.services import (
     execution_run,
     execution_start,
+    strategy_create,
     workflow_create,
     workflow_metrics_compute,
 )

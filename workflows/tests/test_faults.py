@@ -13,7 +13,6 @@ import pytest
 
 from marketdata.services import code_resolve
 from marketdata.tests.factories import cache_run_bars
-from strategies.services import strategy_create
 from tradingsite.testing.faults import (
     RedisServer,
     WorkerProcess,
@@ -22,7 +21,7 @@ from tradingsite.testing.faults import (
     send_run,
 )
 from workflows.models import ExecutionStatus, WorkflowExecution
-from workflows.services import execution_start, workflow_create
+from workflows.services import execution_start, strategy_create, workflow_create
 from workflows.templates import TEMPLATES
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]

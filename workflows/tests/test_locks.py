@@ -9,10 +9,9 @@ from django.db import connection
 from marketdata.services import code_resolve
 from marketdata.tests.factories import CodeFactory, cache_run_bars
 from strategies.models import Decision
-from strategies.services import strategy_create
 from workflows.engine.locks import DatabaseRunLock, Start
 from workflows.models import ExecutionStatus, WorkflowExecution
-from workflows.services import execution_run, execution_start
+from workflows.services import execution_run, execution_start, strategy_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,9 +18,7 @@ from marketdata.services import code_resolve
 from marketdata.tests.factories import CodeFactory, cache_run_bars, live_at_cached_close
 from orders.models import Order
 from strategies.models import Decision
-from strategies.services import strategy_create
 from tradingsite.exceptions import ApplicationError
-from workflows.admin import progress_of
 from workflows.agents import team
 from workflows.agents.offline import OfflineChatCompletionClient, _role
 from workflows.engine.locks import RedisRunLock
@@ -30,6 +28,7 @@ from workflows.services import (
     execution_run,
     execution_start,
     executions_sweep,
+    strategy_create,
     workflow_create,
 )
 from workflows.tasks import run_workflow
@@ -127,7 +126,7 @@ def test_one_code_failing_leaves_the_others_going(gateway):
     # Not a silent success: the run says how many codes failed, and why.
     assert execution.error_message == f"1 of 2 codes failed: NODATA: {refused}"
     assert execution.results["failures"] == {"NODATA": refused}
-    assert progress_of(execution) == (100, "Completed; 1 of 2 codes failed: NODATA")
+    assert execution.progress_shown() == (100, "Completed; 1 of 2 codes failed: NODATA")
 
 
 def test_a_run_where_every_code_failed_shows_them_all_gone_through(settings):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tradingsite.ibgateway import LoopbackGateway
-from tradingsite.ibgateway.clock import parse_market_date
+from ibgateway import LoopbackGateway
+from ibgateway.clock import parse_market_date
 
 
 class Command(BaseCommand):
@@ -85,7 +85,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--date: {exc}.") from None
         if int(options.get("verbosity", 1)) >= 2:
-            logging.getLogger("tradingsite.ibgateway").setLevel(logging.DEBUG)
+            logging.getLogger("ibgateway").setLevel(logging.DEBUG)
         gateway = LoopbackGateway(
             host=host,
             port=port,

@@ -3,9 +3,8 @@ from django.db import transaction
 
 from marketdata.models import Code
 from strategies.models import Strategy, StrategyType
-from strategies.services import strategy_create
 from workflows.models import Workflow
-from workflows.services import workflow_create
+from workflows.services import strategy_create, workflow_create
 from workflows.templates import TEMPLATES
 
 DEMO_CODES = [("AAPL", 265598), ("MSFT", 272093), ("SPY", 756733)]

@@ -40,7 +40,7 @@ from .protocol import (
 )
 from .sessions import EPOCH, hours_text, session_open
 
-logger = logging.getLogger("tradingsite.ibgateway")
+logger = logging.getLogger("ibgateway")
 
 #: Requests answered with an error because the simulation has no such data:
 #: message id -> (position of the request id, IB's error code, IB's text).

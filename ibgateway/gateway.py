@@ -20,7 +20,7 @@ from .contracts import ContractRegistry
 from .market import Market
 from .server import GatewayServer
 
-logger = logging.getLogger("tradingsite.ibgateway")
+logger = logging.getLogger("ibgateway")
 
 DEFAULT_ACCOUNT = "DU0000001"
 DEFAULT_CASH = Decimal("1000000")

@@ -1,0 +1,66 @@
+"""The wire protocol as the unmodified ib_insync client sees it: the handshake, contract
+details and IB's errors, and the master client that hears every client's orders."""
+
+import ib_insync as ibapi
+import pytest
+
+from ibgateway import MAX_SERVER_VERSION, MIN_SERVER_VERSION
+
+from .support import D, connect, start_gateway, stock, until
+
+
+def test_connect_reports_the_managed_paper_account(ib, gateway):
+    assert ib.isConnected()
+    assert ib.managedAccounts() == ["DU0000001"] == [gateway.account]
+    assert MIN_SERVER_VERSION <= ib.client.serverVersion() <= MAX_SERVER_VERSION
+    # What connect() asked for on its own arrived: an empty paper account, no orders.
+    assert ib.positions() == [] and ib.openTrades() == [] and ib.fills() == []
+    cash = {v.tag: v.value for v in ib.accountValues() if v.currency == "USD"}
+    assert D(cash["TotalCashValue"]) == D("1000000")
+
+
+def test_contract_details_of_a_known_symbol(ib):
+    [details] = ib.reqContractDetails(ibapi.Stock("AAPL", "SMART", "USD"))
+    contract = details.contract
+    assert (contract.conId, contract.symbol, contract.secType) == (265598, "AAPL", "STK")
+    assert (contract.exchange, contract.primaryExchange, contract.currency) == (
+        "SMART",
+        "NASDAQ",
+        "USD",
+    )
+    assert details.longName == "APPLE INC"
+    assert details.minTick == pytest.approx(0.01)
+
+
+def test_contract_details_of_an_unknown_symbol_is_error_200(ib):
+    errors = []
+    ib.errorEvent += lambda req_id, code, message, contract: errors.append((code, message))
+    assert ib.reqContractDetails(ibapi.Stock("NOT A SYMBOL", "SMART", "USD")) == []
+    assert (200, "No security definition has been found for the request") in errors
+    assert ib.qualifyContracts(ibapi.Stock("AAPL", "LSE", "USD")) == []
+
+
+def test_the_master_client_hears_every_clients_orders_fills_and_commissions():
+    gateway = start_gateway(seed=7, master_client_id=9)
+    trader, master = connect(gateway, client_id=1), connect(gateway, client_id=9)
+    bystander = connect(gateway, client_id=2)
+    heard = {"master": [], "bystander": []}
+    master.commissionReportEvent += lambda trade, fill, report: heard["master"].append(
+        (trade.order.orderId, trade.order.orderRef, fill.execution.shares, report.commission)
+    )
+    bystander.commissionReportEvent += lambda *event: heard["bystander"].append(event)
+    try:
+        order = ibapi.MarketOrder("BUY", 10)
+        order.orderRef = "ts-1"
+        trade = trader.placeOrder(stock(trader, "AAPL"), order)
+        assert until(trader, lambda: trade.orderStatus.status == "Filled")
+        assert until(master, lambda: heard["master"] != [])
+        assert heard["master"] == [(trade.order.orderId, "ts-1", 10.0, 1.0)]
+        [seen] = [t for t in master.trades() if t.order.orderRef == "ts-1"]
+        assert seen.orderStatus.status == "Filled" and seen.order.clientId == 1
+        bystander.sleep(0.2)
+        assert heard["bystander"] == []  # only the master hears another client's orders
+    finally:
+        for client in (trader, master, bystander):
+            client.disconnect()
+        gateway.stop()
