@@ -170,6 +170,13 @@ class Trade(models.Model):
             models.Index(fields=["order"], name="ix_trades_order_id"),
             models.Index(fields=["instrument"], name="trades_conid_idx"),
             models.Index(fields=["strategy", "entry_date"], name="ix_trades_strategy"),
+            # The open ones only (a few among many closed): a strategy's open trades at once.
+            models.Index(
+                fields=["strategy"],
+                condition=models.Q(exit_quantity__isnull=True)
+                | models.Q(exit_quantity__lt=models.F("entry_quantity")),
+                name="ix_trades_open_strategy",
+            ),
         ]
 
     def __str__(self):

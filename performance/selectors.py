@@ -5,8 +5,8 @@ from collections import defaultdict
 from django.db.models import Count, DecimalField, F, Min, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth, TruncWeek
 
-from orders.models import Position, Trade, TradeExit
-from orders.selectors import instrument_code
+from marketdata.models import Code
+from orders.models import Order, Position, Trade, TradeExit
 
 from .models import AgentPerformance
 
@@ -29,15 +29,20 @@ def _of(queryset, strategy_ids):
     return queryset.filter(strategy_id__in=list(strategy_ids))
 
 
+TOTALS = ("num_trades", "num_winning_trades", "num_losing_trades", "gross_profit", "gross_loss",
+          "fees")  # fmt: skip
+
+
 def closed_trade_totals(strategy_ids=None):
-    """{strategy_id: {num_trades, num_winning_trades, num_losing_trades, gross_profit,
-    gross_loss, first_entry}} in one query: the closed trades' counts and sums of net results
-    (realized P&L minus fees; gross_loss is negative), and the first entry of any trade."""
+    """({strategy_id: totals}, {strategy_id: [totals of one contract]}) from one query over
+    the trades: per strategy and contract, the closed trades' counts and sums of net results
+    (realized P&L minus fees; gross_loss is negative) and fees, and the first entry of any
+    trade; a strategy's totals are its contracts' added up (exact: NUMERIC sums)."""
     net = F("realized_pnl") - F("fees")
     rows = (
         _of(Trade.objects, strategy_ids)
         .annotate(net=net)
-        .values("strategy_id")
+        .values("strategy_id", "instrument_id")
         .annotate(
             first_entry=Min("entry_date"),
             num_trades=Count("id", filter=CLOSED),
@@ -45,10 +50,42 @@ def closed_trade_totals(strategy_ids=None):
             num_losing_trades=Count("id", filter=CLOSED & Q(net__lt=0)),
             gross_profit=Coalesce(Sum("net", filter=CLOSED & Q(net__gt=0)), ZERO),
             gross_loss=Coalesce(Sum("net", filter=CLOSED & Q(net__lt=0)), ZERO),
+            fees=Coalesce(Sum("fees", filter=CLOSED), ZERO),
         )
         .order_by()
     )
-    return {row.pop("strategy_id"): row for row in rows}
+    totals, by_contract = {}, defaultdict(list)
+    for row in rows:
+        strategy_id = row.pop("strategy_id")
+        by_contract[strategy_id].append(row)
+        total = totals.setdefault(strategy_id, {**dict.fromkeys(TOTALS, 0), "first_entry": None})
+        for name in TOTALS:
+            total[name] += row[name]
+        if total["first_entry"] is None or row["first_entry"] < total["first_entry"]:
+            total["first_entry"] = row["first_entry"]
+    return totals, by_contract
+
+
+def by_symbol(contracts):
+    """Per contract with closed trades (freqtrade's ``/performance``): how many, their net
+    P&L and fees, best first; ``contracts`` from ``closed_trade_totals``."""
+    symbols = dict(
+        Code.objects.filter(conid__in=[row["instrument_id"] for row in contracts]).values_list(
+            "conid", "symbol"
+        )
+    )
+    rows = [
+        {
+            "conid": row["instrument_id"],
+            "symbol": symbols.get(row["instrument_id"]),
+            "num_trades": row["num_trades"],
+            "net_pnl": row["gross_profit"] + row["gross_loss"],
+            "fees": row["fees"],
+        }
+        for row in contracts
+        if row["num_trades"]
+    ]
+    return sorted(rows, key=lambda row: (-row["net_pnl"], row["conid"]))
 
 
 def realized_by_day(strategy_ids=None):
@@ -68,7 +105,7 @@ def realized_by_day(strategy_ids=None):
 
 def open_trades(strategy_ids=None):
     """{strategy_id: [trade]}: the trades with quantity still open, each with ``remaining``,
-    ``order__side``, ``entry_price``, ``price`` (its contract's open position's price) and
+    ``side``, ``entry_price``, ``price`` (its contract's open position's price) and
     ``unbooked_fees`` (its fees not yet in an exit: the open quantity's share of the
     entry's)."""
     exits_fees = (
@@ -90,8 +127,11 @@ def open_trades(strategy_ids=None):
             remaining=F("entry_quantity") - Coalesce(F("exit_quantity"), ZERO),
             price=Subquery(price, output_field=DecimalField()),
             unbooked_fees=F("fees") - Coalesce(Subquery(exits_fees), ZERO),
+            # A subquery, not a join: the few open trades look their order up by its key
+            # rather than the planner hashing every order.
+            side=Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("side")[:1]),
         )
-        .values("remaining", "entry_price", "price", "unbooked_fees", "order__side", "strategy_id")
+        .values("remaining", "entry_price", "price", "unbooked_fees", "side", "strategy_id")
     )
     trades = defaultdict(list)
     for row in rows:
@@ -144,21 +184,3 @@ def pnl_by_period(strategy_id, period):
 
 def _day(value):
     return value.date() if hasattr(value, "date") else value
-
-
-def performance_by_symbol(strategy_id):
-    """Per contract, the strategy's closed trades: how many, their net P&L and fees, best
-    first."""
-    return list(
-        strategy_trades(strategy_id)
-        .filter(exit_quantity=F("entry_quantity"))
-        .values("instrument_id")
-        .annotate(
-            num_trades=Count("id"),
-            net_pnl=Sum(F("realized_pnl") - F("fees")),
-            fees=Sum("fees"),
-            symbol=instrument_code("symbol"),
-            conid=F("instrument_id"),
-        )
-        .order_by("-net_pnl", "instrument_id")
-    )

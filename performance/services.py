@@ -34,7 +34,8 @@ def strategy_capital(strategy):
 
 def strategy_figures(*, strategy, now=None, risk_free=0.0):
     """The strategy's figures now (a dict of ``agent_performance`` columns, unrounded), net
-    of fees; ``equity`` is the curve they were computed from."""
+    of fees; ``equity`` is the curve they were computed from, ``by_symbol`` the closed trades'
+    totals per contract (``selectors.by_symbol`` shapes them)."""
     return strategies_figures(strategies=[strategy], now=now, risk_free=risk_free)[strategy.pk]
 
 
@@ -47,20 +48,18 @@ def strategies_figures(*, strategies, now=None, risk_free=0.0):
     ids = [strategy.pk for strategy in strategies]
     # Every strategy at once (no IN list) when there are many: the same rows, less to plan.
     among = ids if len(ids) <= 20 else None
-    totals = selectors.closed_trade_totals(among)
+    totals, contracts = selectors.closed_trade_totals(among)
     by_day = selectors.realized_by_day(among)
     open_trades = selectors.open_trades(among)
-    return {
-        strategy.pk: _figures(
-            capital=strategy_capital(strategy),
-            totals=totals.get(strategy.pk),
-            by_day=by_day.get(strategy.pk, {}),
-            open_trades=open_trades.get(strategy.pk, []),
-            now=now,
-            risk_free=risk_free,
+    figures = {}
+    for strategy in strategies:
+        figures[strategy.pk] = _figures(
+            capital=strategy_capital(strategy), totals=totals.get(strategy.pk),
+            by_day=by_day.get(strategy.pk, {}), open_trades=open_trades.get(strategy.pk, []),
+            now=now, risk_free=risk_free,
         )  # fmt: skip
-        for strategy in strategies
-    }
+        figures[strategy.pk]["by_symbol"] = contracts.get(strategy.pk, [])
+    return figures
 
 
 def _figures(*, capital, totals, by_day, open_trades, now, risk_free):
@@ -71,7 +70,7 @@ def _figures(*, capital, totals, by_day, open_trades, now, risk_free):
     realized = sum(by_day.values(), Decimal(0))
     unrealized, position_value = Decimal(0), Decimal(0)
     for trade in open_trades:
-        direction = 1 if trade["order__side"] == "BUY" else -1
+        direction = 1 if trade["side"] == "BUY" else -1
         price = trade["price"] if trade["price"] is not None else trade["entry_price"]
         unrealized += (price - trade["entry_price"]) * trade["remaining"] * direction
         unrealized -= trade["unbooked_fees"]
@@ -121,6 +120,7 @@ def _rounded(name, value):
 
 def _snapshot_row(strategy, figures):
     figures.pop("equity")
+    figures.pop("by_symbol")
     return AgentPerformance(
         strategy=strategy, **{name: _rounded(name, value) for name, value in figures.items()}
     )

@@ -48,5 +48,9 @@ class Migration(migrations.Migration):
             model_name='tradeexit',
             index=models.Index(fields=['strategy', 'exited_at'], name='ix_trade_exits_strategy'),
         ),
-            migrations.RunSQL(BACKFILL, reverse_sql=migrations.RunSQL.noop),
+            migrations.AddIndex(
+            model_name='trade',
+            index=models.Index(condition=models.Q(('exit_quantity__isnull', True), ('exit_quantity__lt', models.F('entry_quantity')), _connector='OR'), fields=['strategy'], name='ix_trades_open_strategy'),
+        ),
+        migrations.RunSQL(BACKFILL, reverse_sql=migrations.RunSQL.noop),
     ]

@@ -42,11 +42,12 @@ class StrategyPerformanceView(APIView):
         latest = series[-1] if series else None
         if latest is not None:
             latest.strategy = strategy
+        figures = services.strategy_figures(strategy=strategy)  # three reads of its trades
         body = {
             "latest": latest,
             "series": series,
-            "by_symbol": selectors.performance_by_symbol(strategy.pk),
-            "equity": equity_points(services.strategy_figures(strategy=strategy)["equity"]),
+            "by_symbol": selectors.by_symbol(figures["by_symbol"]),
+            "equity": equity_points(figures["equity"]),
         }
         return Response(StrategyPerformanceSerializer(body).data)
 
