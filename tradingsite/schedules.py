@@ -19,6 +19,12 @@ PERIODIC_JOBS = {
         "performance.tasks.performance_snapshot_task",
         {"crontab": "*/15 * * * *"},
     ),
+    # The day's own figures once the close's fills are in: five minutes after 16:00 in New
+    # York, whatever its daylight saving time.
+    "performance: snapshots after the close": (
+        "performance.tasks.performance_snapshot_task",
+        {"crontab": "5 16 * * 1-5", "timezone": "America/New_York"},
+    ),
     "workflows: daily metrics": (
         "workflows.tasks.workflow_metrics_task",
         {"crontab": "15 * * * *"},
@@ -66,7 +72,7 @@ def periodic_jobs_sync(**kwargs):
             minute, hour, dom, month, dow = when["crontab"].split()
             job.crontab, _ = CrontabSchedule.objects.get_or_create(
                 minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
-                day_of_week=dow, timezone="UTC",
+                day_of_week=dow, timezone=when.get("timezone", "UTC"),
             )  # fmt: skip
             job.expire_seconds = 3600
         job.save()

@@ -109,6 +109,15 @@ def test_the_jobs_run_nightly_from_beat_and_report_what_they_deleted(settings):
         "performance.tasks.performance_snapshots_purge_task": "3",
         "workflows.tasks.execution_logs_purge_task": "3",
     }
+    close = PeriodicTask.objects.select_related("crontab").get(
+        name="performance: snapshots after the close"
+    )
+    assert (close.task, str(close.crontab.timezone)) == (
+        "performance.tasks.performance_snapshot_task", "America/New_York",
+    )  # fmt: skip
+    assert (close.crontab.hour, close.crontab.minute, close.crontab.day_of_week) == (
+        "16", "5", "1-5",
+    )  # fmt: skip
     make_decision(created_at=datetime(2020, 1, 1, tzinfo=UTC))
     assert decisions_purge_task()["decisions_deleted"] == 1
     assert performance_snapshots_purge_task()["snapshots_deleted"] == 0
