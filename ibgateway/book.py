@@ -5,6 +5,17 @@ open orders, its completed ones and every execution with the same execIds. Match
 deliberately simple: a market order fills at once at the simulated price, a limit order fills
 at the simulated price whenever that price is at or through its limit, and with
 ``max_fill_size`` each price event fills at most that many shares of a resting order.
+
+Stops and brackets work as at IB: a stop (STP) becomes a market order once the price trades
+at or through it, a stop limit (STP LMT) a limit order, and a trailing stop (TRAIL, by an
+amount in ``auxPrice`` or a ``trailingPercent``) moves its stop with the price in its favour
+only, then triggers as a stop. An order placed with ``transmit`` off is kept and not worked
+until an order of its group (its parent, or a child of it) is transmitted. A child (one with
+a ``parentId``) waits while its parent has no fill, then works for the quantity its parent
+has filled (the whole of it once the parent is filled); a parent cancelled before any fill
+takes its children with it. Orders sharing an ``ocaGroup`` are one-cancels-all: with
+``ocaType`` 1 (or unset) a fill of one cancels the others, with 2 or 3 each fill reduces the
+others by its size (an order reduced to nothing is cancelled).
 """
 
 import itertools
@@ -33,7 +44,9 @@ MAXIMUM_RATE = Decimal("0.01")
 MARGIN_RATE = Decimal("0.25")  # Reg T-like margin on the gross position value
 
 WORKING = ("PreSubmitted", "Submitted")
-ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
+STAGED = "PendingSubmit"  # placed with transmit off: kept, not worked until its group goes
+ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT", "TRAIL")
+STOP_TYPES = ("STP", "STP LMT", "TRAIL")  # they wait for a trigger price before working
 TIFS = ("DAY", "GTC", "IOC")
 
 
@@ -75,6 +88,10 @@ class OrderRequest:
     parent_id: int = 0
     transmit: bool = True
     what_if: bool = False
+    oca_group: str = ""
+    oca_type: int = 0
+    trail_stop_price: Decimal | None = None
+    trailing_percent: Decimal | None = None
 
 
 @dataclass
@@ -101,6 +118,14 @@ class Order:
     completed_at: datetime | None = None
     completed_status: str = ""
     expires_at: datetime | None = None
+    parent_id: int = 0
+    parent_perm_id: int = 0
+    oca_group: str = ""
+    oca_type: int = 0
+    trail_stop_price: Decimal | None = None
+    trailing_percent: Decimal | None = None
+    ordered: Decimal = ZERO  # the quantity asked for (a child works only its parent's fills)
+    oca_filled: Decimal = ZERO  # shares its OCA siblings filled (ocaType 2 and 3 reduce by them)
 
     @property
     def remaining(self) -> Decimal:
@@ -290,6 +315,14 @@ class Book:
         if existing is not None:
             return self._modify(existing, request, now)
         self._validate(request)
+        parent = None
+        if request.parent_id:
+            parent = self.order(client_id, request.parent_id)
+            if parent is None or parent.status in ("Cancelled", "Inactive"):
+                raise OrderRejected(
+                    201, f"Order rejected - reason:The parent order {request.parent_id} is "
+                    "not working"
+                )  # fmt: skip
         self.note_order_id(order_id)
         order = Order(
             perm_id=next(self._perm_seq),
@@ -306,20 +339,85 @@ class Book:
             order_ref=request.order_ref,
             outside_rth=request.outside_rth,
             placed_at=now,
+            parent_id=request.parent_id,
+            parent_perm_id=parent.perm_id if parent is not None else 0,
+            oca_group=request.oca_group,
+            oca_type=request.oca_type,
+            trail_stop_price=request.trail_stop_price,
+            trailing_percent=request.trailing_percent,
+            ordered=request.quantity,
+            status=STAGED,
         )
         if order.tif == "DAY":
             order.expires_at = self._day_end(now)
+        if order.order_type == "TRAIL" and order.trail_stop_price is None:
+            order.trail_stop_price = self._trail_stop(order, self.market.price(contract.symbol))
         self.orders[order.perm_id] = order
         self.by_key[(client_id, order_id)] = order.perm_id
+        if request.transmit:
+            for member in self._staged_group(parent or order):
+                self._activate(member, now)
+        return order
+
+    def _staged_group(self, root: Order) -> list[Order]:
+        """``root`` and its children still waiting for a transmit, in the order placed."""
+        return [
+            o
+            for o in self.orders.values()
+            if (o is root or o.parent_perm_id == root.perm_id) and o.status == STAGED
+        ]
+
+    def _activate(self, order: Order, now) -> None:
+        """A transmitted order: working from now on (a child once its parent has a fill)."""
         order.status = "PreSubmitted"
         self.listener.order_changed(order, open_order=True)
-        self._match(order, self.market.price(contract.symbol), now, arriving=True)
+        parent = self._parent(order)
+        if parent is not None:
+            if parent.filled == 0:
+                return  # held until the parent fills, as IB holds a bracket's children
+            self._size(order, now)
+        self._match(order, self.market.price(order.contract.symbol), now, arriving=True)
         if order.working and order.tif == "IOC":
             self._finish(order, "Cancelled", now, "Cancelled by System (IOC)")
-        elif order.status == "PreSubmitted" and not order.order_type.startswith("STP"):
+        elif order.status == "PreSubmitted" and order.order_type not in STOP_TYPES:
             order.status = "Submitted"
             self.listener.order_changed(order, open_order=True)
-        return order
+
+    def _parent(self, order: Order) -> Order | None:
+        return self.orders.get(order.parent_perm_id) if order.parent_perm_id else None
+
+    def _children(self, order: Order) -> list[Order]:
+        return [o for o in self.orders.values() if o.parent_perm_id == order.perm_id]
+
+    def _held(self, order: Order) -> bool:
+        parent = self._parent(order)
+        return parent is not None and parent.filled == 0
+
+    def _size(self, order: Order, now) -> None:
+        """A child works the quantity its parent has filled (all of it once the parent is
+        filled), less what its OCA siblings filled; reduced to what it filled, it is done."""
+        parent = self._parent(order)
+        base = order.ordered
+        if parent is not None and parent.status != "Filled":
+            base = min(order.ordered, parent.filled)
+        quantity = max(base - order.oca_filled, order.filled)
+        if quantity == order.quantity:
+            return
+        order.quantity = quantity
+        if order.remaining == 0 and order.working:
+            self._finish(order, "Cancelled", now, "Cancelled by System (OCA)")
+        elif order.working:
+            self.listener.order_changed(order, open_order=True)
+
+    def _trail_stop(self, order: Order, price: Decimal) -> Decimal:
+        """Where a trailing stop stands for ``price``: below it for a sell, above for a buy,
+        by the trailing amount (auxPrice) or percent."""
+        if order.trailing_percent is not None:
+            offset = price * order.trailing_percent / 100
+        else:
+            offset = order.aux_price
+        stop = price + offset if order.side > 0 else price - offset
+        return stop.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
     def _validate(self, request: OrderRequest) -> None:
         if request.action not in ("BUY", "SELL"):
@@ -342,7 +440,20 @@ class Book:
             request.aux_price is None or request.aux_price <= 0
         ):
             raise OrderRejected(201, "Order rejected - reason:A stop price is required")
-        for price in (request.lmt_price, request.aux_price):
+        if request.order_type == "TRAIL":
+            percent = request.trailing_percent
+            if percent is not None and not 0 < percent < 100:
+                raise OrderRejected(
+                    201, "Order rejected - reason:The trailing percent must be between 0 and 100"
+                )
+            if percent is None and (request.aux_price is None or request.aux_price <= 0):
+                raise OrderRejected(
+                    201, "Order rejected - reason:A trailing amount or percent is required"
+                )
+        stepped = [request.lmt_price]
+        if request.order_type.startswith("STP"):
+            stepped.append(request.aux_price)  # a trailing amount is an offset, not a price
+        for price in stepped:
             if price is not None and price > 0 and price % price_increment(price) != 0:
                 raise OrderRejected(
                     110, "The price does not conform to the minimum price variation for this "
@@ -352,11 +463,6 @@ class Book:
             raise OrderRejected(
                 201, f"Order rejected - reason:The account code {request.account} is not valid"
             )
-        if request.parent_id:
-            raise OrderRejected(
-                201, "Order rejected - reason:Attached (parent/child) orders are not "
-                "supported by the loopback gateway"
-            )  # fmt: skip
 
     def _modify(self, order: Order, request: OrderRequest, now) -> Order:
         if order.status == "Filled":
@@ -371,7 +477,7 @@ class Book:
             raise OrderRejected(
                 201, "Order rejected - reason:The quantity is below what is already filled"
             )
-        order.quantity = request.quantity
+        order.quantity = order.ordered = request.quantity
         order.lmt_price = request.lmt_price
         order.aux_price = request.aux_price
         order.order_type = request.order_type
@@ -391,7 +497,7 @@ class Book:
             raise OrderRejected(
                 10147, f"OrderId {order_id} that needs to be cancelled is not found."
             )
-        if not order.working:
+        if not order.working and order.status != STAGED:
             raise OrderRejected(
                 10148, f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
                 f"state: {order.status}."
@@ -427,6 +533,11 @@ class Book:
         order.completed_at = now
         order.completed_status = why
         self.listener.order_changed(order, open_order=False)
+        if status == "Cancelled" and order.filled == 0:
+            # A parent that never filled takes its children with it (IB's bracket).
+            for child in self._children(order):
+                if child.working or child.status == STAGED:
+                    self._finish(child, "Cancelled", now, "Cancelled by System (parent)")
 
     # --- matching -------------------------------------------------------------------------
     def on_price(self, symbol: str, price: Decimal, now) -> None:
@@ -435,10 +546,20 @@ class Book:
             if order.working and order.contract.symbol == symbol:
                 self._match(order, price, now, arriving=False)
 
+    def _ratchet(self, order: Order, price: Decimal) -> None:
+        """A trailing stop follows the price in its favour, never back."""
+        stop = self._trail_stop(order, price)
+        current = order.trail_stop_price
+        if current is None or (stop < current if order.side > 0 else stop > current):
+            order.trail_stop_price = stop
+            self.listener.order_changed(order, open_order=True)
+
     def _marketable(self, order: Order, price: Decimal) -> bool:
         kind = order.order_type
-        if kind.startswith("STP") and not order.triggered:
-            stop = order.aux_price
+        if kind == "TRAIL" and not order.triggered:
+            self._ratchet(order, price)
+        if kind in STOP_TYPES and not order.triggered:
+            stop = order.trail_stop_price if kind == "TRAIL" else order.aux_price
             if (order.side > 0 and price >= stop) or (order.side < 0 and price <= stop):
                 order.triggered = True
                 if order.status == "PreSubmitted":
@@ -446,17 +567,17 @@ class Book:
                     self.listener.order_changed(order, open_order=True)
             else:
                 return False
-        if kind in ("MKT", "STP"):
+        if kind in ("MKT", "STP", "TRAIL"):
             return True
         limit = order.lmt_price
         return price <= limit if order.side > 0 else price >= limit
 
     def _match(self, order: Order, price: Decimal, now, *, arriving: bool) -> None:
-        if not order.working or not self._marketable(order, price):
+        if not order.working or self._held(order) or not self._marketable(order, price):
             return
-        sweeping = order.order_type in ("MKT", "STP")
+        sweeping = order.order_type in ("MKT", "STP", "TRAIL")
         liquidity = 2 if (arriving or sweeping) else 1
-        while order.remaining > 0:
+        while order.remaining > 0 and order.working:
             size = order.remaining
             if self.max_fill_size is not None:
                 size = min(size, self.max_fill_size)
@@ -507,6 +628,33 @@ class Book:
             self.listener.order_changed(order, open_order=False)
         self.listener.commission(execution)
         self.listener.portfolio_changed(order.contract)
+        for child in self._children(order):  # a bracket's children work the parent's fills
+            if child.working:
+                self._size(child, now)
+                self._match(child, price, now, arriving=True)
+                if child.status == "PreSubmitted" and child.order_type not in STOP_TYPES:
+                    child.status = "Submitted"
+                    self.listener.order_changed(child, open_order=True)
+        if order.oca_group or order.parent_perm_id:
+            self._one_cancels_all(order, shares, now)
+
+    def _one_cancels_all(self, order: Order, shares: Decimal, now) -> None:
+        """A fill of one order of an OCA group cancels or reduces the others. A bracket's
+        children are one group even without a name: each fill reduces the other (IB)."""
+        if order.oca_group:
+            siblings = [o for o in self.orders.values() if o.oca_group == order.oca_group]
+            reduce = order.oca_type in (2, 3)
+        else:
+            siblings = self._children(self._parent(order))
+            reduce = True
+        for sibling in siblings:
+            if sibling is order or not (sibling.working or sibling.status == STAGED):
+                continue
+            if reduce:
+                sibling.oca_filled += shares
+                self._size(sibling, now)
+            else:
+                self._finish(sibling, "Cancelled", now, "Cancelled by System (OCA)")
 
     def _apply_to_position(self, order, shares, price, commission) -> Decimal | None:
         """Update position and cash; return the realized P&L if the fill closed anything."""

@@ -73,6 +73,23 @@ class LoopbackGateway:
         self._thread: threading.Thread | None = None
         self._loop_thread_id: int | None = None
 
+    @property
+    def history_requests(self) -> list[tuple[str, str, str, str]]:
+        """Every reqHistoricalData so far: (symbol, endDateTime, duration, bar size)."""
+        return self.server.history_requests
+
+    def refuse_history(
+        self, count: int = 1, *, after: int = 0, code: int = 162, message: str = ""
+    ) -> None:
+        """Answer ``count`` history requests, once ``after`` more have been answered, with
+        IB's error ``code`` (by default a pacing violation, as IB answers a client that broke
+        its rules)."""
+        message = message or (
+            "Historical Market Data Service error message:API historical data query "
+            "cancelled: pacing violation"
+        )
+        self.server.history_refusals.extend([None] * after + [(code, message)] * count)
+
     # --- running --------------------------------------------------------------------------
     @property
     def port(self) -> int:

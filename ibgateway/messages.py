@@ -207,6 +207,10 @@ def _price_or_zero(value: Decimal | None):
     return value if value is not None else 0
 
 
+def _unset_or(value: Decimal | None):
+    return value if value is not None else ""
+
+
 def open_order(v: int, o: Order, *, what_if: dict | None = None) -> list:
     """openOrder, field for field as EDecoder.processOpenOrderMsg reads it.
 
@@ -219,7 +223,8 @@ def open_order(v: int, o: Order, *, what_if: dict | None = None) -> list:
     fields = [Out.OPEN_ORDER, o.order_id, *contract_fields(o.contract)]
     fields += [
         o.action, o.quantity, o.order_type, _price_or_zero(o.lmt_price),
-        _price_or_zero(o.aux_price), o.tif, "", o.account, "", 0, o.order_ref, o.client_id,
+        _price_or_zero(o.aux_price), o.tif, o.oca_group, o.account, "", 0, o.order_ref,
+        o.client_id,
         o.perm_id, o.outside_rth, False, 0, "",
         "",  # sharesAllocation (deprecated, still on the wire)
         "", "", "", "",  # faGroup, faMethod, faPercentage, faProfile
@@ -228,12 +233,12 @@ def open_order(v: int, o: Order, *, what_if: dict | None = None) -> list:
         0,  # auctionStrategy
         "", "", "",  # startingPrice, stockRefPrice, delta
         "", "",  # stockRangeLower, stockRangeUpper
-        0, False, False, False, "", 0,  # displaySize .. ocaType
+        0, False, False, False, "", o.oca_type,  # displaySize .. ocaType
         False, False, "",  # eTradeOnly, firmQuoteOnly, nbboPriceCap
-        0, 0,  # parentId, triggerMethod
+        o.parent_id, 0,  # parentId, triggerMethod
         "", "", "", "",  # volatility, volatilityType, deltaNeutralOrderType, ..AuxPrice
         False, "",  # continuousUpdate, referencePriceType
-        "", "",  # trailStopPrice, trailingPercent
+        _unset_or(o.trail_stop_price), _unset_or(o.trailing_percent),
         "", "",  # basisPoints, basisPointsType
         "",  # comboLegsDescrip
         0, 0, 0,  # comboLegs, orderComboLegs, smartComboRoutingParams counts
@@ -293,7 +298,7 @@ def order_status(o: Order) -> list:
         o.remaining,
         o.avg_fill_price.quantize(Decimal("0.00000001")) if o.filled else 0,
         o.perm_id,
-        0,  # parentId
+        o.parent_id,
         o.last_fill_price,
         o.client_id,
         "",  # whyHeld
@@ -312,17 +317,17 @@ def completed_order(v: int, o: Order) -> list:
     fields = [Out.COMPLETED_ORDER, *contract_fields(o.contract)]
     fields += [
         o.action, o.quantity, o.order_type, _price_or_zero(o.lmt_price),
-        _price_or_zero(o.aux_price), o.tif, "", o.account, "", 0, o.order_ref, o.perm_id,
-        o.outside_rth, False, 0, "",
+        _price_or_zero(o.aux_price), o.tif, o.oca_group, o.account, "", 0, o.order_ref,
+        o.perm_id, o.outside_rth, False, 0, "",
         "", "", "", "",  # faGroup, faMethod, faPercentage, faProfile
         "", "", "", "", "",  # modelCode, goodTillDate, rule80A, percentOffset, settlingFirm
         0, "", -1,  # shortSaleSlot, designatedLocation, exemptCode
         "", "", "",  # startingPrice, stockRefPrice, delta
         "", "",  # stockRangeLower, stockRangeUpper
-        0, False, False, "", 0, 0,  # displaySize, sweepToFill, allOrNone, minQty, ocaType, trig
+        0, False, False, "", o.oca_type, 0,  # displaySize .. minQty, ocaType, triggerMethod
         "", "", "", "",  # volatility, volatilityType, deltaNeutralOrderType, ..AuxPrice
         False, "",  # continuousUpdate, referencePriceType
-        "", "",  # trailStopPrice, trailingPercent
+        _unset_or(o.trail_stop_price), _unset_or(o.trailing_percent),
         "",  # comboLegsDescrip
         0, 0, 0,  # comboLegs, orderComboLegs, smartComboRoutingParams counts
         "", "", "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
@@ -342,7 +347,7 @@ def completed_order(v: int, o: Order) -> list:
         False,  # autoCancelParent
         "",  # shareholder
         False, False,  # imbalanceOnly, routeMarketableToBbo
-        0,  # parentPermId
+        o.parent_perm_id,
         completed,
         o.completed_status,
     ]  # fmt: skip
@@ -477,7 +482,7 @@ def parse_place_order(f: Fields):
     lmt_price = f.decimal()
     aux_price = f.decimal()
     tif = f.text().upper() or "DAY"
-    f.skip()  # ocaGroup
+    oca_group = f.text()
     account = f.text()
     f.skip(2)  # openClose, origin
     order_ref = f.text()
@@ -492,12 +497,17 @@ def parse_place_order(f: Fields):
         f.skip(f.integer())  # order combo leg prices
         f.skip(2 * f.integer())  # smart combo routing params
     f.skip()  # sharesAllocation (deprecated)
-    f.skip(29)  # discretionaryAmt .. volatilityType
+    f.skip(11)  # discretionaryAmt .. exemptCode
+    oca_type = f.integer()
+    f.skip(17)  # rule80A .. volatilityType
     delta_neutral_type = f.text()
     f.skip()  # deltaNeutralAuxPrice
     if delta_neutral_type:
         f.skip(8)
-    f.skip(6)  # continuousUpdate .. scaleSubsLevelSize
+    f.skip(2)  # continuousUpdate, referencePriceType
+    trail_stop_price = f.decimal()
+    trailing_percent = f.decimal()
+    f.skip(2)  # scaleInitLevelSize, scaleSubsLevelSize
     increment = f.real()
     if increment is not None and 0 < increment:
         f.skip(7)
@@ -524,5 +534,9 @@ def parse_place_order(f: Fields):
         parent_id=parent_id,
         transmit=transmit,
         what_if=what_if,
+        oca_group=oca_group,
+        oca_type=oca_type,
+        trail_stop_price=trail_stop_price,
+        trailing_percent=trailing_percent,
     )
     return order_id, contract, request

@@ -117,6 +117,8 @@ class In(IntEnum):
     REQ_WSH_EVENT_DATA = 102
     CANCEL_WSH_EVENT_DATA = 103
     REQ_USER_INFO = 104
+    # The loopback gateway's own, no id of IB's: move a symbol's simulated price (``control``).
+    SIMULATE_PRICE = 9001
 
 
 class Out(IntEnum):
@@ -158,6 +160,7 @@ class Out(IntEnum):
     COMPLETED_ORDER = 101
     COMPLETED_ORDERS_END = 102
     USER_INFO = 107
+    SIMULATED_PRICE = 9001  # the answer to In.SIMULATE_PRICE: symbol, price now
 
 
 class ProtocolError(Exception):

@@ -5,10 +5,12 @@ all socket writes happen on that loop's thread, so none of them needs a lock.
 """
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
 import struct
+from collections import Counter
 from datetime import UTC, datetime
 
 from . import messages as msg
@@ -31,6 +33,7 @@ from .protocol import (
     ContractQuery,
     Fields,
     In,
+    Out,
     ProtocolError,
     decode,
     encode,
@@ -134,6 +137,7 @@ class ClientSession:
         self.market_data: dict[int, str] = {}  # reqId -> symbol
         self.market_data_type = LIVE
         self.closed = asyncio.Event()
+        self.requests: Counter[int] = Counter()  # requests of this client, by message id
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
@@ -196,9 +200,11 @@ class ClientSession:
         except ValueError:
             self.error(-1, 505, "Fatal Error: Unknown message id.")
             return
-        if not self.ready and msg_id != In.START_API:
+        if not self.ready and msg_id not in (In.START_API, In.SIMULATE_PRICE):
             logger.warning("client %s sent %s before startApi; ignored", self.peer, msg_id)
             return
+        self.server.requests[msg_id] += 1
+        self.requests[msg_id] += 1
         handler = self.server.handlers.get(msg_id)
         try:
             if handler is not None:
@@ -251,6 +257,10 @@ class GatewayServer(BookListener):
         master_client_id: int | None = None,
     ):
         self.market = market
+        # Each reqHistoricalData as (symbol, endDateTime, duration, bar size), for tests that
+        # count what a client asked; refusals queued by ``refuse_history`` answer the next ones.
+        self.history_requests = []
+        self.history_refusals = collections.deque()
         self.master_client_id = master_client_id
         self.book = book
         self.contracts = contracts
@@ -258,6 +268,8 @@ class GatewayServer(BookListener):
         self.port = port
         self.tick_seconds = tick_seconds
         self.sessions: set[ClientSession] = set()
+        # Requests received, by message id (In.*), from every client: what IB was asked.
+        self.requests: Counter[int] = Counter()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
         book.listener = self
@@ -293,6 +305,7 @@ class GatewayServer(BookListener):
             In.CANCEL_ACCOUNT_SUMMARY: self.cancel_account_summary,
             In.REQ_NEWS_PROVIDERS: lambda session, f: session.send([85, 0]),
             In.REQ_USER_INFO: self.req_user_info,
+            In.SIMULATE_PRICE: self.simulate_price,
         }
 
     @property
@@ -466,6 +479,11 @@ class GatewayServer(BookListener):
         end_text = f.text()
         bar_size = f.text()
         duration = f.text()
+        self.history_requests.append((query.symbol, end_text, duration, bar_size))
+        refusal = self.history_refusals.popleft() if self.history_refusals else None
+        if refusal is not None:
+            session.error(req_id, *refusal)
+            return
         f.skip()  # useRTH: extended hours are not simulated, bars are always RTH
         what_to_show = f.text()
         format_date = f.integer(1)
@@ -578,6 +596,25 @@ class GatewayServer(BookListener):
                 if subscribed == symbol:
                     self._send_quote(session, req_id, symbol)
         self.book.on_price(symbol, price, self.now())
+
+    def simulate_price(self, session: ClientSession, f: Fields) -> None:
+        """The simulator's own request (``control.set_price``): move a symbol's price, as the
+        market would; resting orders and streams react before the answer is sent. It needs no
+        startApi, so it takes no client id from anyone."""
+        f.skip(2)  # message id, version
+        symbol = f.text().strip().upper()
+        try:
+            stock = self._resolve_one(ContractQuery(symbol=symbol, sec_type="STK"))
+        except NoSecurityDefinition as exc:
+            session.error(-1, exc.code, f"{exc.message}: {symbol!r}")
+            return
+        try:
+            price = self.market.set_price(stock.symbol, f.text().strip())
+        except (ValueError, ArithmeticError) as exc:
+            session.error(-1, 321, f"Error validating request.-'price' : cause - {exc}")
+            return
+        logger.info("price of %s set to %s by %s", stock.symbol, price, session.peer)
+        session.send([Out.SIMULATED_PRICE, stock.symbol, price])
 
     # --- orders ---------------------------------------------------------------------------
     def place_order(self, session: ClientSession, f: Fields) -> None:

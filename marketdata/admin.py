@@ -28,7 +28,7 @@ class CodeForm(ServiceCheckedForm):
 
     class Meta:
         model = Code
-        fields = ("symbol", "conid", "exchange", "currency", "sec_type")
+        fields = ("symbol", "conid", "exchange", "currency", "sec_type", "name", "is_active")
         help_texts = {"conid": "IB contract id; leave empty to look the symbol up at IB."}
 
     def __init__(self, *args, **kwargs):
@@ -65,15 +65,15 @@ class CodeForm(ServiceCheckedForm):
 
 @admin.register(Code)
 class CodeAdmin(ServiceDeleteMixin, admin.ModelAdmin):
-    list_display = ("symbol", "conid", "exchange", "currency", "sec_type", "updated_at")
+    list_display = ("symbol", "name", "conid", "exchange", "sec_type", "is_active", "updated_at")
     search_fields = ("symbol", "=conid")
     search_help_text = "Search by symbol or exact IB contract id"
-    list_filter = ("exchange", "sec_type")
+    list_filter = ("is_active", "exchange", "sec_type")
     form = CodeForm
     readonly_fields = ("related",)
 
     def get_fields(self, request, obj=None):
-        fields = ["symbol", "conid", "exchange", "currency", "sec_type"]
+        fields = ["symbol", "conid", "exchange", "currency", "sec_type", "name", "is_active"]
         return fields + ["related"] if obj is not None else fields
 
     @admin.display(description="rows about this code")
@@ -91,7 +91,11 @@ class CodeAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         if change:
             saved = form.saved
         elif form.resolved is not None:
-            saved = form.resolved
+            saved = code_update(
+                code=form.resolved,
+                name=form.cleaned_data.get("name") or "",
+                is_active=form.cleaned_data.get("is_active", True),
+            )
             self.message_user(request, f"{saved.symbol} resolved at IB: conid {saved.conid}.")
         else:
             saved = code_create(**{name: form.cleaned_data[name] for name in CODE_EDITABLE})

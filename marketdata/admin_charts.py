@@ -45,14 +45,28 @@ def _bar_times(times):
 
 
 def price_chart_data(row, *, decisions, fills=(), symbol=None, last=None):
-    """A PriceChart of ``row`` (a MarketData with ``data``), the last ``last`` bars.
+    """A PriceChart of ``row`` (a cached MarketData with ``data``), the last ``last`` bars."""
+    name = symbol or getattr(row, "symbol", None) or f"conid {row.conid}"
+    return document_chart(
+        row.data or {}, title=f"{name} - {row.period} / {row.bar}", decisions=decisions,
+        fills=fills, last=last,
+    )  # fmt: skip
+
+
+def _label(text):
+    """A bar's time on the x axis: its date, and its time of day (UTC) when it has one."""
+    return text[:10] if text[11:19] in ("", "00:00:00") else f"{text[:10]} {text[11:16]}"
+
+
+def document_chart(document, *, title, decisions, fills=(), last=None):
+    """A PriceChart of a bars-and-indicators document (the cache's, or one built from the bar
+    store), the last ``last`` bars, dated on the x axis.
 
     A decision is marked on the last bar at or before its time: the bar it was made on; so
     are ``fills``, (time, price, kind, label) of the trades' entries ("entry long", "entry
     short") and exits ("exit"), at their own price. Marks before the first bar shown are
     left out.
     """
-    document = row.data or {}
     bars = document.get("bars") or {}
     times = list(bars.get("time") or [])
     close = list(bars.get("close") or [])
@@ -79,10 +93,9 @@ def price_chart_data(row, *, decisions, fills=(), symbol=None, last=None):
             if index >= 0:
                 markers.append({"index": index, "price": float(price), "type": kind,
                                 "label": label})  # fmt: skip
-    name = symbol or getattr(row, "symbol", None) or f"conid {row.conid}"
     return PriceChart(
-        title=f"{name} - {row.period} / {row.bar}",
-        labels=[t[:10] for t in times],
+        title=title,
+        labels=[_label(t) for t in times],
         close=close,
         lines=lines,
         markers=markers,

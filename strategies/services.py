@@ -10,12 +10,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, ProtectedError
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from orders.models import Order
 from tradingsite.decimals import RATIO_PLACES, quantize, to_decimal
-from tradingsite.exceptions import ApplicationError
+from tradingsite.exceptions import ApplicationError, delete_or_refuse
 from tradingsite.querysets import delete_in_batches
 
 from .models import Decision, DecisionStatus, DecisionType, Strategy
@@ -161,10 +161,8 @@ def strategy_pause(*, strategy):
 def strategy_delete(*, strategy):
     """Delete a strategy and its schedule; one with decisions or runs is kept as history."""
     strategy_schedule_remove(strategy=strategy)
-    try:
-        strategy.delete()
-    except ProtectedError:
-        raise ApplicationError(
-            f"Strategy {strategy.name!r} has decisions or executions and is kept as history.",
-            extra={"strategy": "Pause it instead (active = false)."},
-        ) from None
+    delete_or_refuse(
+        strategy,
+        message=f"Strategy {strategy.name!r} has decisions or executions and is kept as history.",
+        extra={"strategy": "Pause it instead (active = false)."},
+    )

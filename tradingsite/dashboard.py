@@ -21,8 +21,9 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from marketdata.admin_charts import price_chart_data
-from marketdata.models import Code, MarketData
+from marketdata.admin_charts import document_chart, price_chart_data
+from marketdata.models import Code, MarketData, Timeframe
+from marketdata.selectors import stored_bars_documents
 from orders.models import Order, Trade, TradeExit
 from orders.selectors import account_summary, exits_by_day, positions_list
 from performance.panels import strategy_panels
@@ -31,6 +32,7 @@ from tradingsite.broker import BrokerError
 from workflows.models import ExecutionStatus, WorkflowExecution
 
 CHART_BAR = "1 day"
+CHART_TIMEFRAME = Timeframe.DAY_1
 CHART_BARS = 180  # about nine months of daily bars
 MAX_CHARTS = 8  # shown when none is chosen
 MAX_CHOSEN = 20
@@ -94,7 +96,7 @@ class ChartChoice(forms.Form):
 
 
 def _fills(conids):
-    """{conid: [(time, price, side, label)]} of the trades' entries and exits on ``conids``,
+    """{conid: [(time, price, kind, label)]} of the trades' entries and exits on ``conids``,
     the newest ``MAX_MARKS`` of each."""
     marks = defaultdict(list)
     entries = (
@@ -113,15 +115,17 @@ def _fills(conids):
         .order_by("-exited_at")[:MAX_MARKS]
     )
     for conid, at, price, trade_id, pnl, fees in exits:
-        marks[conid].append(
-            (at, price, "exit", f"trade #{trade_id} exit @ {price}, net {pnl - fees}")
-        )
+        label = f"trade #{trade_id} exit @ {price}, net {pnl - fees}"
+        marks[conid].append((at, price, "exit", label))
     return marks
 
 
 def price_charts(codes):
-    """A price chart for each of ``codes`` from its newest cached daily bars, with the
-    decisions on that code and the trades' entries and exits marked."""
+    """A price chart for each of ``codes`` with the decisions on that code and the trades'
+    entries and exits marked: its daily bars from the bar store (full all day, whatever the
+    cache holds), else its newest cached daily bars."""
+    # The SMA 200 of the first bar shown needs the 199 before it.
+    stored = stored_bars_documents(codes=codes, timeframe=CHART_TIMEFRAME, last=CHART_BARS + 199)
     newest = (
         MarketData.objects.filter(conid=OuterRef("conid"), bar=CHART_BAR)
         .order_by("-created_at", "-id")
@@ -133,7 +137,7 @@ def price_charts(codes):
             conid__in=[c.conid for c in codes], bar=CHART_BAR
         ).filter(id=Subquery(newest))
     }
-    charted = [c for c in codes if c.conid in rows]
+    charted = [c for c in codes if c.conid in rows or c.pk in stored]
     decisions = defaultdict(list)
     for decision in Decision.objects.filter(code__in=charted).order_by("-created_at")[:MAX_MARKS]:
         decisions[decision.code_id].append(decision)
@@ -141,6 +145,13 @@ def price_charts(codes):
     charts = []
     for code in codes:
         row = rows.get(code.conid)
+        if code.pk in stored:
+            chart = document_chart(
+                stored[code.pk], title=f"{code.symbol} - daily bars", decisions=decisions[code.pk],
+                fills=fills[code.conid], last=CHART_BARS,
+            )  # fmt: skip
+            charts.append({"code": code, "chart": chart, "id": f"price-{code.pk}"})
+            continue
         if row is None:
             charts.append({"code": code, "chart": None})
             continue

@@ -11,6 +11,10 @@ PERIODIC_JOBS = {
         "marketdata.tasks.market_data_purge_task",
         {"minutes": 60},
     ),
+    "market data: sync the bar store from IB": (
+        "marketdata.tasks.bars_sync_task",
+        {"minutes": 60},
+    ),
     "executions: fail the orphaned ones": (
         "workflows.tasks.executions_sweep_task",
         {"minutes": 1},
@@ -45,6 +49,14 @@ PERIODIC_JOBS = {
 }
 
 
+def schedule_row(model, **fields):
+    """The beat schedule row (IntervalSchedule, CrontabSchedule) with these fields, made when
+    there is none. Beat's tables have no unique constraint, so concurrent saves or its own
+    admin can leave duplicates: the oldest is used (``get_or_create`` would fail with
+    MultipleObjectsReturned)."""
+    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
+
+
 def periodic_jobs_sync(**kwargs):
     """Create the jobs that are missing, and bring the interval of an existing one to the
     declared one; a job a person disabled stays disabled."""
@@ -56,22 +68,22 @@ def periodic_jobs_sync(**kwargs):
                 and existing.interval
                 and existing.interval.every != when["minutes"]
             ):
-                existing.interval, _ = IntervalSchedule.objects.get_or_create(
-                    every=when["minutes"], period=IntervalSchedule.MINUTES
+                existing.interval = schedule_row(
+                    IntervalSchedule, every=when["minutes"], period=IntervalSchedule.MINUTES
                 )
                 existing.expire_seconds = when["minutes"] * 60
                 existing.save()
             continue
         job = PeriodicTask(name=name, task=task, args=json.dumps([]))
         if "minutes" in when:
-            job.interval, _ = IntervalSchedule.objects.get_or_create(
-                every=when["minutes"], period=IntervalSchedule.MINUTES
+            job.interval = schedule_row(
+                IntervalSchedule, every=when["minutes"], period=IntervalSchedule.MINUTES
             )
             job.expire_seconds = when["minutes"] * 60
         else:
             minute, hour, dom, month, dow = when["crontab"].split()
-            job.crontab, _ = CrontabSchedule.objects.get_or_create(
-                minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
+            job.crontab = schedule_row(
+                CrontabSchedule, minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
                 day_of_week=dow, timezone=when.get("timezone", "UTC"),
             )  # fmt: skip
             job.expire_seconds = 3600

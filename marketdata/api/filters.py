@@ -11,6 +11,8 @@ class CodeFilter(FilterSet):
     exchange = filters.CharFilter(lookup_expr="iexact")
     currency = filters.CharFilter(lookup_expr="iexact")
     sec_type = filters.CharFilter(lookup_expr="iexact")
+    name = filters.CharFilter(lookup_expr="icontains")
+    is_active = filters.BooleanFilter()
     created_after, created_before = datetime_range("created_at")
     updated_after, updated_before = datetime_range("updated_at")
 

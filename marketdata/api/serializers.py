@@ -8,7 +8,8 @@ class CodeSerializer(ModelSerializer):
     class Meta:
         model = Code
         fields = [
-            "id", "symbol", "conid", "exchange", "currency", "sec_type", "created_at", "updated_at",
+            "id", "symbol", "conid", "exchange", "currency", "sec_type", "name", "is_active",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"conid": {"min_value": 1}}

@@ -1,6 +1,8 @@
+from datetime import UTC, datetime, timedelta
+
 import factory
 
-from marketdata.models import Code
+from marketdata.models import Code, OhlcvBar
 
 
 class CodeFactory(factory.django.DjangoModelFactory):
@@ -10,6 +12,23 @@ class CodeFactory(factory.django.DjangoModelFactory):
     symbol = factory.Sequence(lambda n: f"SYM{n}")
     conid = factory.Sequence(lambda n: 900000 + n)
     exchange = "SMART"
+
+
+class OhlcvBarFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OhlcvBar
+
+    ticker = factory.SubFactory(CodeFactory)
+    timeframe = "1Day"
+    timestamp = factory.Sequence(
+        lambda n: datetime(2024, 1, 1, 14, 30, tzinfo=UTC) + timedelta(days=n)
+    )
+    open = 100.0
+    high = 101.0
+    low = 99.0
+    close = 100.5
+    volume = 1000
+    source = "ib"
 
 
 # Noise seeds chosen so that the offline rules see a clear picture at the last bar: "up" is

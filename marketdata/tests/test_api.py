@@ -5,7 +5,8 @@ from tradingsite.testing.api import APIViewTestCases, assert_refused, ids
 from tradingsite.testing.factories import MarketDataFactory, make_decision
 
 CODE_FIELDS = {
-    "id", "symbol", "conid", "exchange", "currency", "sec_type", "created_at", "updated_at",
+    "id", "symbol", "conid", "exchange", "currency", "sec_type", "name", "is_active", "created_at",
+    "updated_at",
 }  # fmt: skip
 
 

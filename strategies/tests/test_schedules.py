@@ -69,6 +69,7 @@ def test_the_fixed_jobs_are_in_beat():
     assert {
         "orders.tasks.orders_reconcile_task",
         "marketdata.tasks.market_data_purge_task",
+        "marketdata.tasks.bars_sync_task",
         "workflows.tasks.executions_sweep_task",
         "workflows.tasks.workflow_metrics_task",
     } <= names

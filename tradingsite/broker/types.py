@@ -105,7 +105,15 @@ class Broker(Protocol):
         self, *, symbol: str, exchange: str, currency: str, sec_type: str
     ) -> ContractInfo: ...
 
-    def historical_bars(self, *, contract: ContractInfo, period: str, bar: str) -> list[Bar]: ...
+    def historical_bars(
+        self,
+        *,
+        contract: ContractInfo,
+        period: str,
+        bar: str,
+        end: datetime | None = None,
+        on_wait=None,
+    ) -> list[Bar]: ...
 
     def place_order(
         self,

@@ -20,9 +20,9 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.pool import NullPool
 
-from tradingsite.schema.reference import ALLOWED_VALUES, metadata
+from tradingsite.schema.reference import ALLOWED_VALUES, REFERENCES, REQUIRED_CHECKS
 
-SEED_TABLES = frozenset(metadata.tables)
+SEED_TABLES = frozenset(name for reference in REFERENCES for name in reference.tables)
 
 # Alembic narrates its plugins and each difference it detects at INFO, from import on: it is
 # imported only after this, where it is used, and the report says each difference once.
@@ -44,6 +44,18 @@ _CHECKS_SQL = sa.text(
     """
 )
 _SQL_STRING = re.compile(r"'((?:[^']|'')*)'")
+_CAST = re.compile(r"::[a-z][a-z ]*")
+_WHOLE_NUMBER = re.compile(r"\b(\d+)\.0+\b")
+_TABLE_CHECKS_SQL = sa.text(
+    """
+    SELECT t.relname, pg_get_constraintdef(c.oid)
+    FROM pg_constraint c
+    JOIN pg_class t ON t.oid = c.conrelid
+    WHERE c.contype = 'c'
+      AND t.relnamespace = current_schema()::regnamespace
+      AND t.relname = ANY(:tables)
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ def schema_compare(using=DEFAULT_DB_ALIAS):
             problems += _index_and_constraint_problems(sa.inspect(conn), missing)
             if postgres:
                 problems += _check_problems(conn, missing)
+        problems = list(dict.fromkeys(problems))  # a table both references name is said once
     finally:
         engine.dispose()
 
@@ -135,7 +148,8 @@ def _table_and_column_problems(conn, *, compare_types):
         },
     )
     problems, missing_tables = [], set()
-    for diff in _flatten(compare_metadata(context, metadata)):
+    diffs = [diff for reference in REFERENCES for diff in compare_metadata(context, reference)]
+    for diff in _flatten(diffs):
         kind = diff[0]
         if kind == "add_table":
             missing_tables.add(diff[1].name)
@@ -179,7 +193,7 @@ def _type_problem(column, found, expected, conn):
 def _index_and_constraint_problems(inspector, missing_tables):
     """Seed indexes, unique constraints and foreign keys the database does not cover."""
     problems = []
-    for table in metadata.sorted_tables:
+    for table in (table for reference in REFERENCES for table in reference.sorted_tables):
         if table.name in missing_tables:
             continue
         indexes = [
@@ -268,4 +282,25 @@ def _check_problems(conn, missing_tables):
                 f"wrong CHECK constraint on {table}.{column}: allows "
                 f"{', '.join(sorted(found))}, expected {', '.join(sorted(expected))}"
             )
-    return problems
+    return problems + _rule_problems(conn, missing_tables)
+
+
+def _condition(definition):
+    """A CHECK's condition without PostgreSQL's parentheses and casts: ``CHECK ((high >=
+    low))`` is ``high >= low``, ``CHECK ((open > (0.0)::double precision))`` is ``open > 0``."""
+    condition = definition.removeprefix("CHECK").replace("(", "").replace(")", "")
+    condition = _CAST.sub("", condition)
+    return _WHOLE_NUMBER.sub(r"\1", condition).strip()
+
+
+def _rule_problems(conn, missing_tables):
+    """Each of seed 004's rules on a bar must be a CHECK of its own."""
+    tables = sorted(set(REQUIRED_CHECKS) - missing_tables)
+    found = {table: set() for table in tables}
+    for table, definition in conn.execute(_TABLE_CHECKS_SQL, {"tables": tables}):
+        found[table].add(_condition(definition))
+    return [
+        f"missing CHECK constraint on {table}: {rule}"
+        for table in tables
+        for rule in sorted(REQUIRED_CHECKS[table] - found[table])
+    ]

@@ -1,4 +1,5 @@
-"""The seed specification (seeds 000 and 001) as a SQLAlchemy ``MetaData``, written by hand.
+"""The seed specification (seeds 000 and 001, and seed 004's bar store) as a SQLAlchemy
+``MetaData``, written by hand.
 
 This is the yardstick the live database is measured against (``check_schema``, startup). It is
 deliberately not generated from the Django models: a model or migration that drifts from the
@@ -13,15 +14,23 @@ database created from this metadata (as the seed system's Alembic migrations cre
 adopted with ``migrate --fake-initial`` carries the names later Django migrations look for.
 Foreign keys stay unnamed: Django's names carry a hash, and it finds them by their columns.
 
-The CHECK constraints are kept apart, in ``ALLOWED_VALUES``: the seed system created none, so a
+The CHECK constraints are kept apart, in ``ALLOWED_VALUES`` (enumerations) and
+``REQUIRED_CHECKS`` (seed 004's rules on a bar's prices): the seed system created none, so a
 database built from this metadata has none until our later migrations add them.
+
+Seed 004 (the sister system's bar store) is a second reference, ``bar_store_metadata``:
+``ohlcv_bars`` and ``data_sync_log``, whose ``ticker_id`` names our ``code`` (seed 004's
+``tickers``), and ``code.name`` / ``code.is_active``. It is apart because a database the seed
+system (000/001) created has none of it: our migrations add it after adoption.
 """
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -231,6 +240,56 @@ Table(
     Column("metrics", JSONB, nullable=False),
 )
 
+# --- Seed 004: the bar store ----------------------------------------------------------------
+
+bar_store_metadata = MetaData()
+
+Table(
+    "code",
+    bar_store_metadata,
+    _id(),
+    # Seed 004's ticker metadata.
+    Column("name", String(255), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+)
+
+Table(
+    "ohlcv_bars",
+    bar_store_metadata,
+    _id(),
+    Column("ticker_id", BigInteger, ForeignKey("code.id"), nullable=False),
+    Column("timeframe", String(10), nullable=False),
+    _moment("timestamp"),
+    *(Column(price, Double, nullable=False) for price in ("open", "high", "low", "close")),
+    Column("volume", BigInteger, nullable=False),
+    Column("trade_count", Integer, nullable=True),
+    Column("source", String(20), nullable=False),
+    _moment("created_at"),
+    UniqueConstraint("ticker_id", "timeframe", "timestamp", name="uq_ohlcv_ticker_timeframe_ts"),
+    Index("ix_ohlcv_ticker_timeframe_ts", "ticker_id", "timeframe", "timestamp"),
+    Index("ix_ohlcv_timestamp", "timestamp"),
+)
+
+Table(
+    "data_sync_log",
+    bar_store_metadata,
+    _id(),
+    Column("ticker_id", BigInteger, ForeignKey("code.id"), nullable=False),
+    Column("timeframe", String(10), nullable=False),
+    _moment("last_synced_timestamp", nullable=True),
+    _moment("first_synced_timestamp", nullable=True),
+    _moment("last_sync_at"),
+    Column("bars_fetched", Integer, nullable=False),
+    Column("total_bars", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("error_message", Text, nullable=True),
+)
+
+#: Every reference the live database is measured against.
+REFERENCES = (metadata, bar_store_metadata)
+
+TIMEFRAMES = frozenset({"1Min", "5Min", "15Min", "30Min", "1Hour", "1Day", "1Week"})
+
 # The values the seeds enumerate, which the database must enforce with a CHECK constraint.
 ALLOWED_VALUES = {
     ("decision", "type"): frozenset({"buy", "sell", "hold"}),
@@ -247,4 +306,27 @@ ALLOWED_VALUES = {
         {"pending", "running", "completed", "failed", "cancelled"}
     ),
     ("agent_conversations", "message_type"): frozenset({"request", "response"}),
+    # Seed 004's timeframes and sources, with the IB bar sizes and sources the store adds.
+    ("ohlcv_bars", "timeframe"): TIMEFRAMES,
+    ("ohlcv_bars", "source"): frozenset({"ib", "csv_import", "parquet_import", "aggregated"}),
+    ("data_sync_log", "timeframe"): TIMEFRAMES,
+    ("data_sync_log", "status"): frozenset({"success", "partial", "failed"}),
+}
+
+# Seed 004's "Data Integrity" rules on a bar, as PostgreSQL spells each CHECK's condition.
+REQUIRED_CHECKS = {
+    "ohlcv_bars": frozenset(
+        {
+            "high >= low",
+            "high >= open",
+            "high >= close",
+            "low <= open",
+            "low <= close",
+            "open > 0",
+            "high > 0",
+            "low > 0",
+            "close > 0",
+            "volume >= 0",
+        }
+    ),
 }

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from marketdata.tests.factories import CodeFactory, cache_market_data
+from marketdata.tests.factories import CodeFactory, OhlcvBarFactory, cache_market_data
 from orders.models import Position, Trade
 from orders.services import order_fill_record, position_mark_price
 from orders.tests.factories import OrderFactory
@@ -167,6 +167,34 @@ def test_recent_decisions_link_to_their_order_and_charts_mark_them(admin_client)
         "label": f"buy #{decision.pk} @ 100.000000 ({decision.created_at:%Y-%m-%d %H:%M} UTC)",
     }]  # fmt: skip
     assert "vendor/chart.umd.min.js" in page
+
+
+def test_charts_read_the_bar_store_dated_on_the_x_axis_when_the_cache_is_empty(
+    admin_client, django_assert_max_num_queries
+):
+    codes = [CodeFactory(symbol="MSFT"), CodeFactory(symbol="SPY")]
+    strategy = StrategyFactory(active=True)
+    strategy.codes.set(codes)
+    first = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=500)
+    for code in codes:
+        for day in range(450):
+            price = 100 + day * 0.1
+            OhlcvBarFactory(ticker=code, timestamp=first + timedelta(days=day), open=price,
+                            high=price + 1, low=price - 1, close=price)  # fmt: skip
+    decision = make_decision(code=codes[0], strategy=strategy)
+
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+
+    chart = script(page, f"price-{codes[0].pk}")
+    assert chart["title"] == "MSFT - daily bars"
+    assert len(chart["close"]) == 180 and chart["close"][-1] == pytest.approx(100 + 449 * 0.1)
+    assert chart["labels"][-1] == (first + timedelta(days=449)).date().isoformat()
+    # SMA 200 is there from the first bar shown: the store gave the 199 bars before it.
+    assert None not in chart["lines"]["sma_200"]
+    assert chart["markers"][0]["index"] == 179 and chart["markers"][0]["label"].startswith(
+        f"buy #{decision.pk}"
+    )
+    assert script(page, f"price-{codes[1].pk}")["title"] == "SPY - daily bars"
 
 
 def test_price_charts_mark_the_trades_entries_and_exits(admin_client):

@@ -11,7 +11,7 @@ import pytest
 from tradingsite.schema.reference import metadata
 
 OUR_APPS = ["orders", "strategies", "workflows", "marketdata"]
-SCHEMA_OK = "schema OK: 13 tables match the seed specification (PostgreSQL)"
+SCHEMA_OK = "schema OK: 15 tables match the seed specification (PostgreSQL)"
 
 
 def check_schema(scratch_databases, name):
@@ -111,6 +111,8 @@ def test_check_schema_reports_each_kind_of_drift(scratch_databases, migrated_dat
             "CHECK (status IN ('pending', 'running', 'completed'))",
             "ALTER TABLE code DROP CONSTRAINT code_conid_key",
             "DROP TABLE workflow_metrics",
+            "ALTER TABLE ohlcv_bars DROP CONSTRAINT ohlcv_high_gte_low",
+            "ALTER TABLE data_sync_log DROP COLUMN total_bars",
         ]:
             conn.execute(statement)
         # Django names foreign keys with a hash: drop trades.order_id's whatever its name.
@@ -126,6 +128,8 @@ def test_check_schema_reports_each_kind_of_drift(scratch_databases, migrated_dat
     assert sorted(result.stdout.splitlines()) == sorted(
         [
             "missing table workflow_metrics",
+            "missing column data_sync_log.total_bars (INTEGER NOT NULL)",
+            "missing CHECK constraint on ohlcv_bars: high >= low",
             "missing column decision.analysis_text (TEXT NOT NULL)",
             "strategy.param is JSON, not jsonb",
             "type of orders.price: NUMERIC(18, 2), expected NUMERIC(18, 6)",
@@ -151,7 +155,7 @@ def test_check_schema_on_sqlite_compares_what_sqlite_has(site_processes, tmp_pat
     result = site_processes.run(f"sqlite:///{migrated}", "manage.py", "check_schema")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == (
-        "schema OK: 13 tables match the seed specification "
+        "schema OK: 15 tables match the seed specification "
         "(SQLite: column types and CHECK constraints not compared)"
     )
 
@@ -246,8 +250,9 @@ def test_trades_booked_before_they_kept_their_strategy_get_it(scratch_databases,
     assert back.returncode == 0, back.stderr
     with scratch_databases.connect(migrated_database) as conn:
         conn.execute(
-            "INSERT INTO code (id, symbol, conid, exchange, currency, sec_type, created_at,"
-            " updated_at) VALUES (1, 'AAPL', 265598, 'SMART', 'USD', 'STK', now(), now())"
+            "INSERT INTO code (id, symbol, conid, exchange, currency, sec_type, is_active, name,"
+            " created_at, updated_at) VALUES (1, 'AAPL', 265598, 'SMART', 'USD', 'STK', true, '',"
+            " now(), now())"
         )
         conn.execute(
             "INSERT INTO strategy (id, name, type, param, active, schedule_crontab, created_at,"

@@ -8,11 +8,12 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from sqlalchemy.dialects import postgresql
 
-from marketdata.tests.factories import CodeFactory
+from marketdata.models import DataSyncLog
+from marketdata.tests.factories import CodeFactory, OhlcvBarFactory
 from orders.tests.factories import OrderFactory
 from strategies.models import Decision, StrategyCode
 from strategies.tests.factories import StrategyFactory
-from tradingsite.schema.reference import ALLOWED_VALUES, metadata
+from tradingsite.schema.reference import ALLOWED_VALUES, REFERENCES
 from workflows.models import AgentConversation, WorkflowExecution
 from workflows.tests.factories import WorkflowFactory
 
@@ -30,6 +31,24 @@ SEED_INDEXES = [
     ("orders", ["created_at"]),
     ("trades", ["order_id"]),
     ("positions", ["conid"]),
+    # Seed 004, "Indexes".
+    ("ohlcv_bars", ["ticker_id", "timeframe", "timestamp"]),
+    ("ohlcv_bars", ["timestamp"]),
+]
+
+
+# Each table's columns as the references specify them (``code`` is in both).
+REFERENCE_COLUMNS = {}
+for reference in REFERENCES:
+    for reference_table in reference.sorted_tables:
+        REFERENCE_COLUMNS.setdefault(reference_table.name, {}).update(
+            {column.name: column for column in reference_table.columns}
+        )
+FOREIGN_KEYS = [
+    fk
+    for reference in REFERENCES
+    for table in reference.sorted_tables
+    for fk in table.foreign_key_constraints
 ]
 
 
@@ -57,20 +76,21 @@ def constraints(table):
         return connection.introspection.get_constraints(cursor, table)
 
 
-@pytest.mark.parametrize("table", sorted(metadata.tables))
+@pytest.mark.parametrize("table", sorted(REFERENCE_COLUMNS))
 def test_every_seed_column_has_the_specified_type_and_nullability(table):
     found = catalog_columns(table)
 
     expected = {
         column.name: (catalog_spelling(column), column.nullable)
-        for column in metadata.tables[table].columns
+        for column in REFERENCE_COLUMNS[table].values()
     }
     assert {name: found.get(name) for name in expected} == expected
 
 
 @pytest.mark.parametrize(("table", "columns"), SEED_INDEXES)
 def test_each_seed_index_exists(table, columns):
-    indexed = [c["columns"] for c in constraints(table).values() if c["index"]]
+    # A UNIQUE constraint is backed by an index on its columns.
+    indexed = [c["columns"] for c in constraints(table).values() if c["index"] or c["unique"]]
 
     assert columns in indexed
 
@@ -92,7 +112,7 @@ def test_a_strategy_links_a_code_once():
 
 @pytest.mark.parametrize(
     "foreign_key",
-    [fk for table in metadata.sorted_tables for fk in table.foreign_key_constraints],
+    FOREIGN_KEYS,
     ids=lambda fk: f"{fk.table.name}.{fk.column_keys[0]}",
 )
 def test_each_seed_foreign_key_exists(foreign_key):
@@ -133,7 +153,17 @@ def conversation_row():
     )
 
 
+def bar_row():
+    return OhlcvBarFactory()
+
+
+def sync_log_row():
+    return DataSyncLog.objects.create(ticker=CodeFactory(), timeframe="1Day", status="success")
+
+
 ROW_MAKERS = {
+    "ohlcv_bars": bar_row,
+    "data_sync_log": sync_log_row,
     "decision": decision_row,
     "orders": OrderFactory,
     "workflow": WorkflowFactory,
@@ -158,6 +188,10 @@ REFUSALS = [
     ("workflow", "type", "scalping"),
     ("workflow_execution", "status", "paused"),
     ("agent_conversations", "message_type", "thought"),
+    ("ohlcv_bars", "timeframe", "1 day"),
+    ("ohlcv_bars", "source", "alpaca"),
+    ("data_sync_log", "timeframe", "1D"),
+    ("data_sync_log", "status", "running"),
 ]
 
 

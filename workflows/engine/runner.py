@@ -53,6 +53,11 @@ class SymbolRun:
     llm_model: str = ""  # the model that proposed (empty: the indicator rules decide)
     model_time_ms: int | None = None  # the model calls' time, all steps together
 
+    @property
+    def name(self):
+        """The code's symbol, as the log and the failures name it."""
+        return self.code.symbol
+
 
 class Run:
     """The state of one execution while it runs."""
@@ -302,8 +307,8 @@ def _run_symbols(run):
                 run.progress(step_number=number, step_type=step["type"], symbol=code.symbol,
                              completed=index)  # fmt: skip
                 handler = REGISTRY[step["type"]]
-                if step["type"] == "wait" and index == len(run.codes) - 1:
-                    continue  # waits are for pacing between codes
+                if not handler.runs_after_last_code and index == len(run.codes) - 1:
+                    continue  # a pacing step is for between codes
                 if symbol.halted and handler.needs_decision_path:
                     run.log(f"skipped {step['type']}: {symbol.halted}", symbol=code.symbol,
                             step=step["type"])  # fmt: skip

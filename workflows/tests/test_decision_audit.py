@@ -20,8 +20,8 @@ from workflows.agents import analyze, team
 from workflows.agents.offline import OfflineChatCompletionClient, _role
 from workflows.models import AgentConversation, ExecutionStatus
 from workflows.services import (
+    execution_prepare,
     execution_run,
-    execution_start,
     strategy_create,
     workflow_create,
     workflow_metrics_compute,
@@ -56,7 +56,7 @@ def strategy_on(trend, *, steps=None, param=None):
 
 
 def run(strategy):
-    execution = execution_start(strategy=strategy, enqueue=False, dry_run=True)
+    execution = execution_prepare(strategy=strategy, dry_run=True)
     return execution_run(execution_id=execution.pk, dry_run=True)
 
 
