@@ -124,6 +124,8 @@ def main():
         and Strategy.objects.filter(active=True).count() == args.strategies
         and Trade.objects.count() == args.trades + args.strategies * args.each
     )
+    if args.keep and not kept:
+        print("--keep: the stored book is not this size; writing a fresh one")
     if kept:
         print("kept the book of the last run (--keep)")
     else:
