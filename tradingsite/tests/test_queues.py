@@ -14,6 +14,10 @@ ROUTES = {
     "marketdata.tasks.market_data_purge_task": "maintenance",
     "performance.tasks.performance_snapshot_task": "maintenance",
     "workflows.tasks.workflow_metrics_task": "maintenance",
+    "marketdata.tasks.bars_sync_task": "maintenance",
+    "strategies.tasks.decisions_purge_task": "maintenance",
+    "performance.tasks.performance_snapshots_purge_task": "maintenance",
+    "workflows.tasks.execution_logs_purge_task": "maintenance",
 }
 
 
