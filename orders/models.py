@@ -224,6 +224,13 @@ class Trade(models.Model):
         default=Decimal(0),
         help_text="IB's commissions on its fills: the entry's and its exits' shares (seed 002)",
     )
+    # Our own (seed 002's agent_trades.agent_id): the strategy whose decision opened it, kept
+    # with the row (none for a manual order) so that a strategy's figures read its own rows
+    # through one index instead of joining every order and decision.
+    strategy = models.ForeignKey(
+        "strategies.Strategy", null=True, blank=True, on_delete=models.PROTECT, db_index=False,
+        related_name="+", editable=False,
+    )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -233,6 +240,14 @@ class Trade(models.Model):
         indexes = [
             models.Index(fields=["order"], name="ix_trades_order_id"),
             models.Index(fields=["instrument"], name="trades_conid_idx"),
+            models.Index(fields=["strategy", "entry_date"], name="ix_trades_strategy"),
+            # The open ones only (a few among many closed): a strategy's open trades at once.
+            models.Index(
+                fields=["strategy"],
+                condition=models.Q(exit_quantity__isnull=True)
+                | models.Q(exit_quantity__lt=models.F("entry_quantity")),
+                name="ix_trades_open_strategy",
+            ),
         ]
 
     def __str__(self):
@@ -265,12 +280,22 @@ class TradeExit(models.Model):
         "entry's commission: realized P&L minus fees is IB's realized P&L",
     )
     exited_at = models.DateTimeField()
+    # Our own (seed 002's agent_trades.agent_id): the strategy whose decision opened its trade,
+    # kept with the row (none for a manual order) so that a strategy's figures read its own rows
+    # through one index instead of joining every order and decision.
+    strategy = models.ForeignKey(
+        "strategies.Strategy", null=True, blank=True, on_delete=models.PROTECT, db_index=False,
+        related_name="+", editable=False,
+    )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         db_table = "trade_exits"
         ordering = ["exited_at", "id"]
-        indexes = [models.Index(fields=["exited_at"], name="ix_trade_exits_exited_at")]
+        indexes = [
+            models.Index(fields=["exited_at"], name="ix_trade_exits_exited_at"),
+            models.Index(fields=["strategy", "exited_at"], name="ix_trade_exits_strategy"),
+        ]
 
     def __str__(self):
         return f"{plain(self.quantity)} of trade #{self.trade_id} @ {plain(self.price)}"

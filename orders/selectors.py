@@ -76,11 +76,10 @@ def trade_status():
 
 @built_once
 def trades_list():
-    """Newest first, each with its opening order's strategy (none for a manual order)."""
+    """Newest first; ``strategy_id`` is its opening order's strategy (none for a manual order)."""
     return Trade.objects.annotate(
         symbol=instrument_code("symbol"),
         net_pnl=net_realized_pnl(),
-        strategy_id=F("order__decision__strategy_id"),
         status=trade_status(),
     ).order_by("-entry_date", "-id")
 

@@ -370,6 +370,7 @@ def _open_trade(execution, *, quantity):
             entry_price=price,
             entry_quantity=quantity,
             entry_date=execution.executed_at,
+            strategy_id=_strategy_of(order),
         )
     else:
         total = trade.entry_quantity + quantity
@@ -381,6 +382,14 @@ def _open_trade(execution, *, quantity):
     execution.trade, execution.opened_quantity = trade, quantity
     execution.save(update_fields=["trade", "opened_quantity"])
     return trade.pk
+
+
+def _strategy_of(order):
+    """The strategy whose decision placed ``order``; None for a manual order."""
+    if order.decision_id is None:
+        return None
+    # Through the order's relation: orders sit below strategies and import nothing of theirs.
+    return Order.objects.filter(pk=order.pk).values_list("decision__strategy_id", flat=True)[0]
 
 
 def _close_trades(execution, *, quantity):
@@ -415,7 +424,7 @@ def _close_trades(execution, *, quantity):
         # This exit's share, so that a trade's exits always add up to its realized P&L.
         TradeExit.objects.create(
             trade=trade, execution=execution, quantity=take, price=price,
-            realized_pnl=trade.realized_pnl - before, exited_at=at,
+            realized_pnl=trade.realized_pnl - before, exited_at=at, strategy_id=trade.strategy_id,
         )  # fmt: skip
         closed.append(trade.pk)
         left -= take

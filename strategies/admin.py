@@ -158,6 +158,8 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     form = StrategyForm
     actions = ["run_now", "pause", "resume", "clone"]
     object_actions = ("run_now", "pause", "resume", "clone")
+    # Adds the strategy's performance (figures, equity and drawdown) below its fields.
+    change_form_template = "admin/strategies/strategy/change_form.html"
     readonly_fields = ("related", "recent_runs")
     fieldsets = (
         (None, {"fields": ("name", "type", "workflow", "traded_codes", "active")}),
@@ -335,10 +337,10 @@ class DecisionAdmin(FormattedNumbersMixin, ReadOnlyAdmin):
     }  # fmt: skip
     list_display = (
         "created_at", "code_link", "strategy_link", "type", "current_price", "price_at",
-        "target_price", "stop_loss", "r_coefficient", "profit_margin", "execution_link",
-        "order_link",
+        "target_price", "stop_loss", "r_coefficient", "profit_margin", "status", "confidence",
+        "llm_model", "execution_time_ms", "execution_link", "order_link",
     )  # fmt: skip
-    list_filter = ("type", "strategy")
+    list_filter = ("type", "status", "strategy")
     search_fields = ("^code__symbol",)
     search_help_text = "Search by symbol"
     date_hierarchy = "created_at"

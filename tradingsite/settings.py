@@ -222,6 +222,13 @@ BAR_STORE_TIMEFRAMES = env.list("BAR_STORE_TIMEFRAMES", default=["1Day"])
 
 WORKFLOW_MAX_RUNTIME_SECONDS = env.int("WORKFLOW_MAX_RUNTIME_SECONDS", default=3600)
 
+# Retention (seed 002), each applied by a daily beat job: decisions that led to no order,
+# performance snapshots (older ones thinned to one a day), the runs' logs. Trades, orders and
+# their executions are never deleted.
+DECISION_RETENTION_DAYS = env.int("DECISION_RETENTION_DAYS", default=90)
+PERFORMANCE_RETENTION_DAYS = env.int("PERFORMANCE_RETENTION_DAYS", default=180)
+EXECUTION_LOG_RETENTION_DAYS = env.int("EXECUTION_LOG_RETENTION_DAYS", default=30)
+
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="")  # empty: the deterministic offline model
 LLM_MODEL = env.str("LLM_MODEL", default="")
 LLM_API_KEY = env.str("LLM_API_KEY", default="")

@@ -450,6 +450,10 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     def log(self, execution):
         lines = (execution.results or {}).get("execution_logs") or []
         if not lines:
+            gone = (execution.results or {}).get("execution_logs_deleted")
+            if gone:
+                return (f"{gone['lines']} lines, deleted on {gone['at'][:10]} "
+                        "(EXECUTION_LOG_RETENTION_DAYS)")  # fmt: skip
             return "empty"
         rows = [
             {"level": line.get("level", "info"), "time": (line.get("time") or "")[11:19],

@@ -6,6 +6,7 @@ because each checks the strategy's parameters against its workflow's steps, whic
 knows and the one below does not (README, "Layout").
 """
 
+import logging
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from orders.models import Order
-from strategies.models import Decision, Strategy, StrategyType
+from strategies.models import Decision, DecisionStatus, Strategy, StrategyType
 from strategies.schedules import schedule_check, strategy_schedule_sync
 from strategies.services import strategy_pause
 from tradingsite.exceptions import ApplicationError, ServiceUnavailable, delete_or_refuse
@@ -44,6 +45,8 @@ from .templates import TEMPLATES, strategy_steps
 __all__ = ["execution_cancel", "execution_run"]  # the runner's services, re-exported
 
 EDITABLE = ("name", "type", "description", "steps", "default_params")
+
+logger = logging.getLogger(__name__)
 
 
 def workflow_check(fields):
@@ -513,12 +516,17 @@ def workflow_metrics_compute(*, day):
     )
     decisions = (
         Decision.objects.filter(workflow_execution__in=executions)
-        .values("workflow_execution__workflow_id", "type")
+        .values("workflow_execution__workflow_id", "type", "status")
         .annotate(n=Count("id"))
     )
-    by_type = {}
+    by_type, by_status = {}, {}
     for row in decisions:
-        by_type.setdefault(row["workflow_execution__workflow_id"], {})[row["type"]] = row["n"]
+        workflow_id = row["workflow_execution__workflow_id"]
+        statuses = by_status.setdefault(workflow_id, {})
+        statuses[row["status"]] = statuses.get(row["status"], 0) + row["n"]
+        if row["status"] == DecisionStatus.SUCCESS:
+            types = by_type.setdefault(workflow_id, {})
+            types[row["type"]] = types.get(row["type"], 0) + row["n"]
     orders = dict(
         Order.objects.filter(decision__workflow_execution__in=executions)
         .values_list("decision__workflow_execution__workflow_id")
@@ -537,6 +545,10 @@ def workflow_metrics_compute(*, day):
                 t: by_type.get(workflow_id, {}).get(t, 0) for t in ("buy", "sell", "hold")
             },
             "orders_placed": orders.get(workflow_id, 0),
+            # Replies that could not be read as a decision, and models that could not be
+            # asked: each a decision row of that status (decision.error_message says why).
+            "parse_errors": by_status.get(workflow_id, {}).get(DecisionStatus.PARSING_ERROR, 0),
+            "model_failures": by_status.get(workflow_id, {}).get(DecisionStatus.FAILED, 0),
         }
         record, _ = WorkflowMetrics.objects.update_or_create(
             workflow_id=workflow_id, date=day, defaults={"metrics": metrics}
@@ -553,3 +565,29 @@ def workflow_delete(*, workflow):
         message=f"Workflow {workflow.name!r} is used by strategies or has executions.",
         extra={"id": "Referenced by strategies or executions; point them elsewhere first."},
     )
+
+
+def execution_logs_purge(*, now=None, days=None, batch=500):
+    """Drop the log (``results.execution_logs``) of the runs that ended before ``days``
+    (``EXECUTION_LOG_RETENTION_DAYS``); the execution itself, its counts, failures, decisions,
+    orders and transcript stay. Returns what it deleted."""
+    days = settings.EXECUTION_LOG_RETENTION_DAYS if days is None else days
+    now = now or timezone.now()
+    before = now - timedelta(days=days)
+    ended = WorkflowExecution.objects.filter(
+        status__in=[ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED],
+        created_at__lt=before,
+        results__has_key="execution_logs",
+    ).only("id", "results")
+    executions = lines = 0
+    while rows := list(ended.order_by("id")[:batch]):
+        for row in rows:
+            count = len(row.results.pop("execution_logs") or [])
+            row.results["execution_logs_deleted"] = {"lines": count, "at": now.isoformat()}
+            lines += count
+        WorkflowExecution.objects.bulk_update(rows, ["results"])
+        executions += len(rows)
+    logger.info("retention: deleted the logs of %s executions made before %s (%s lines)",
+                executions, before.isoformat(), lines)  # fmt: skip
+    return {"execution_logs_deleted": executions, "log_lines_deleted": lines,
+            "before": before.isoformat()}  # fmt: skip

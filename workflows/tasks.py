@@ -96,3 +96,10 @@ def workflow_metrics_task(day=None):
         timezone.now().date() - timedelta(days=1), timezone.now().date()
     ]  # fmt: skip
     return sum(len(workflow_metrics_compute(day=d)) for d in days)
+
+
+@shared_task
+def execution_logs_purge_task():
+    from .services import execution_logs_purge
+
+    return execution_logs_purge()

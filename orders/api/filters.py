@@ -42,7 +42,7 @@ class OrderFilter(FilterSet):
 class TradeFilter(FilterSet):
     id = IdFilter()
     order_id = IdFilter(field_name="order")
-    strategy_id = IdFilter(field_name="order__decision__strategy")
+    strategy_id = IdFilter(field_name="strategy")
     manual = filters.BooleanFilter(
         field_name="order__decision", lookup_expr="isnull", label="opened by a manual order"
     )

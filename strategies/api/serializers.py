@@ -54,6 +54,7 @@ class DecisionSerializer(ModelSerializer):
         fields = [
             "id", "code_id", "strategy_id", "type", "current_price", "price_at",
             "proposed_price", "target_price", "stop_loss", "profit_margin", "r_coefficient",
-            "reward_risk", "analysis_text", "created_at", "workflow_execution_id",
+            "reward_risk", "analysis_text", "created_at", "workflow_execution_id", "status",
+            "error_message", "confidence", "llm_model", "execution_time_ms",
         ]  # fmt: skip
         read_only_fields = fields

@@ -21,7 +21,8 @@ STRATEGY_FIELDS = {
 DECISION_FIELDS = {
     "id", "code_id", "strategy_id", "type", "current_price", "price_at", "proposed_price",
     "target_price", "stop_loss", "profit_margin", "r_coefficient", "analysis_text", "created_at",
-    "workflow_execution_id", "reward_risk",
+    "workflow_execution_id", "reward_risk", "status", "error_message", "confidence", "llm_model",
+    "execution_time_ms",
 }  # fmt: skip
 
 
@@ -347,11 +348,30 @@ class TestDecisions(APIViewTestCases.ReadOnlyViewSet):
     filterset = DecisionFilter
     filter_ignore = {
         "current_price", "proposed_price", "target_price", "stop_loss", "profit_margin",
-        "r_coefficient",
+        "r_coefficient", "error_message", "confidence", "execution_time_ms",
     }  # fmt: skip
 
     def make(self):
         return make_decision()
+
+    def test_the_audit_of_a_decision_and_its_filters(self, reader_client):
+        decided = make_decision(confidence="0.85", llm_model="llama3.1", execution_time_ms=1234)
+        unreadable = make_decision(
+            status="parsing_error", error_message="confidence: Input should be less than or "
+            "equal to 1", llm_model="llama3.1",
+        )  # fmt: skip
+        body = reader_client.get(self.detail_url(decided)).json()
+        assert (body["status"], body["confidence"], body["llm_model"]) == (
+            "success", "0.85", "llama3.1",
+        )  # fmt: skip
+        assert (body["execution_time_ms"], body["error_message"]) == (1234, None)
+        listed = reader_client.get(self.list_url(), {"status": "parsing_error"}).json()
+        assert [row["id"] for row in listed["results"]] == [unreadable.pk]
+        assert listed["results"][0]["error_message"].startswith("confidence: Input should")
+        listed = reader_client.get(self.list_url(), {"llm_model": "llama3.1"}).json()
+        assert {row["id"] for row in listed["results"]} == {decided.pk, unreadable.pk}
+        refused = reader_client.get(self.list_url(), {"status": "shaky"})
+        assert refused.status_code == 400 and "status" in refused.json()["errors"]
 
     def test_a_decision_as_stored(self, reader_client):
         decision = make_decision(current_price="100", target_price="110", stop_loss="95")

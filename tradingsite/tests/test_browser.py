@@ -182,6 +182,10 @@ def test_a_strategy_made_in_the_browser_runs_and_its_decision_and_order_are_foun
 
     page.goto("/admin/dashboard/")
     page.wait_for_selector("canvas[data-chart-id][data-drawn=true]")
+    # The strategy's performance: its equity curve and drawdown drawn by Chart.js.
+    strategy = Strategy.objects.get(name="Browser trend")
+    page.wait_for_selector(f"canvas[data-equity-id='equity-{strategy.pk}'][data-drawn=true]")
+    page.wait_for_selector(f"canvas[data-drawdown-id='equity-{strategy.pk}'][data-drawn=true]")
     assert page.inner_text("#executions-today") == "1"
     assert page.inner_text("#success-rate") == "100%"
     shot(page, "08-dashboard")

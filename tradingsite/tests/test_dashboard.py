@@ -1,6 +1,7 @@
 """The dashboard: today's runs, open positions, realized P&L, recent decisions, price charts."""
 
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -195,3 +196,60 @@ def test_charts_read_the_bar_store_dated_on_the_x_axis_when_the_cache_is_empty(
         f"buy #{decision.pk}"
     )
     assert script(page, f"price-{codes[1].pk}")["title"] == "SPY - daily bars"
+
+
+def test_price_charts_mark_the_trades_entries_and_exits(admin_client):
+    code = CodeFactory(symbol="MSFT")
+    StrategyFactory(active=True).codes.set([code])
+    row = cache_market_data(code, period="1 Y", bar="1 day", trend="up")
+    fill(code, "BUY", 10, "100", days_ago=1)
+    fill(code, "SELL", 10, "104")  # closed today: +40 gross
+    trade = Trade.objects.get()
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    markers = script(page, f"price-{code.pk}")["markers"]
+    marks = [(m["type"], m["price"], m["index"]) for m in markers]
+    last = len(row.data["bars"]["close"][-180:]) - 1  # both after the last cached bar
+    assert marks == [("entry long", 100.0, last), ("exit", 104.0, last)]
+    labels = [m["label"] for m in markers]
+    assert labels[0].startswith(f"trade #{trade.pk} entry long @ 100.000000 (")
+    assert labels[1].startswith(f"trade #{trade.pk} exit @ 104.000000, net 40.000000 (")
+
+
+def test_the_trader_chooses_which_codes_to_chart(admin_client):
+    codes = [CodeFactory(symbol=f"S{n:02d}") for n in range(10)]
+    StrategyFactory(active=True).codes.set(codes)
+    other = CodeFactory(symbol="ZZZ")  # no active strategy trades it
+    for code in [*codes, other]:
+        cache_market_data(code, period="1 Y", bar="1 day", trend="flat")
+
+    def charted(query=""):
+        page = admin_client.get(f"/admin/dashboard/{query}", secure=True).content.decode()
+        return page, re.findall(r'aria-label="(\w+) price chart"', page)
+
+    page, symbols = charted()
+    assert symbols == [f"S{n:02d}" for n in range(8)]  # none chosen: the first eight
+    assert 'name="code"' in page
+    page, symbols = charted(f"?code={other.pk}&code={codes[9].pk}")
+    assert symbols == ["S09", "ZZZ"]
+    page, symbols = charted("?code=999999")  # not a code: said at the chooser, default shown
+    assert "Select a valid choice. 999999 is not one of the available choices." in page
+    assert symbols == [f"S{n:02d}" for n in range(8)]
+
+
+def test_each_strategy_shows_its_performance_with_a_few_queries(
+    admin_client, django_assert_max_num_queries
+):
+    strategies = [StrategyFactory(active=True, name=f"Strategy {n}") for n in range(3)]
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    for strategy in strategies:
+        assert f'id="performance-{strategy.pk}"' in page
+        assert script(page, f"equity-{strategy.pk}")["title"] == strategy.name
+    for _ in range(8):
+        StrategyFactory(active=True)
+    with django_assert_max_num_queries(30) as counted:
+        admin_client.get("/admin/dashboard/", secure=True)
+    few = len(counted)
+    for _ in range(8):
+        StrategyFactory(active=True)
+    with django_assert_max_num_queries(few):  # the same queries for more strategies
+        admin_client.get("/admin/dashboard/", secure=True)

@@ -15,6 +15,9 @@ ROUTES = {
     "marketdata.tasks.bars_sync_task": "maintenance",
     "performance.tasks.performance_snapshot_task": "maintenance",
     "workflows.tasks.workflow_metrics_task": "maintenance",
+    "strategies.tasks.decisions_purge_task": "maintenance",
+    "performance.tasks.performance_snapshots_purge_task": "maintenance",
+    "workflows.tasks.execution_logs_purge_task": "maintenance",
 }
 
 

@@ -87,7 +87,7 @@ class AgentMessageSerializer(ModelSerializer):
         model = AgentConversation
         fields = [
             "id", "workflow_execution_id", "agent_name", "message_type", "message_content",
-            "timestamp", "tokens_used",
+            "timestamp", "tokens_used", "llm_model",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -134,3 +134,22 @@ class ExecutionStartedSerializer(serializers.Serializer):
     execution_id = serializers.IntegerField(source="pk")
     task_id = serializers.CharField(help_text="The Celery task that runs it.")
     status = serializers.CharField(help_text="pending until a worker picks it up.")
+
+
+class AgentUsageSerializer(serializers.Serializer):
+    """The tokens one model used on one day (UTC)."""
+
+    day = serializers.DateField()
+    llm_model = serializers.CharField(help_text="The model; offline for the offline rules")
+    messages = serializers.IntegerField(help_text="Messages that report their tokens")
+    tokens_used = serializers.IntegerField()
+
+
+class AgentUsageQuerySerializer(serializers.Serializer):
+    since = serializers.DateField(required=False, help_text="First day (UTC), included")
+    until = serializers.DateField(required=False, help_text="Last day (UTC), included")
+
+    def validate(self, attrs):
+        if "since" in attrs and "until" in attrs and attrs["since"] > attrs["until"]:
+            raise serializers.ValidationError({"until": "Must not be before since."})
+        return attrs

@@ -1,7 +1,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .views import AgentPerformanceView, ExecutionViewSet, WorkflowMetricsViewSet, WorkflowViewSet
+from .views import (
+    AgentPerformanceView,
+    AgentUsageView,
+    ExecutionViewSet,
+    WorkflowMetricsViewSet,
+    WorkflowViewSet,
+)
 
 router = SimpleRouter()
 router.register("workflows", WorkflowViewSet, basename="workflow")
@@ -11,6 +17,7 @@ router.register("workflow-metrics", WorkflowMetricsViewSet, basename="workflow-m
 # Endpoints that are not a viewset; the API root includes them beside the routers.
 extra_urlpatterns = [
     path("agents/performance/", AgentPerformanceView.as_view(), name="agent-performance"),
+    path("agents/usage/", AgentUsageView.as_view(), name="agent-usage"),
 ]
 
 urlpatterns = [*extra_urlpatterns, *router.urls]

@@ -13,6 +13,8 @@ from .filters import ExecutionFilter, WorkflowFilter, WorkflowMetricsFilter
 from .serializers import (
     AgentMessageSerializer,
     AgentPerformanceSerializer,
+    AgentUsageQuerySerializer,
+    AgentUsageSerializer,
     ExecutionSerializer,
     ExecutionStartedSerializer,
     WorkflowMetricsSerializer,
@@ -200,3 +202,19 @@ class AgentPerformanceView(APIView):
     def get(self, request):
         rows = selectors.agent_performance()
         return Response(AgentPerformanceSerializer(rows, many=True).data)
+
+
+class AgentUsageView(APIView):
+    """The tokens each model used per day (UTC), summed over the agents' messages: what the
+    language model costs, per model. ``?since=`` and ``?until=`` (dates) narrow the days."""
+
+    @extend_schema(
+        summary="Token usage per model and day",
+        parameters=[AgentUsageQuerySerializer],
+        responses=AgentUsageSerializer(many=True),
+    )
+    def get(self, request):
+        query = AgentUsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.token_usage(**query.validated_data)
+        return Response(AgentUsageSerializer(rows, many=True).data)

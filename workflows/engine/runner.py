@@ -49,6 +49,9 @@ class SymbolRun:
     order: object = None
     halted: str | None = None  # why deciding and ordering steps are skipped for this code
     unparsed: list = field(default_factory=list)  # parse errors of single model answers
+    unparsed_reply: str | None = None  # the last model answer that could not be parsed
+    llm_model: str = ""  # the model that proposed (empty: the indicator rules decide)
+    model_time_ms: int | None = None  # the model calls' time, all steps together
 
     @property
     def name(self):
@@ -94,7 +97,7 @@ class Run:
 
     def conversation_record(self, messages):
         """Store the agents' messages (records with agent_name, message_type, content,
-        timestamp, tokens_used) of this run in one insert."""
+        timestamp, tokens_used, llm_model) of this run in one insert."""
         return AgentConversation.objects.bulk_create(
             AgentConversation(
                 workflow_execution=self.execution,
@@ -103,6 +106,7 @@ class Run:
                 message_content=m.content,
                 timestamp=m.timestamp,
                 tokens_used=m.tokens_used,
+                llm_model=m.llm_model,
             )
             for m in messages
         )

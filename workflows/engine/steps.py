@@ -13,6 +13,8 @@ them, with the reason said there.
 import time
 from decimal import Decimal, InvalidOperation
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from marketdata.services import market_data_get, price_now
 from orders.services import bracket_place, position_exit
 from strategies.risk import CLOSE, risk_check
@@ -218,16 +220,21 @@ class AiAnalyze(Step):
         # engine (the web's too, which never runs a step) about a second at start-up.
         from ..agents.analyze import analyze
 
-        outcome = analyze(
+        model = config.get("model") or run.params.get("llm_model") or None
+        outcome = _ask_model(self, run, symbol, model, lambda: analyze(
             symbol.name, symbol.timeframes, prompt_template=config["prompt_template"],
-            model=config.get("model"), temperature=config.get("temperature"),
+            model=model, temperature=config.get("temperature"),
             max_tokens=config.get("max_tokens"),
-        )  # fmt: skip
+        ))  # fmt: skip
+        if outcome is None:
+            return
         run.conversation_record(outcome.messages)
+        _model_used(symbol, outcome)
         symbol.analyses.append(outcome.text)
         self.log(run, symbol, f"analysis by the model: {outcome.text[:200]}")
         if outcome.decision is None:
             symbol.unparsed.append(outcome.parse_error)
+            symbol.unparsed_reply = outcome.text
             self.log(run, symbol, f"parsing error: {outcome.parse_error}", level="error")
         elif symbol.proposal is None:
             symbol.proposal = outcome.decision
@@ -247,14 +254,16 @@ class AutogenTeam(Step):
     def run(self, run, symbol, config):
         from ..agents.team import decide  # where it runs: AutoGen is slow to import (above)
 
-        outcome = decide(
-            symbol.name,
-            symbol.timeframes,
-            agents=config.get("agents"),
+        model = run.params.get("llm_model") or None
+        outcome = _ask_model(self, run, symbol, model, lambda: decide(
+            symbol.name, symbol.timeframes, agents=config.get("agents"),
             max_rounds=int(config.get("max_rounds", 10)),
-            instructions=config.get("instructions", ""),
-        )
+            instructions=config.get("instructions", ""), model=model,
+        ))  # fmt: skip
+        if outcome is None:
+            return
         run.conversation_record(outcome.messages)
+        _model_used(symbol, outcome)
         for error in outcome.parse_errors:
             self.log(run, symbol, f"parsing error: {error}", level="error")
         if outcome.decision is None:
@@ -262,6 +271,9 @@ class AutogenTeam(Step):
             self.log(
                 run, symbol, f"{symbol.name}: {symbol.halted}; no order follows", level="error"
             )
+            symbol.unparsed_reply = outcome.last_reply
+            _record_unusable(self, run, symbol, status="parsing_error",
+                             error="; ".join(outcome.parse_errors))  # fmt: skip
             return
         symbol.proposal = outcome.decision
         symbol.analyses.append(outcome.decision.get("analysis", ""))
@@ -338,6 +350,8 @@ class Decide(Step):
             self.log(
                 run, symbol, f"{symbol.name}: {symbol.halted}; no order follows", level="error"
             )
+            _record_unusable(self, run, symbol, status="parsing_error",
+                             error="; ".join(symbol.unparsed))  # fmt: skip
             return
         if proposal is None:
             proposal = rules_decision(symbol.name, symbol.timeframes)
@@ -364,6 +378,9 @@ class Decide(Step):
             stop_loss=proposal.get("stop_loss"),
             analysis_text=proposal.get("analysis", ""),
             workflow_execution=run.execution,
+            confidence=proposal.get("confidence"),
+            llm_model=symbol.llm_model,
+            execution_time_ms=symbol.model_time_ms,
             **price,
         )
         run.counts["decisions_made"] += 1
@@ -490,3 +507,59 @@ def _last_atr(symbol):
         if values:
             return values[-1]
     return None
+
+
+def _model_used(symbol, outcome):
+    """Keep which model proposed, and add its time to the code's model time."""
+    symbol.llm_model = outcome.llm_model
+    if outcome.execution_time_ms is not None:
+        symbol.model_time_ms = (symbol.model_time_ms or 0) + outcome.execution_time_ms
+
+
+def _ask_model(step, run, symbol, model, ask):
+    """``ask()``'s outcome; or None when the model could not be asked (its endpoint down, a
+    refused key, a model it does not serve): that is a decision that failed, kept with the
+    reason, and the code goes no further."""
+    from ..agents.llm import model_name  # where it runs: AutoGen is slow to import (above)
+
+    began = time.perf_counter()
+    try:
+        return ask()
+    except SoftTimeLimitExceeded:
+        raise  # the whole run stops, not this code
+    except Exception as exc:
+        if not symbol.timeframes:
+            raise  # nothing to decide on: the code fails as before
+        error = _model_error(exc)
+        symbol.llm_model = model_name(model)
+        symbol.model_time_ms = round((time.perf_counter() - began) * 1000)
+        symbol.halted = f"the model could not be asked ({error})"
+        step.log(run, symbol, f"{symbol.name}: {symbol.halted}; no order follows", level="error")
+        _record_unusable(step, run, symbol, status="failed", error=error)
+        return None
+
+
+def _model_error(exc):
+    """``Type: message`` of a model call's error. Trap: autogen's group chat re-raises an
+    agent's error as a RuntimeError whose text is ``Type: message`` and then the whole
+    traceback; the first line is the reason."""
+    text = str(exc).split("\nTraceback", 1)[0].strip()
+    if isinstance(exc, RuntimeError) and "Traceback" in str(exc):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _record_unusable(step, run, symbol, *, status, error):
+    """A decision the model did not make, kept for the audit: a hold at the last close of the
+    shortest timeframe, with its status, the reason and the model's last answer."""
+    from ..agents.team import market_snapshots  # where it runs: AutoGen is slow to import
+
+    symbol.decision = decision_record(
+        code=symbol.code, strategy=run.strategy, type="hold",
+        current_price=Decimal(str(round(market_snapshots(symbol.timeframes)[0]["close"], 4))),
+        analysis_text=symbol.unparsed_reply or "", workflow_execution=run.execution,
+        status=status, error_message=error, llm_model=symbol.llm_model,
+        execution_time_ms=symbol.model_time_ms,
+    )  # fmt: skip
+    step.log(run, symbol, f"decision {symbol.decision.pk} recorded as {status}: {error}",
+             level="error")  # fmt: skip

@@ -27,7 +27,7 @@ EXECUTION_FIELDS = {
 }  # fmt: skip
 MESSAGE_FIELDS = {
     "id", "workflow_execution_id", "agent_name", "message_type", "message_content", "timestamp",
-    "tokens_used",
+    "tokens_used", "llm_model",
 }  # fmt: skip
 
 

@@ -163,7 +163,20 @@ def test_an_unreadable_answer_is_a_parsing_error_and_no_order(monkeypatch):
     log = messages(execution)
     assert sum(line.startswith("parsing error:") for line in log) == 3
     assert any("no decision could be parsed after 3 attempts" in line for line in log)
-    assert not Decision.objects.exists() and not Order.objects.exists()
+    # The audit keeps it: a hold at the last close with its status, reasons and last reply.
+    decision = Decision.objects.get()
+    assert (decision.type, decision.status, decision.llm_model) == ("hold", "parsing_error",
+                                                                    "offline")  # fmt: skip
+    assert decision.error_message == (
+        "attempt 1: no JSON object in the reply; attempt 2: decision: Value error, a buy needs "
+        "both target_price and stop_loss; attempt 3: type: Input should be 'buy', 'sell' or "
+        "'hold'"
+    )
+    assert '"type": "strong_buy"' in decision.analysis_text  # the third, last reply
+    close = MarketData.objects.get(bar="1 day").data["bars"]["close"][-1]
+    assert decision.current_price == Decimal(str(round(close, 4)))
+    assert decision.execution_time_ms >= 0 and decision.confidence is None
+    assert not Order.objects.exists()
     assert execution.status == ExecutionStatus.COMPLETED
 
 
