@@ -22,8 +22,12 @@ from .models import BarSource, Code, MarketData, contract_of
 logger = logging.getLogger(__name__)
 
 
-def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", broker=None):
-    """Find ``symbol`` at the broker and store it in ``code``; the same conid is stored once."""
+def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", broker=None,
+                 refresh=True):  # fmt: skip
+    """Find ``symbol`` at the broker and store it in ``code``; the same conid is stored once.
+
+    A conid stored already is refreshed from IB's answer, or with ``refresh=False`` (adding a
+    code) refused, naming the code that has it."""
     symbol = symbol_clean(symbol)
     broker = broker or get_broker()
     try:
@@ -36,6 +40,8 @@ def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", br
         raise ApplicationError(
             f"{symbol} could not be resolved.", extra={"symbol": str(exc)}
         ) from exc
+    if not refresh and Code.objects.filter(conid=info.conid).exists():
+        raise _code_conid_taken(info.conid, field="symbol")
     code, _ = Code.objects.update_or_create(
         conid=info.conid,
         defaults={
@@ -210,10 +216,12 @@ CODE_EDITABLE = frozenset(
 )
 
 
-def _code_conid_taken(conid):
+def _code_conid_taken(conid, *, field="conid"):
+    existing = Code.objects.filter(conid=conid).first()
+    named = f"code #{existing.pk}, {existing}" if existing else "another code"
     return ApplicationError(
         f"An instrument with conid {conid} is already stored.",
-        extra={"conid": f"conid {conid} is already used by another code."},
+        extra={field: f"conid {conid} is already stored as {named}."},
     )
 
 
