@@ -216,6 +216,7 @@ def test_an_oca_group_cancels_the_others_when_one_fills(ib, gateway, aapl):
 
 def test_an_oca_group_of_type_2_reduces_the_others_by_each_fill():
     server = start_gateway(seed=7, max_fill_size=3)
+    client = None
     try:
         client = connect(server, client_id=3)
         [contract] = client.qualifyContracts(ibapi.Stock("AAPL", "SMART", "USD"))
@@ -231,6 +232,7 @@ def test_an_oca_group_of_type_2_reduces_the_others_by_each_fill():
         server.set_price("AAPL", 194)  # the stop sells the remaining 7
         assert status(client, second, "Filled")
         assert sum(f.execution.shares for f in first.fills + second.fills) == 10
-        client.disconnect()
-    finally:
+    finally:  # a failure here must not leave a client on the loop the next tests use
+        if client is not None:
+            client.disconnect()
         server.stop()
