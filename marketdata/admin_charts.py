@@ -8,6 +8,8 @@ from datetime import datetime
 
 from django.utils.html import json_script
 
+from tradingsite.money import price_text
+
 # Indicators on the price scale; the others (RSI, MACD, ATR) have scales of their own.
 PRICE_LINES = ("sma_20", "sma_50", "sma_200", "bb_upper", "bb_lower", "supertrend")
 
@@ -84,7 +86,7 @@ def document_chart(document, *, title, decisions, last=None):
                 "index": index,
                 "price": float(decision.current_price),
                 "type": decision.type,
-                "label": f"{decision.type} #{decision.pk} @ {decision.current_price} "
+                "label": f"{decision.type} #{decision.pk} @ {price_text(decision.current_price)} "
                          f"({decision.created_at:%Y-%m-%d %H:%M} UTC)",
             })  # fmt: skip
     return PriceChart(

@@ -1,18 +1,29 @@
+from functools import partial
+
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import path
 
 from marketdata.models import Code
 from strategies.models import Decision, Strategy
-from tradingsite.admin_tools import ReadOnlyAdmin, change_url, changelist_url, link
+from tradingsite.admin_tools import (
+    FormattedNumbersMixin,
+    ReadOnlyAdmin,
+    change_url,
+    changelist_url,
+    link,
+    short_link,
+)
 from workflows.models import WorkflowExecution
 
+from .admin_new_order import new_order_view
 from .models import Order, Position, Trade, TradeExit
 from .selectors import instrument_code
 
 
-class BrokerOwnedAdmin(ReadOnlyAdmin):
+class BrokerOwnedAdmin(FormattedNumbersMixin, ReadOnlyAdmin):
     """The broker owns the truth of these rows: the admin shows them and never edits them.
 
     Every screen names the trading mode (templates/admin/orders/ add a banner; titles too).
@@ -42,7 +53,7 @@ class BrokerOwnedAdmin(ReadOnlyAdmin):
     def instrument_link(self, row):
         if row.code_pk is None:
             return f"conid {row.instrument_id} (no code stored)"
-        return link(change_url(Code, row.code_pk), f"{row.symbol} ({row.instrument_id})")
+        return short_link(change_url(Code, row.code_pk), f"{row.symbol} ({row.instrument_id})")
 
 
 class StrategyFilter(admin.SimpleListFilter):
@@ -64,10 +75,14 @@ class StrategyFilter(admin.SimpleListFilter):
 
 @admin.register(Order)
 class OrderAdmin(BrokerOwnedAdmin):
+    number_formats = {
+        "quantity": "quantity", "price": "price", "filled_quantity": "quantity",
+        "avg_fill_price": "price",
+    }  # fmt: skip
+    # TIF, filled quantity, IB's order id and the decision are on the order's page.
     list_display = (
-        "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price", "tif",
-        "status", "filled_quantity", "avg_fill_price", "ibkr_order_id", "decision_link",
-        "trades_link",
+        "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price",
+        "status", "avg_fill_price", "trades_link",
     )  # fmt: skip
     list_display_links = ("id", "created_at")
     list_filter = ("status", "side", "order_type", "tif", StrategyFilter)
@@ -84,6 +99,11 @@ class OrderAdmin(BrokerOwnedAdmin):
         "strategy_link", "execution_link", "trades_link", "created_at", "submitted_at",
         "filled_at", "canceled_at", "updated_at",
     )  # fmt: skip
+
+    def get_urls(self):
+        new = path("new/", self.admin_site.admin_view(partial(new_order_view, self)),
+                   name="orders_order_new")  # fmt: skip
+        return [new, *super().get_urls()]
 
     def get_search_results(self, request, queryset, search_term):
         # A number is an IB order id: one index look-up, where an OR with the symbol's
@@ -130,10 +150,12 @@ class OrderAdmin(BrokerOwnedAdmin):
         return link(changelist_url(Trade, order__id__exact=order.pk), f"{order.trade_count} trades")
 
 
-class TradeExitInline(admin.TabularInline):
+class TradeExitInline(FormattedNumbersMixin, admin.TabularInline):
     """Each closing fill's part of the trade and the P&L it realized that day."""
 
     model = TradeExit
+    number_formats = {"quantity": "quantity", "price": "price", "realized_pnl": "pnl",
+                      "fees": "money"}  # fmt: skip
     fields = readonly_fields = ("exited_at", "quantity", "price", "realized_pnl", "fees")
     extra = 0
     can_delete = False
@@ -147,6 +169,10 @@ class TradeExitInline(admin.TabularInline):
 
 @admin.register(Trade)
 class TradeAdmin(BrokerOwnedAdmin):
+    number_formats = {
+        "entry_price": "price", "entry_quantity": "quantity", "exit_price": "price",
+        "exit_quantity": "quantity", "realized_pnl": "pnl", "fees": "money",
+    }  # fmt: skip
     inlines = [TradeExitInline]
     list_display = (
         "id", "entry_date", "instrument_link", "order_link", "entry_price", "entry_quantity",
@@ -184,6 +210,10 @@ class OpenFilter(admin.SimpleListFilter):
 
 @admin.register(Position)
 class PositionAdmin(BrokerOwnedAdmin):
+    number_formats = {
+        "quantity": "quantity", "average_cost": "price", "current_price": "price",
+        "unrealized_pnl": "pnl",
+    }  # fmt: skip
     list_display = (
         "instrument_link", "side", "quantity", "average_cost", "current_price", "unrealized_pnl",
         "updated_at", "closed_at", "trades_link",

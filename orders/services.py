@@ -20,6 +20,7 @@ from marketdata.services import contract_of, price_now
 from tradingsite.broker import BrokerError, get_broker
 from tradingsite.decimals import MONEY_PLACES, PRICE_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import price_step
 
 from .limits import manual_order_check
 from .models import (
@@ -504,6 +505,7 @@ def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=
     one transaction holding the code's row lock, so two requests at once cannot both pass the
     "one working order per contract" limit; the order goes to IB once that has committed.
     """
+    quantity_check(code=code, quantity=to_decimal(quantity, field="quantity"))
     market = None
     if order_type == OrderType.MKT:  # its cost is checked at IB's price now, a limit's at it
         broker = broker or get_broker()
@@ -536,12 +538,8 @@ def order_place(
 
 
 def price_tick(*, code, price):
-    """IB's smallest step of a limit price for ``code`` at ``price``, where it is known: US
-    stocks move by a cent from $1 up and by a hundredth of a cent below (IB refuses other
-    prices with error 110). None for other contracts, whose steps vary."""
-    if code.sec_type != "STK" or code.currency != "USD":
-        return None
-    return Decimal("0.01") if price >= 1 else Decimal("0.0001")
+    """IB's smallest step of a limit price for ``code`` at ``price`` (``money.price_step``)."""
+    return price_step(sec_type=code.sec_type, currency=code.currency, price=price)
 
 
 def _on_tick(price, *, side, code, rounded):
@@ -560,10 +558,26 @@ def _on_tick(price, *, side, code, rounded):
     return on_tick if on_tick > 0 else tick
 
 
+#: Security types IB trades in fractions through the API (currencies, crypto); stocks and
+#: ETFs go in whole shares (IB's fractional shares are not open to API orders by default).
+FRACTIONAL_SEC_TYPES = frozenset(["CASH", "CRYPTO"])
+
+
+def quantity_check(*, code, quantity):
+    """Whole shares unless the contract trades in fractions."""
+    if quantity != quantity.to_integral_value() and code.sec_type not in FRACTIONAL_SEC_TYPES:
+        raise ApplicationError(
+            "The quantity is not a whole number of shares.",
+            extra={"quantity": f"{quantity.normalize():f} is not a whole number: "
+                               f"{code.symbol} ({code.sec_type}) trades in whole shares."},
+        )  # fmt: skip
+
+
 def _order_write(*, code, side, quantity, order_type, price, tif, decision, broker):
     quantity, price = _order_fields(
         side=side, quantity=quantity, order_type=order_type, price=price, tif=tif
     )
+    quantity_check(code=code, quantity=quantity)
     price = _on_tick(price, side=side, code=code, rounded=decision is not None)
     if decision is not None and Order.objects.filter(decision=decision).exists():
         raise ApplicationError(

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
@@ -8,6 +9,7 @@ from marketdata.models import Code
 from orders.models import Order, Position
 from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
+    FormattedNumbersMixin,
     ObjectActionsMixin,
     ReadOnlyAdmin,
     ServiceDeleteMixin,
@@ -31,7 +33,7 @@ from workflows.services import (
 )
 from workflows.templates import strategy_steps
 
-from .models import Decision, Strategy, StrategyCode
+from .models import Decision, Strategy
 from .schedules import schedule_check
 from .services import strategy_delete, strategy_pause
 
@@ -64,7 +66,13 @@ ParamFields = type(
 
 class StrategyForm(ServiceCheckedForm, ParamFields):
     """The strategy with its parameters as fields; an empty field means the workflow default,
-    shown as the field's placeholder."""
+    shown as the field's placeholder. Its codes are one compact multi-select, searched as
+    they are typed."""
+
+    traded_codes = forms.ModelMultipleChoiceField(
+        queryset=Code.objects.order_by("symbol"), required=False, label="Codes",
+        help_text="The codes it trades: type the first letters of a symbol.",
+    )  # fmt: skip
 
     class Meta:
         model = Strategy
@@ -78,6 +86,11 @@ class StrategyForm(ServiceCheckedForm, ParamFields):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        codes = self.fields["traded_codes"]
+        codes.widget = AutocompleteSelectMultiple(Strategy._meta.get_field("codes"), admin.site)
+        codes.widget.choices = codes.choices
+        if self.instance.pk is not None:
+            self.initial["traded_codes"] = [c.pk for c in self.instance.codes.order_by("symbol")]
         param = dict(self.instance.param or {})
         _, defaults = strategy_steps(
             strategy_type=self.instance.type or "two_indicator", workflow=self.instance.workflow
@@ -128,18 +141,6 @@ class StrategyForm(ServiceCheckedForm, ParamFields):
             self.add_error(target, f"{error_name(error)}: {error.message}")
 
 
-class StrategyCodeInline(admin.TabularInline):
-    model = StrategyCode
-    extra = 1
-    autocomplete_fields = ("code",)
-    verbose_name = "code"
-    verbose_name_plural = "codes traded"
-
-    def get_queryset(self, request):
-        # Each row is titled with its code's symbol.
-        return super().get_queryset(request).select_related("code")
-
-
 def _last_execution(field):
     return Subquery(
         WorkflowExecution.objects.filter(strategy=OuterRef("pk")).order_by("-id").values(field)[:1]
@@ -154,13 +155,12 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     list_filter = ("active", "type", "workflow")
     list_select_related = ("workflow", "periodic_task__interval", "periodic_task__crontab")
     search_fields = ("name", "codes__symbol")
-    inlines = [StrategyCodeInline]
     form = StrategyForm
     actions = ["run_now", "pause", "resume", "clone"]
     object_actions = ("run_now", "pause", "resume", "clone")
     readonly_fields = ("related", "recent_runs")
     fieldsets = (
-        (None, {"fields": ("name", "type", "workflow", "active")}),
+        (None, {"fields": ("name", "type", "workflow", "traded_codes", "active")}),
         ("Parameters", {"fields": (*PARAM_FIELDS, "param")}),
         (
             "Schedule",
@@ -264,15 +264,7 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         # The codes go through strategy_update too, which syncs the schedule into beat.
-        codes = []
-        for formset in formsets:
-            formset.save(commit=False)  # what the history message lists; nothing is written
-            codes += [
-                row.cleaned_data["code"]
-                for row in formset.forms
-                if row.cleaned_data.get("code") and not row.cleaned_data.get("DELETE")
-            ]
-        strategy_update(strategy=form.instance, codes=codes)
+        strategy_update(strategy=form.instance, codes=list(form.cleaned_data["traded_codes"]))
 
     def delete_service(self, strategy):
         strategy_delete(strategy=strategy)
@@ -336,7 +328,11 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(ReadOnlyAdmin):
+class DecisionAdmin(FormattedNumbersMixin, ReadOnlyAdmin):
+    number_formats = {
+        "current_price": "price", "proposed_price": "price", "target_price": "price",
+        "stop_loss": "price", "r_coefficient": "reward_risk", "profit_margin": "percent",
+    }  # fmt: skip
     list_display = (
         "created_at", "code_link", "strategy_link", "type", "current_price", "price_at",
         "target_price", "stop_loss", "r_coefficient", "profit_margin", "execution_link",

@@ -19,6 +19,7 @@ from orders.limits import (
     working_order,
 )
 from tradingsite.decimals import to_decimal
+from tradingsite.money import percent_text, r_text
 
 from .services import decision_ratios
 
@@ -94,11 +95,16 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     reward_to_risk = -r
     minimum = _setting(params, overrides, "min_r_coefficient")
     if not outcome.record(
-        "reward_to_risk", reward_to_risk >= minimum, f"{reward_to_risk} (minimum {minimum})"
+        "reward_to_risk",
+        reward_to_risk >= minimum,
+        f"{r_text(r)} (minimum {r_text(-minimum)})",
     ):
         return outcome
     minimum = _setting(params, overrides, "min_profit_margin")
-    if not outcome.record("profit_margin", margin >= minimum, f"{margin} (minimum {minimum})"):
+    if not outcome.record(
+        "profit_margin", margin >= minimum, f"{percent_text(margin)} (minimum "
+        f"{percent_text(minimum)})"
+    ):  # fmt: skip
         return outcome
 
     account = account() if account is not None else None

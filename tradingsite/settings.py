@@ -275,6 +275,11 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
 
 # --- REST API -------------------------------------------------------------------------------
 # Token (`manage.py drf_create_token USERNAME`) or session; staff write, other users read.
+# The speed layer (tradingsite/fast.py): every override of a DRF, django-filter, Django or
+# psycopg internal made for speed. Off (API_FAST=false), the frameworks' own code runs: the same
+# bytes, slower (README, "Performance").
+API_FAST = env.bool("API_FAST", default=True)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tradingsite.api.authentication.TokenAuthentication",
@@ -335,15 +340,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="").upper() or None
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # AutoGen logs every message event at INFO; the conversation is stored anyway.
+    "root": {"handlers": ["console"], "level": LOG_LEVEL or "INFO"},
+    # Libraries say too much at INFO: AutoGen logs every message event (the conversation is
+    # stored anyway), ib_insync every order event and request, celery beat every due task.
+    # They log at WARNING and up unless LOG_LEVEL is set, which then applies to them too.
     "loggers": {
-        name: {"level": "WARNING"}
-        for name in ("autogen_core", "autogen_core.events", "autogen_agentchat", "httpx")
-    },
+        name: {"level": LOG_LEVEL or "WARNING"}
+        for name in (
+            "autogen_core",
+            "autogen_core.events",
+            "autogen_agentchat",
+            "httpx",
+            "ib_insync",
+            "celery.beat",
+            "django_celery_beat",
+        )
+    },  # fmt: skip
 }

@@ -22,7 +22,13 @@ from strategies.services import strategy_pause
 from tradingsite.exceptions import ApplicationError, ServiceUnavailable, delete_or_refuse
 from tradingsite.names import copy_name
 
-from .engine import error_name, param_value_errors, params_step_errors, workflow_errors
+from .engine import (
+    error_name,
+    param_value_errors,
+    params_errors,
+    params_step_errors,
+    workflow_errors,
+)
 from .engine.locks import LOCK_SECONDS, owner_gone, run_lock_drop, run_lock_owner
 from .engine.runner import execution_cancel, execution_run
 from .models import (
@@ -33,7 +39,7 @@ from .models import (
     WorkflowType,
     WorkflowVersion,
 )
-from .templates import strategy_steps
+from .templates import TEMPLATES, strategy_steps
 
 __all__ = ["execution_cancel", "execution_run"]  # the runner's services, re-exported
 
@@ -97,9 +103,45 @@ def workflow_create(*, name, type=WorkflowType.CUSTOM, steps=None, default_param
     return workflow
 
 
+def workflow_is_builtin(workflow):
+    """One of the built-in templates (``workflows.templates``, loaded by a migration): read
+    only, since every strategy made from a template uses it; clone it to edit."""
+    template = TEMPLATES.get(workflow.type)
+    return template is not None and template["name"] == workflow.name
+
+
+def workflow_breaks(*, workflow, steps, default_params):
+    """[(strategy, {what: why})] for each strategy on ``workflow`` that could not run with
+    these ``steps`` and ``default_params`` (a missing or misspelt placeholder, a parameter
+    the new steps refuse, no steps at all)."""
+    broken = []
+    for strategy in workflow.strategies.order_by("name"):
+        if not steps:
+            problems = {"steps": "the workflow would have no steps"}
+        else:
+            problems = params_errors(steps, {**(default_params or {}), **(strategy.param or {})})
+        if problems:
+            broken.append((strategy, problems))
+    return broken
+
+
+def breaks_described(broken):
+    return [
+        f"{strategy.name} (#{strategy.pk}): "
+        + "; ".join(f"{name}: {reason}" for name, reason in problems.items())
+        for strategy, problems in broken
+    ]
+
+
 @transaction.atomic
-def workflow_update(*, workflow, created_by=None, note="", new_version=False, **fields):
-    """Change a workflow; a change of ``steps`` (or ``new_version``) writes the next version."""
+def workflow_update(*, workflow, created_by=None, note="", new_version=False,
+                    pause_strategies=False, **fields):  # fmt: skip
+    """Change a workflow; a change of ``steps`` (or ``new_version``) writes the next version.
+
+    Nothing saved may break what runs: a change that a strategy using the workflow could not
+    run with is refused naming each such strategy, unless ``pause_strategies``: then they are
+    paused (their schedules stop) in the same transaction. ``workflow.paused_strategies``
+    lists them. The built-in templates are read-only."""
     unknown = fields.keys() - set(EDITABLE)
     if unknown:
         raise ApplicationError(
@@ -107,6 +149,32 @@ def workflow_update(*, workflow, created_by=None, note="", new_version=False, **
         )
     workflow_check(fields)
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    changing = {name for name, value in fields.items() if value != getattr(workflow, name)}
+    if workflow_is_builtin(workflow) and (changing or new_version):
+        raise ApplicationError(
+            f"{workflow.name} is a built-in template and is read-only.",
+            extra={name: "A built-in template is read-only: clone it and edit the copy."
+                   for name in sorted(changing) or ["steps"]},
+        )  # fmt: skip
+    broken = []
+    if changing & {"steps", "default_params"}:
+        broken = workflow_breaks(
+            workflow=workflow,
+            steps=fields.get("steps", workflow.steps),
+            default_params=fields.get("default_params", workflow.default_params),
+        )
+    if broken and not pause_strategies:
+        raise ApplicationError(
+            f"Saving would break {len(broken)} "
+            f"{'strategy' if len(broken) == 1 else 'strategies'} using this workflow.",
+            extra={
+                "strategies": breaks_described(broken),
+                "pause_strategies": "Confirm (pause_strategies) to save and pause them.",
+            },
+        )
+    workflow.paused_strategies = [
+        strategy_pause(strategy=strategy) for strategy, _ in broken if strategy.active
+    ]
     steps_changed = "steps" in fields and fields["steps"] != workflow.steps
     for name, value in fields.items():
         setattr(workflow, name, value)
@@ -116,7 +184,7 @@ def workflow_update(*, workflow, created_by=None, note="", new_version=False, **
     return workflow
 
 
-def workflow_revert(*, workflow, version_number, created_by=None):
+def workflow_revert(*, workflow, version_number, created_by=None, pause_strategies=False):
     """Write version N+1 with version ``version_number``'s steps."""
     version = workflow.versions.filter(version_number=version_number).first()
     if version is None:
@@ -135,6 +203,7 @@ def workflow_revert(*, workflow, version_number, created_by=None):
         created_by=created_by,
         note=f"Reverted from v{version_number}",
         new_version=True,
+        pause_strategies=pause_strategies,
     )
 
 
@@ -160,16 +229,28 @@ STRATEGY_EDITABLE = frozenset(
 
 
 def params_check(*, type, param, workflow):
-    """Refuse ``param`` when the strategy's workflow could not run with it."""
-    _strategy_check(name="-", type=type, param=param, workflow=workflow)
+    """Refuse ``param`` when the strategy's workflow could not run with it (a run may use
+    another workflow than the strategy's own: its type is not compared)."""
+    _strategy_check(name=None, type=type, param=param, workflow=workflow)
 
 
-def _strategy_check(*, name, type, param, workflow):
+def _strategy_check(*, name, type, param, workflow, pk=None):
+    """``name=None`` checks the parameters only (``params_check``)."""
     problems, param_errors = {}, []
-    if not str(name or "").strip():
+    if name is not None and not str(name).strip():
         problems["name"] = "This field is required."
+    elif name is not None:
+        same = Strategy.objects.filter(name=name).exclude(pk=pk).values_list("pk", flat=True)
+        if same:
+            problems["name"] = f"Strategy #{same[0]} is named {name!r} already; names are unique."
     if type not in StrategyType.values:
         problems["type"] = f"{type!r} is not one of {', '.join(StrategyType.values)}."
+    elif name is not None and workflow is not None and type != workflow.type:
+        # The workflow's steps are what runs: a type that says otherwise would be ignored.
+        problems["type"] = (
+            f"The workflow {workflow.name!r} is of type {workflow.type!r}: the strategy's type "
+            "follows its workflow's (leave it out, or give that one)."
+        )
     if not isinstance(param, dict):
         problems["param"] = "Must be an object of parameter names to values."
     elif "type" not in problems:
@@ -183,10 +264,13 @@ def _strategy_check(*, name, type, param, workflow):
 
 @transaction.atomic
 def strategy_create(
-    *, name, type, param=None, workflow=None, codes=(), active=True,
+    *, name, type=None, param=None, workflow=None, codes=(), active=True,
     schedule_interval_minutes=None, schedule_crontab="",
 ):  # fmt: skip
+    """A new strategy; with a workflow and no ``type``, the workflow's type."""
     param = {} if param is None else param
+    if type is None:
+        type = workflow.type if workflow is not None else StrategyType.CUSTOM
     _strategy_check(name=name, type=type, param=param, workflow=workflow)
     schedule_check(interval_minutes=schedule_interval_minutes, crontab=schedule_crontab)
     strategy = Strategy.objects.create(
@@ -206,8 +290,12 @@ def strategy_create(
 def strategy_clone(*, strategy):
     """A new strategy "NAME (Copy)" (cut to fit) with the same workflow, parameters, codes and
     schedule; it starts paused, so that two copies never trade side by side unasked."""
+    max_length = Strategy._meta.get_field("name").max_length
+    taken = set(
+        Strategy.objects.filter(name__startswith=strategy.name[:20]).values_list("name", flat=True)
+    )
     return strategy_create(
-        name=copy_name(strategy.name, max_length=Strategy._meta.get_field("name").max_length),
+        name=copy_name(strategy.name, max_length=max_length, taken=taken),
         type=strategy.type,
         param=dict(strategy.param or {}),
         workflow=strategy.workflow,
@@ -229,11 +317,14 @@ def strategy_update(*, strategy, codes=None, **fields):
     if fields == {"active": False} and codes is None:  # PATCH {"active": false}: a pause
         return strategy_pause(strategy=strategy)
     strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    if fields.get("workflow") is not None and "type" not in fields:
+        fields["type"] = fields["workflow"].type  # the type follows a new workflow
     for name, value in fields.items():
         setattr(strategy, name, value)
     _strategy_check(
-        name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow
-    )
+        name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow,
+        pk=strategy.pk,
+    )  # fmt: skip
     schedule_check(
         interval_minutes=strategy.schedule_interval_minutes, crontab=strategy.schedule_crontab
     )

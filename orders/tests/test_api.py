@@ -78,6 +78,17 @@ class TestOrders(
         for method in (staff_client.put, staff_client.patch, staff_client.delete):
             assert method(self.detail_url(order), {}, format="json").status_code == 405
 
+    def test_a_fraction_of_a_share_is_a_400_naming_quantity(self, staff_client):
+        code = CodeFactory(symbol="AAPL")
+        response = staff_client.post(
+            self.list_url(), self.manual_order(code, quantity="0.5"), format="json"
+        )
+        assert_refused(response, 400, "quantity")
+        assert response.json()["errors"]["quantity"] == [
+            "0.5 is not a whole number: AAPL (STK) trades in whole shares."
+        ]
+        assert not Order.objects.exists()
+
     def test_a_manual_order_is_refused_to_anonymous_and_readers(self, anonymous, reader_client):
         data = self.manual_order(CodeFactory())
         assert_refused(anonymous.post(self.list_url(), data, format="json"), 401)

@@ -34,11 +34,11 @@ def test_the_accounts_money_is_ibs_and_a_position_says_when_it_was_priced(admin_
     fill(aapl, "BUY", 4, "100")
     position_mark_price(conid=aapl.conid, price="105")
     page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
-    assert '<div class="figure" id="net-liquidation">1000000.00</div>' in page
-    assert '<div class="figure" id="available-funds">1000000.00</div>' in page
+    assert '<div class="figure" id="net-liquidation">1,000,000.00</div>' in page
+    assert '<div class="figure" id="available-funds">1,000,000.00</div>' in page
     assert "Account DU0000001, as IB reported it at" in page
     priced = Position.objects.get(instrument=aapl).updated_at.strftime("%Y-%m-%d %H:%M:%S")
-    assert f"<td>105.000000</td><td>{priced}</td>" in page
+    assert f'<td class="number">105.00</td><td>{priced}</td>' in page
 
 
 def test_without_ib_the_dashboard_says_the_account_is_not_available(admin_client):
@@ -115,12 +115,13 @@ def test_open_positions_with_unrealized_pnl_and_realized_pnl_by_day(admin_client
     fill(aapl, "BUY", 4, "100")
     position_mark_price(conid=aapl.conid, price="105")
     page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
-    assert '<th id="unrealized-total" class="pnl-positive">20.00' in page  # 4 x (105 - 100)
+    # 4 x (105 - 100), signed and green
+    assert '<th id="unrealized-total" class="number"><span class="pnl pnl-positive">+20.00<' in page
     assert ">AAPL</a></td>" in page and ">MSFT</a></td>" not in page
     pnl = script(page, "pnl-data")
     assert [float(v) for v in pnl["daily"]] == [40.0, -10.0]
     assert [float(v) for v in pnl["cumulative"]] == [40.0, 30.0]
-    assert '<span id="realized-total" class="pnl-positive">30.00' in page
+    assert '<span id="realized-total"><span class="pnl pnl-positive">+30.00<' in page
 
 
 def test_a_trade_closed_over_several_days_counts_on_each(admin_client):
@@ -143,8 +144,8 @@ def test_realized_pnl_is_net_of_ibs_commissions(admin_client):
     order_fill_record(order=sold, quantity="4", price="101.31", commission=Decimal("1.00"))
     page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
     # 4 x 1.31 = 5.24 gross, less the sell's 1.00 and 4/10 of the buy's 1.00: IB's 3.84.
-    assert '<span id="realized-total" class="pnl-positive">3.84' in page
-    assert '<span id="fees-total">1.40' in page
+    assert '<span id="realized-total"><span class="pnl pnl-positive">+3.84<' in page
+    assert '<span id="fees-total">1.40<' in page
     assert [float(v) for v in script(page, "pnl-data")["daily"]] == [3.84]
 
 
@@ -163,7 +164,7 @@ def test_recent_decisions_link_to_their_order_and_charts_mark_them(admin_client)
     # Made after the last cached bar: marked on that bar, the one it was made on.
     assert chart["markers"] == [{
         "index": 179, "price": 100.0, "type": "buy",
-        "label": f"buy #{decision.pk} @ 100.000000 ({decision.created_at:%Y-%m-%d %H:%M} UTC)",
+        "label": f"buy #{decision.pk} @ 100.00 ({decision.created_at:%Y-%m-%d %H:%M} UTC)",
     }]  # fmt: skip
     assert "vendor/chart.umd.min.js" in page
 

@@ -21,12 +21,18 @@ class WorkflowSerializer(ModelSerializer):
     )
     current_version_id = serializers.IntegerField(read_only=True, allow_null=True)
     current_version_number = serializers.IntegerField(read_only=True, allow_null=True)
+    pause_strategies = serializers.BooleanField(
+        write_only=True, required=False,
+        help_text="A change that a strategy using the workflow could not run with is refused, "
+                  "naming each (400, `strategies`); true saves it and pauses those strategies.",
+    )  # fmt: skip
 
     class Meta:
         model = Workflow
         fields = [
             "id", "name", "type", "steps", "default_params", "description",
             "current_version_id", "current_version_number", "created_at", "updated_at",
+            "pause_strategies",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 

@@ -63,9 +63,8 @@ class WorkflowViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
         return selectors.workflows_list()
 
     def perform_create(self, serializer):
-        workflow = services.workflow_create(
-            **serializer.validated_data, created_by=self.request.user
-        )
+        fields = {k: v for k, v in serializer.validated_data.items() if k != "pause_strategies"}
+        workflow = services.workflow_create(**fields, created_by=self.request.user)
         serializer.instance = self._shaped(workflow)
 
     def perform_update(self, serializer):

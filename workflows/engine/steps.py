@@ -18,8 +18,9 @@ from orders.services import order_place
 from strategies.risk import risk_check
 from strategies.services import decision_record
 from tradingsite.broker import BrokerError
-from tradingsite.broker.vocabulary import bar_error, period_error
+from tradingsite.broker.vocabulary import bar_error, history_error, period_error
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import decision_r_text, percent_text, price_text
 
 from ..charts import chart_render
 from .locks import LOCK_SECONDS
@@ -149,6 +150,16 @@ class FetchData(Step):
         "indicators": (False, _indicator_list),
     }
 
+    def check(self, config):
+        problems = super().check(config)
+        if isinstance(config, dict) and not problems.keys() & {"period", "bar", "config"}:
+            period, bar = config.get("period"), config.get("bar")
+            if not (is_placeholder(period) or is_placeholder(bar)):
+                reason = history_error(period, bar)
+                if reason:
+                    problems["period"] = reason
+        return problems
+
     def run(self, run, symbol, config):
         def waiting(seconds):
             run.log(
@@ -171,7 +182,7 @@ class FetchData(Step):
             run,
             symbol,
             f"{symbol.name} {config['period']} / {config['bar']}: {len(closes)} bars from "
-            f"{source}, last close {closes[-1]}",
+            f"{source}, last close {price_text(Decimal(str(closes[-1])))}",
         )
 
 
@@ -359,13 +370,15 @@ class Decide(Step):
         d = symbol.decision
         at_ib = "" if live is None else (
             f" (IB's {'delayed ' if live.delayed else ''}price at "
-            f"{live.time:%Y-%m-%d %H:%M:%S} UTC; proposed {d.proposed_price})"
+            f"{live.time:%Y-%m-%d %H:%M:%S} UTC; proposed {price_text(d.proposed_price)})"
         )  # fmt: skip
+        target = "no target" if d.target_price is None else price_text(d.target_price)
         self.log(
             run,
             symbol,
-            f"decision {d.type} at {d.current_price}{at_ib}, target {d.target_price}, "
-            f"stop {d.stop_loss}, r {d.r_coefficient}, margin {d.profit_margin}",
+            f"decision {d.type} at {price_text(d.current_price)}{at_ib}, target {target}, "
+            f"stop {price_text(d.stop_loss)}, {decision_r_text(d)}, "
+            f"margin {percent_text(d.profit_margin)}",
         )
 
 

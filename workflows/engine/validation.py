@@ -8,7 +8,7 @@ The rules come from the step classes themselves (``steps.Step``): what each need
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tradingsite.broker.vocabulary import bar_error, period_error
+from tradingsite.broker.vocabulary import bar_error, history_error, period_error
 
 from .params import PLACEHOLDER, fill_placeholders, required_params
 from .steps import REGISTRY, number_error
@@ -112,6 +112,13 @@ def param_value_errors(params):
         reason = check(value) if check else None
         if reason:
             problems[name] = reason
+    for name, period in params.items():  # period_1 with bar_1: a pair IB serves
+        if name.startswith("period") and name not in problems:
+            bar_name = "bar" + name[len("period") :]
+            if bar_name in params and bar_name not in problems:
+                reason = history_error(period, params[bar_name])
+                if reason:
+                    problems[name] = reason
     return problems
 
 

@@ -19,6 +19,7 @@ from marketdata.tests.factories import CodeFactory, cache_run_bars, live_at_cach
 from orders.models import Order
 from strategies.models import Decision
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import price_text
 from workflows.agents import team
 from workflows.agents.offline import OfflineChatCompletionClient, _role
 from workflows.engine.locks import RedisRunLock
@@ -52,6 +53,8 @@ def cached_strategy(trends, *, workflow=None, param=None, type_="two_indicator",
     ``gateway``, its codes are resolved there and IB's price now is the bars' last close."""
     codes = []
     for symbol, trend in trends.items():
+        if gateway is not None:
+            gateway.list_symbol(symbol)  # a made-up symbol: listed at the gateway
         code = CodeFactory(symbol=symbol) if gateway is None else code_resolve(symbol=symbol)
         cache_run_bars(code, trend=trend, gateway=gateway)
         codes.append(code)
@@ -221,7 +224,7 @@ def test_a_decision_is_made_at_ibs_live_price_when_the_cached_bars_went_stale(mo
     assert before <= decision.price_at <= decision.created_at
     order = Order.objects.get(decision=decision)
     assert order.price <= moved and moved - order.price < CENT  # on IB's cent steps, not above
-    assert any(f"decision buy at {moved} (IB's" in line
+    assert any(f"decision buy at {price_text(moved)} (IB's" in line
                for line in messages(execution)), messages(execution)  # fmt: skip
 
 
