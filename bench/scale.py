@@ -169,6 +169,14 @@ def main():
                 time.sleep(0.2)
             return ids, time.perf_counter() - t0
 
+        def sessions():
+            """PostgreSQL sessions opened on the database so far (pg_stat_database)."""
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = "
+                               "current_database()")  # fmt: skip
+                return cursor.fetchone()[0]
+
         rows = []
         for count in [int(n) for n in args.workers.split(",") if int(n)]:
             workers = [
@@ -200,7 +208,10 @@ def main():
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{count} workers did not start; see {logs}")
             batch(strategies(2 * count, f"warm-up {count}"))
-            ids, seconds = batch(strategies(args.strategies, f"x{count}"))
+            items = strategies(args.strategies, f"x{count}")
+            sessions_before = sessions()
+            ids, seconds = batch(items)
+            opened = sessions() - sessions_before
             runs = WorkflowExecution.objects.filter(pk__in=ids)
             failed = runs.exclude(status="completed").count()
             partial = sum(1 for r in runs if r.partial)
@@ -212,7 +223,8 @@ def main():
                 len(ERRORS.findall((logs / f"worker-{count}-{i}.log").read_text(errors="replace")))
                 for i in range(count)
             )
-            rows.append((count, len(ids) / seconds * 60, seconds, failed, partial, errors, paced))
+            rows.append((count, len(ids) / seconds * 60, seconds, failed, partial, errors, paced,
+                         opened))  # fmt: skip
 
         if rows:
             report(args.strategies, rows)
@@ -225,11 +237,12 @@ def main():
 
 def report(strategies, rows):
     print(f"\n{strategies} runs of 3 codes each, warm cache, offline model, wait 0")
-    print("workers  runs/min  speed-up  seconds  failed  partial  id/pacing errors  waits")
+    print("workers  runs/min  speed-up  seconds  failed  partial  id/pacing errors  waits  "
+          "db sessions")  # fmt: skip
     base = rows[0][1]
-    for count, per_minute, seconds, failed, partial, errors, paced in rows:
+    for count, per_minute, seconds, failed, partial, errors, paced, opened in rows:
         print(f"{count:>7}  {per_minute:>8.1f}  {per_minute / base:>7.2f}x  {seconds:>7.1f}  "
-              f"{failed:>6}  {partial:>7}  {errors:>16}  {paced:>5}")  # fmt: skip
+              f"{failed:>6}  {partial:>7}  {errors:>16}  {paced:>5}  {opened:>11}")  # fmt: skip
 
 
 def beat_lag(count, codes, workflow, logs, env, strategy_create, PeriodicTask, queues):

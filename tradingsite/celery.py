@@ -12,6 +12,11 @@ logger = logging.getLogger(__name__)
 
 app = Celery("tradingsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's Django fixup closes every database connection before and after each task (a new
+# PostgreSQL session per run) unless told to reuse them: it closes them only every this many
+# tasks, and the handlers below apply Django's own rules instead (CONN_MAX_AGE, and the health
+# check of CONN_HEALTH_CHECKS before the connection's first use in a task).
+app.conf.CELERY_DB_REUSE_MAX = 1_000_000
 app.autodiscover_tasks()
 
 
@@ -51,6 +56,17 @@ def give_the_ib_client_id_back(**kwargs):
     from tradingsite.broker import reset_broker  # in the handler: Django is set up by now
 
     reset_broker()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def keep_or_renew_the_database_connection(**kwargs):
+    """As Django does around each request: a connection past CONN_MAX_AGE, or found broken,
+    is closed (a new one is opened at the next query); a live one is kept, checked at its
+    next use."""
+    from django.db import close_old_connections  # Django is set up once a task runs
+
+    close_old_connections()
 
 
 @signals.worker_init.connect
