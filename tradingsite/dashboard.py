@@ -32,6 +32,7 @@ from strategies.models import Decision, Strategy
 from strategies.services import trading_kill, trading_resume
 from tradingsite.broker import BrokerError
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import money_text, price_text
 from workflows.models import ExecutionStatus, WorkflowExecution
 
 CHART_BAR = "1 day"
@@ -109,7 +110,7 @@ def _fills(conids):
     )
     for conid, at, price, side, pk in entries:
         kind = "entry long" if side == "BUY" else "entry short"
-        marks[conid].append((at, price, kind, f"trade #{pk} {kind} @ {price}"))
+        marks[conid].append((at, price, kind, f"trade #{pk} {kind} @ {price_text(price)}"))
     exits = (
         TradeExit.objects.filter(trade__instrument_id__in=conids)
         .values_list(
@@ -118,7 +119,10 @@ def _fills(conids):
         .order_by("-exited_at")[:MAX_MARKS]
     )
     for conid, at, price, trade_id, pnl, fees in exits:
-        label = f"trade #{trade_id} exit @ {price}, net {pnl - fees}"
+        label = (
+            f"trade #{trade_id} exit @ {price_text(price)}, "
+            f"net {money_text(pnl - fees, signed=True)}"
+        )
         marks[conid].append((at, price, "exit", label))
     return marks
 

@@ -251,7 +251,7 @@ def _strategy_check(*, name, type, param, workflow, pk=None):
     elif name is not None and workflow is not None and type != workflow.type:
         # The workflow's steps are what runs: a type that says otherwise would be ignored.
         problems["type"] = (
-            f"The workflow {workflow.name!r} is of type {workflow.type!r}: the strategy's type "
+            f"The workflow {workflow.name!r} is of type '{workflow.type}': the strategy's type "
             "follows its workflow's (leave it out, or give that one)."
         )
     if not isinstance(param, dict):

@@ -211,8 +211,8 @@ def test_price_charts_mark_the_trades_entries_and_exits(admin_client):
     last = len(row.data["bars"]["close"][-180:]) - 1  # both after the last cached bar
     assert marks == [("entry long", 100.0, last), ("exit", 104.0, last)]
     labels = [m["label"] for m in markers]
-    assert labels[0].startswith(f"trade #{trade.pk} entry long @ 100.000000 (")
-    assert labels[1].startswith(f"trade #{trade.pk} exit @ 104.000000, net 40.000000 (")
+    assert labels[0].startswith(f"trade #{trade.pk} entry long @ 100.00 (")
+    assert labels[1].startswith(f"trade #{trade.pk} exit @ 104.00, net +40.00 (")
 
 
 def test_the_trader_chooses_which_codes_to_chart(admin_client):

@@ -51,8 +51,8 @@ def strategy_on(trend, *, steps=None, param=None):
     if steps is not None:
         defaults = TEMPLATES["two_indicator"]["default_params"]
         workflow = workflow_create(name="analyse", steps=steps, default_params=defaults)
-    return strategy_create(name="Audit", type="two_indicator", workflow=workflow,
-                           param=param or {}, codes=[code])  # fmt: skip
+    return strategy_create(name="Audit", type=None if workflow else "two_indicator",
+                           workflow=workflow, param=param or {}, codes=[code])  # fmt: skip
 
 
 def run(strategy):
