@@ -88,3 +88,20 @@ def test_placing_needs_the_permission_to_add_orders(client, django_user_model):
     clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
     client.force_login(clerk)
     assert client.get(URL, secure=True).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"code": "\x00", "side": "BUY", "quantity": "1", "order_type": "LMT", "price": "1"},
+        {"code": "abc", "side": "HOLD", "quantity": "1e400", "order_type": "STP", "tif": "x"},
+        {"code": "1", "side": "BUY", "quantity": "0", "order_type": "MKT", "tif": "DAY"},
+        {"code": "1", "side": "BUY", "quantity": "-3", "order_type": "LMT", "price": "1e30"},
+        {"code": "1", "side": "BUY", "quantity": "NaN", "order_type": "LMT", "price": "Infinity"},
+    ],
+)
+def test_hostile_input_is_refused_on_the_form_and_nothing_is_placed(admin_client, fields):
+    response = admin_client.post(URL, fields, secure=True)
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert not Order.objects.exists()
