@@ -1,10 +1,11 @@
 from functools import partial
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.urls import path
+from django.urls import path, reverse
 
 from marketdata.models import Code
 from strategies.models import Decision, Strategy
@@ -16,6 +17,7 @@ from tradingsite.admin_tools import (
     link,
     short_link,
 )
+from tradingsite.money import quantity_text
 from workflows.models import WorkflowExecution
 
 from .admin_new_order import new_order_view
@@ -222,11 +224,23 @@ class PositionAdmin(BrokerOwnedAdmin):
     search_fields = ("^instrument__symbol",)
     search_help_text = "Search by symbol"
     ordering = ("-updated_at", "-id")
-    readonly_fields = ("instrument_link", "side", "trades_link")
+    readonly_fields = ("instrument_link", "side", "trades_link", "close_link")
     fields = (
         "instrument_link", "side", "quantity", "average_cost", "current_price", "unrealized_pnl",
-        "updated_at", "closed_at", "trades_link",
+        "updated_at", "closed_at", "trades_link", "close_link",
     )  # fmt: skip
+
+    @admin.display(description="close it")
+    def close_link(self, position):
+        """The New order form filled in with the opposite market order of the whole holding."""
+        if position.closed_at is not None or not position.quantity:
+            return "-"
+        side = "SELL" if position.quantity > 0 else "BUY"
+        quantity = quantity_text(abs(position.quantity)).replace(",", "")
+        query = urlencode({"code": position.instrument_id, "side": side, "quantity": quantity,
+                           "order_type": "MKT", "tif": "DAY"})  # fmt: skip
+        return link(f"{reverse('admin:orders_order_new')}?{query}",
+                    f"New order: {side} {quantity} at the market")  # fmt: skip
 
     @admin.display(description="side")
     def side(self, position):
