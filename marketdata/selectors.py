@@ -3,6 +3,7 @@
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
+from .documents import document_of_columns
 from .models import Code, MarketData, OhlcvBar
 
 
@@ -19,8 +20,6 @@ def market_data_list(*, with_data=True):
 def stored_bars_documents(*, codes, timeframe, last):
     """{code id: bars-and-indicators document} of each code's last ``last`` stored bars of
     ``timeframe``, oldest first, in one query; codes without stored bars are left out."""
-    from .services import document_of_columns
-
     rows = (
         OhlcvBar.objects.filter(ticker__in=codes, timeframe=timeframe)
         .annotate(

@@ -7,17 +7,17 @@ import threading
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 
-import numpy as np
 import redis
 from django.conf import settings
 from django.utils import timezone
 
-from tradingsite.broker import BrokerError, BrokerUnavailable, ContractInfo, get_broker
+from tradingsite.broker import BrokerError, BrokerUnavailable, get_broker
 from tradingsite.broker.vocabulary import bar_error, period_error
 from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
 from .bar_store import bars_store, timeframe_of
-from .models import BarSource, Code, MarketData
+from .documents import bars_document
+from .models import BarSource, Code, MarketData, contract_of
 
 logger = logging.getLogger(__name__)
 
@@ -52,16 +52,6 @@ def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", br
         },
     )
     return code
-
-
-def contract_of(code):
-    return ContractInfo(
-        conid=code.conid,
-        symbol=code.symbol,
-        exchange=code.exchange,
-        currency=code.currency,
-        sec_type=code.sec_type,
-    )
 
 
 def price_now(*, code, broker=None):
@@ -211,38 +201,6 @@ def _bars_check(*, symbol, bars):
                     "No bars were stored.",
                     extra={field: f"{value} at {moment} is not a positive price."},
                 )
-
-
-def bars_document(bars):
-    """The cached JSON: OHLCV columns and the indicator set computed on them."""
-    return document_of_columns(
-        times=[b.time for b in bars],
-        **{
-            name: [getattr(b, name) for b in bars]
-            for name in ("open", "high", "low", "close", "volume")
-        },
-    )
-
-
-def document_of_columns(*, times, open, high, low, close, volume):
-    """The cache's document shape (OHLCV columns and the indicator set) of columns of bars."""
-    # Imported here: numba costs every process about half a second at start-up otherwise.
-    from .indicators import indicator_set
-
-    columns = {
-        name: np.asarray(values, dtype=float)
-        for name, values in (("open", open), ("high", high), ("low", low), ("close", close),
-                             ("volume", volume))
-    }  # fmt: skip
-    return {
-        "bars": {
-            "time": [t.isoformat() for t in times],
-            **{name: values.tolist() for name, values in columns.items()},
-        },
-        "indicators": indicator_set(
-            columns["open"], columns["high"], columns["low"], columns["close"], columns["volume"]
-        ),
-    }
 
 
 def market_data_purge(*, now=None):

@@ -224,7 +224,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "tradingsite.beat:DatabaseScheduler"  # django-celery-beat's, faster
 # Three queues, so that a flood of runs never delays the broker's housekeeping: `runs` (the
 # workflow runs), `broker` (reconcile with IB, the sweep of orphaned runs) and `maintenance`
 # (metrics, snapshots, purges, and any task not routed). A worker started without -Q
@@ -275,6 +275,11 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
 
 # --- REST API -------------------------------------------------------------------------------
 # Token (`manage.py drf_create_token USERNAME`) or session; staff write, other users read.
+# The speed layer (tradingsite/fast.py): every override of a DRF, django-filter, Django or
+# psycopg internal made for speed. Off (API_FAST=false), the frameworks' own code runs: the same
+# bytes, slower (README, "Performance").
+API_FAST = env.bool("API_FAST", default=True)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tradingsite.api.authentication.TokenAuthentication",

@@ -15,10 +15,11 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.throttling import UserRateThrottle
 
 from marketdata.tests.factories import CodeFactory
-from tradingsite.api.authentication import TokenAuthentication, _TokenRead
+from tradingsite.api.authentication import TokenAuthentication
 from tradingsite.api.exceptions import api_exception_handler
 from tradingsite.api.parsers import json_depth_refusal
 from tradingsite.exceptions import ServiceUnavailable
+from tradingsite.fast import _TokenRead
 from tradingsite.testing.api import APITestCase, SecureAPIClient, assert_refused, results
 from tradingsite.testing.factories import (
     AgentMessageFactory,

@@ -12,6 +12,7 @@ ROUTES = {
     "orders.tasks.orders_reconcile_task": "broker",
     "workflows.tasks.executions_sweep_task": "broker",
     "marketdata.tasks.market_data_purge_task": "maintenance",
+    "marketdata.tasks.bars_sync_task": "maintenance",
     "performance.tasks.performance_snapshot_task": "maintenance",
     "workflows.tasks.workflow_metrics_task": "maintenance",
 }
