@@ -1,11 +1,12 @@
 from functools import partial
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html_join
 
 from marketdata.models import Code
@@ -21,6 +22,7 @@ from tradingsite.admin_tools import (
 )
 from tradingsite.broker import BrokerError
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import quantity_text
 from workflows.models import WorkflowExecution
 
 from .admin_new_order import new_order_view
@@ -303,11 +305,23 @@ class PositionAdmin(TraderControlsMixin, BrokerOwnedAdmin):
         self._each(request, queryset, lambda p: position_close(position=p, user=request.user),
                    "Sent the exit of")  # fmt: skip
 
-    readonly_fields = ("instrument_link", "side", "trades_link")
+    readonly_fields = ("instrument_link", "side", "trades_link", "close_link")
     fields = (
         "instrument_link", "side", "quantity", "average_cost", "current_price", "unrealized_pnl",
-        "updated_at", "closed_at", "trades_link",
+        "updated_at", "closed_at", "trades_link", "close_link",
     )  # fmt: skip
+
+    @admin.display(description="close it")
+    def close_link(self, position):
+        """The New order form filled in with the opposite market order of the whole holding."""
+        if position.closed_at is not None or not position.quantity:
+            return "-"
+        side = "SELL" if position.quantity > 0 else "BUY"
+        quantity = quantity_text(abs(position.quantity)).replace(",", "")
+        query = urlencode({"code": position.instrument_id, "side": side, "quantity": quantity,
+                           "order_type": "MKT", "tif": "DAY"})  # fmt: skip
+        return link(f"{reverse('admin:orders_order_new')}?{query}",
+                    f"New order: {side} {quantity} at the market")  # fmt: skip
 
     @admin.display(description="side")
     def side(self, position):

@@ -9,12 +9,12 @@ form next to the field it is about, and nothing is placed.
 
 from django import forms
 from django.conf import settings
-from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from marketdata.models import Code
+from tradingsite.admin_forms import AutocompleteSelect
 from tradingsite.admin_tools import change_url
 from tradingsite.broker import BrokerError
 from tradingsite.exceptions import ApplicationError

@@ -1,13 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from marketdata.models import Code
 from orders.models import Order, Position
-from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
+from tradingsite.admin_forms import AutocompleteSelectMultiple, PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
     FormattedNumbersMixin,
     ObjectActionsMixin,

@@ -5,6 +5,7 @@ import json
 import sys
 
 from django import forms
+from django.contrib.admin import widgets
 
 from tradingsite.api.fields import jsonb_refusal
 from tradingsite.api.parsers import json_depth_refusal
@@ -80,3 +81,20 @@ class PrettyJSONField(forms.JSONField):
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value
         return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+
+class _IdsOnly:
+    """Django's autocomplete widgets look the posted values up to show them again, and a value
+    that is not a number (a mistyped or hostile post, "abc" or a NUL) made that query fail, a
+    500: only numbers are looked up (the field itself refuses the rest, naming it)."""
+
+    def optgroups(self, name, value, attr=None):
+        return super().optgroups(name, [v for v in value if str(v).isdigit()], attr)
+
+
+class AutocompleteSelect(_IdsOnly, widgets.AutocompleteSelect):
+    pass
+
+
+class AutocompleteSelectMultiple(_IdsOnly, widgets.AutocompleteSelectMultiple):
+    pass

@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 
 from marketdata.services import code_resolve
-from orders.models import Order, OrderStatus
+from orders.models import Order, OrderStatus, Position
+from tradingsite.testing.factories import make_fill
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +89,33 @@ def test_placing_needs_the_permission_to_add_orders(client, django_user_model):
     clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
     client.force_login(clerk)
     assert client.get(URL, secure=True).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"code": "\x00", "side": "BUY", "quantity": "1", "order_type": "LMT", "price": "1"},
+        {"code": "abc", "side": "HOLD", "quantity": "1e400", "order_type": "STP", "tif": "x"},
+        {"code": "1", "side": "BUY", "quantity": "0", "order_type": "MKT", "tif": "DAY"},
+        {"code": "1", "side": "BUY", "quantity": "-3", "order_type": "LMT", "price": "1e30"},
+        {"code": "1", "side": "BUY", "quantity": "NaN", "order_type": "LMT", "price": "Infinity"},
+    ],
+)
+def test_hostile_input_is_refused_on_the_form_and_nothing_is_placed(admin_client, fields):
+    response = admin_client.post(URL, fields, secure=True)
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert not Order.objects.exists()
+
+
+def test_an_open_position_offers_the_order_that_closes_it(admin_client, gateway):
+    aapl = code_resolve(symbol="AAPL")
+    make_fill(instrument=aapl, quantity="7", price="100")
+    position = Position.objects.get(instrument=aapl)
+    page = admin_client.get(f"/admin/orders/position/{position.pk}/change/", secure=True)
+    closing = f"{URL}?code={aapl.conid}&amp;side=SELL&amp;quantity=7&amp;order_type=MKT&amp;tif=DAY"
+    assert f'<a href="{closing}">New order: SELL 7 at the market</a>' in page.content.decode()
+    form = admin_client.get(closing.replace("&amp;", "&"), secure=True).content.decode()
+    assert f'<option value="{aapl.conid}" selected>AAPL' in form
+    assert 'value="SELL" required id="id_side_1" checked' in form
+    assert 'name="quantity" value="7"' in form

@@ -425,3 +425,13 @@ def test_a_decision_reads_like_money_in_the_list_and_on_its_page(admin_client):
     assert '<div class="readonly">560.50</div>' in page
     assert "540.820000" not in page and "None" not in page
     assert hold.r_coefficient is None
+
+
+@pytest.mark.parametrize("value", ["abc", "\x00", "-1", "99999999999999999999"])
+def test_codes_that_are_not_ids_are_refused_at_the_field(admin_client, value):
+    workflow = Workflow.objects.get(type="two_indicator")
+    data = add_form(workflow, [], traded_codes=[value])
+    response = admin_client.post("/admin/strategies/strategy/add/", data, secure=True)
+    assert response.status_code == 200
+    assert "traded_codes" in response.context["adminform"].form.errors
+    assert not Strategy.objects.filter(name="Admin made").exists()

@@ -109,6 +109,12 @@ def test_an_order_placed_from_the_admin_fills_and_its_position_is_closed_the_sam
     assert "No open position." in desk.inner_text("#positions")
     realized = desk.inner_text("#realized-total")
     assert realized[0] in "+-" and realized[-3] == "."  # signed, two places
+    desk.wait_for_selector("#pnl-canvas[data-drawn=true]")
+    tooltip = desk.evaluate(
+        "document.getElementById('pnl-canvas').chart.options.plugins.tooltip.callbacks"
+        ".label({dataset: {label: 'cumulative'}, parsed: {y: 1234.5}})"
+    )
+    assert tooltip == "cumulative: +1,234.50"  # the chart's numbers read like money too
     shot(desk, "23-dashboard-closed")
 
 
