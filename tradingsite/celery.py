@@ -60,12 +60,16 @@ def give_the_ib_client_id_back(**kwargs):
 
 @signals.task_prerun.connect
 @signals.task_postrun.connect
-def keep_or_renew_the_database_connection(**kwargs):
+def keep_or_renew_the_database_connection(task=None, **kwargs):
     """As Django does around each request: a connection past CONN_MAX_AGE, or found broken,
     is closed (a new one is opened at the next query); a live one is kept, checked at its
-    next use."""
+    next use. A task run eagerly, in its caller's process, shares the caller's connection
+    (a test's transaction): that one is the caller's to manage, as Django's test client
+    leaves it alone."""
     from django.db import close_old_connections  # Django is set up once a task runs
 
+    if task is not None and task.request.is_eager:
+        return
     close_old_connections()
 
 
