@@ -145,7 +145,7 @@ def document_of_columns(*, times, open, high, low, close, volume):
     }  # fmt: skip
     return {
         "bars": {
-            "time": [t.isoformat() for t in times],
+            "time": [t if isinstance(t, str) else t.isoformat() for t in times],
             **{name: values.tolist() for name, values in columns.items()},
         },
         "indicators": indicator_set(

@@ -54,7 +54,26 @@ def _setting(params, overrides, name):
     return to_decimal(value, field=name)
 
 
-def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None, account=None):
+class LiveBook:
+    """The book the risk gate counts in: the site's own orders and positions (a backtest
+    passes its simulated book, with the same three questions)."""
+
+    @staticmethod
+    def open_positions():
+        return open_positions()
+
+    @staticmethod
+    def working_order(conid, *, strategy):
+        return working_order(conid, decision__strategy=strategy)
+
+    @staticmethod
+    def orders_today(now, *, strategy):
+        return orders_today(now, decision__strategy=strategy)
+
+
+def risk_check(
+    *, decision, strategy, params, overrides=None, atr=None, now=None, account=None, book=None
+):
     """Apply every rule to ``decision``; stops at the first rule that fails. ``account``, when
     given, is called once the rules before sizing passed, for IB's account summary: sizing
     never exceeds what the account holds."""
@@ -120,11 +139,12 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     outcome.quantity = int(quantity)
 
     limit = _setting(params, overrides, "max_open_positions")
-    held = open_positions()
+    book = book or LiveBook
+    held = book.open_positions()
     if not outcome.record("open_positions", held < limit, f"{held} open (maximum {limit})"):
         return outcome
 
-    open_order = working_order(decision.code.conid, decision__strategy=strategy)
+    open_order = book.working_order(decision.code.conid, strategy=strategy)
     if not outcome.record(
         "open_order",
         open_order is None,
@@ -132,7 +152,7 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     ):
         return outcome
 
-    placed = orders_today(now, decision__strategy=strategy)
+    placed = book.orders_today(now, strategy=strategy)
     limit = _setting(params, overrides, "max_orders_per_day")
     outcome.record("daily_orders", placed < limit, f"{placed} today (maximum {limit})")
     return outcome

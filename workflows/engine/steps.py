@@ -10,18 +10,12 @@ marketdata, strategies and orders directly. Only the agents are imported where a
 them, with the reason said there.
 """
 
-import time
 from decimal import Decimal, InvalidOperation
 
-from marketdata.services import market_data_get, price_now
-from orders.services import order_place
-from strategies.risk import risk_check
-from strategies.services import decision_record
 from tradingsite.broker import BrokerError
 from tradingsite.broker.vocabulary import bar_error, period_error
 from tradingsite.exceptions import ApplicationError
 
-from ..charts import chart_render
 from .locks import LOCK_SECONDS
 from .params import is_placeholder
 
@@ -131,9 +125,9 @@ class FetchData(Step):
     }
 
     def run(self, run, symbol, config):
-        row = market_data_get(code=symbol.code, period=config["period"], bar=config["bar"])
+        row = run.market_data(code=symbol.code, period=config["period"], bar=config["bar"])
         symbol.timeframes[config["bar"]] = row.data
-        source = "cache" if row.served_from_cache else "IB"
+        source = "cache" if row.served_from_cache else getattr(row, "source", "IB")
         closes = row.data["bars"]["close"]
         run.log(
             f"{symbol.code.symbol} {config['period']} / {config['bar']}: {len(closes)} bars from "
@@ -150,10 +144,12 @@ class GenerateChart(Step):
 
     def run(self, run, symbol, config):
         for bar, document in symbol.timeframes.items():
-            path = chart_render(
-                execution_id=run.execution.pk, symbol=symbol.code.symbol, bar=bar,
-                document=document, indicators=config.get("indicators"),
+            path = run.chart_render(
+                symbol=symbol.code.symbol, bar=bar, document=document,
+                indicators=config.get("indicators"),
             )  # fmt: skip
+            if path is None:  # a backtest draws no chart at each bar
+                continue
             run.charts.append({"symbol": symbol.code.symbol, "bar": bar, "path": path})
             run.log(f"chart {path}", symbol=symbol.code.symbol, step=self.type)
 
@@ -240,6 +236,60 @@ class Consolidate(Step):
         run.log(f"consolidated {len(parts)} analyses", symbol=symbol.code.symbol, step=self.type)
 
 
+def _mean(values):
+    return sum(values) / len(values)
+
+
+def _fraction(value):
+    return number_error(value, minimum=Decimal("0.001"), maximum=Decimal("0.99"))
+
+
+@register
+class SmaCross(Step):
+    """Rules only, no model: a buy when the fast simple moving average of the closes crosses
+    above the slow one, a sell when it crosses below (as backtesting.py's ``crossover``: on
+    the other side at the bar before, strictly across at this one), else a hold. Its target
+    and stop (``target_pct``, ``stop_pct`` from the close) are what the risk gate sizes by."""
+
+    type = "sma_cross"
+    fields = {
+        "fast": (True, lambda v: number_error(v, minimum=1, maximum=1000, integer=True)),
+        "slow": (True, lambda v: number_error(v, minimum=2, maximum=1000, integer=True)),
+        "bar": (False, bar_error),
+        "target_pct": (False, _fraction),
+        "stop_pct": (False, _fraction),
+    }
+    needs_decision_path = True
+
+    def run(self, run, symbol, config):
+        bar = config.get("bar") or next(iter(symbol.timeframes), None)
+        if bar not in symbol.timeframes:
+            raise_missing(self.type, f"a fetch_data step of {bar or 'some'} bars")
+        closes = symbol.timeframes[bar]["bars"]["close"]
+        fast, slow = int(config["fast"]), int(config["slow"])
+        kind, note = "hold", f"fewer than {max(fast, slow) + 1} bars"
+        if len(closes) > max(fast, slow):
+            fast_now, fast_before = _mean(closes[-fast:]), _mean(closes[-fast - 1 : -1])
+            slow_now, slow_before = _mean(closes[-slow:]), _mean(closes[-slow - 1 : -1])
+            if fast_before < slow_before and fast_now > slow_now:
+                kind, note = "buy", "crossed above"
+            elif slow_before < fast_before and slow_now > fast_now:
+                kind, note = "sell", "crossed below"
+            else:
+                kind, note = "hold", "above" if fast_now > slow_now else "not above"
+        close = Decimal(str(closes[-1]))
+        target = Decimal(str(config.get("target_pct", "0.10")))
+        stop = Decimal(str(config.get("stop_pct", "0.05")))
+        direction = -1 if kind == "sell" else 1
+        symbol.proposal = {
+            "type": kind,
+            "current_price": close,
+            "target_price": close * (1 + direction * target) if kind != "hold" else None,
+            "stop_loss": close * (1 - direction * stop) if kind != "hold" else None,
+            "analysis": f"SMA({fast}) {note} SMA({slow}) at {closes[-1]}",
+        }
+
+
 # How far a proposed buy or sell price may be from IB's price when it is decided.
 PRICE_TOLERANCE = Decimal("0.02")
 
@@ -264,7 +314,7 @@ def _price_gap(proposal, live):
 def _live_price(run, symbol, step):
     """IB's price of the symbol now (a PriceReport), or None with the symbol halted."""
     try:
-        return price_now(code=symbol.code)
+        return run.price_now(code=symbol.code)
     except (BrokerError, ApplicationError) as exc:
         reason = getattr(exc, "extra", {}).get("price") or str(exc)
         symbol.halted = f"no live price from IB ({reason})"
@@ -313,7 +363,7 @@ class Decide(Step):
                 return
             price = {"current_price": live.price, "price_at": live.time,
                      "proposed_price": proposal["current_price"]}  # fmt: skip
-        symbol.decision = decision_record(
+        symbol.decision = run.decision_record(
             code=symbol.code,
             strategy=run.strategy,
             type=proposal["type"],
@@ -350,7 +400,7 @@ class ValidateRisk(Step):
         if symbol.decision is None:
             raise_missing(self.type, "a decide step")
         atr = _last_atr(symbol)
-        symbol.risk = risk_check(
+        symbol.risk = run.risk_check(
             decision=symbol.decision, strategy=run.strategy, params=run.params, overrides=config,
             atr=atr, account=run.account,
         )  # fmt: skip
@@ -385,7 +435,7 @@ class PlaceOrder(Step):
                     f"{order_type} at {risk.entry} {tif}", symbol=symbol.code.symbol,
                     step=self.type)  # fmt: skip
             return
-        symbol.order = order_place(
+        symbol.order = run.order_place(
             code=symbol.code, side=risk.side, quantity=risk.quantity, order_type=order_type,
             price=risk.entry if order_type == "LMT" else None, tif=tif, decision=symbol.decision,
         )  # fmt: skip
@@ -414,7 +464,7 @@ class Wait(Step):
         seconds = float(config["seconds"])
         if seconds:
             run.log(f"waiting {seconds:g}s before the next code", step=self.type)
-            time.sleep(seconds)
+            run.sleep(seconds)
 
 
 DECIDING_STEPS = frozenset({"ai_analyze", "autogen_team", "decide"})
