@@ -133,10 +133,11 @@ def bars_document(bars):
     )
 
 
-def document_of_columns(*, times, open, high, low, close, volume):
-    """The cache's document shape (OHLCV columns and the indicator set) of columns of bars."""
+def document_of_columns(*, times, open, high, low, close, volume, lazy=False):
+    """The cache's document shape (OHLCV columns and the indicator set) of columns of bars;
+    ``lazy``: each indicator computed when first read (a backtest's)."""
     # Imported here: numba costs every process about half a second at start-up otherwise.
-    from .indicators import indicator_set
+    from .indicators import LazyIndicatorSet, indicator_set
 
     columns = {
         name: np.asarray(values, dtype=float)
@@ -148,7 +149,9 @@ def document_of_columns(*, times, open, high, low, close, volume):
             "time": [t if isinstance(t, str) else t.isoformat() for t in times],
             **{name: values.tolist() for name, values in columns.items()},
         },
-        "indicators": indicator_set(
+        "indicators": LazyIndicatorSet(columns["high"], columns["low"], columns["close"])
+        if lazy
+        else indicator_set(
             columns["open"], columns["high"], columns["low"], columns["close"], columns["volume"]
         ),
     }

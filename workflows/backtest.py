@@ -92,7 +92,7 @@ class Series:
         return document_of_columns(
             times=self.iso[start:stop],
             open=self.open[start:stop], high=self.high[start:stop], low=self.low[start:stop],
-            close=self.close[start:stop], volume=self.volume[start:stop],
+            close=self.close[start:stop], volume=self.volume[start:stop], lazy=True,
         )  # fmt: skip
 
 
@@ -362,6 +362,22 @@ class Book:
 # --- the run ------------------------------------------------------------------------------------
 
 
+class _Exiting:
+    """The book as the risk gate sees an exit: the position it closes is not counted."""
+
+    def __init__(self, book):
+        self.book = book
+
+    def open_positions(self):
+        return self.book.open_positions() - 1
+
+    def working_order(self, conid, *, strategy):
+        return self.book.working_order(conid, strategy=strategy)
+
+    def orders_today(self, now, *, strategy):
+        return self.book.orders_today(now, strategy=strategy)
+
+
 class MarketRow:
     """What ``fetch_data`` reads: a cache row's shape, from the store."""
 
@@ -412,15 +428,25 @@ class BacktestRun:
     def risk_check(self, **arguments):
         from strategies.risk import risk_check
 
-        return risk_check(**arguments, book=self.book)
+        decision = arguments["decision"]
+        held = self.book.position(decision.code)
+        book = self.book
+        if decision.type == "sell" and held > 0 and not self.book.settings.allow_short:
+            # Long only, a sell is the long's exit: it opens no position (the cap on open
+            # positions is no reason to keep one), and the funds it frees pay for it (IB needs
+            # no cash to sell shares held).
+            freed = held * self.closes[decision.code.pk]
+            arguments["account"] = lambda: self.account(freed=freed)
+            book = _Exiting(self.book)
+        return risk_check(**arguments, book=book)
 
     def order_place(self, *, code, side, quantity, order_type, price, tif, decision=None):
         return self.book.place(code=code, side=side, quantity=quantity, order_type=order_type,
                                price=price, tif=tif, decision=decision)  # fmt: skip
 
-    def account(self):
+    def account(self, freed=ZERO):
         equity = self.book.equity()
-        cash = self.book.cash
+        cash = self.book.cash + freed
         return AccountSummary(account="BACKTEST", currency="USD", net_liquidation=equity,
                               cash=cash, buying_power=cash, available_funds=cash,
                               time=self.moment)  # fmt: skip

@@ -54,3 +54,20 @@ def agent_performance():
         .values_list(agent, "n")
     )
     return [{**row, "decisions_influenced": influenced.get(row["agent_name"], 0)} for row in rows]
+
+
+def probe_results_list():
+    """Backtest results, newest first, without the (long) equity curve of each."""
+    from .models import StrategyProbeResult
+
+    return StrategyProbeResult.objects.order_by("-created_at", "-id")
+
+
+def probe_result_detail():
+    from django.db.models import Prefetch
+
+    from .models import StrategyProbeResult, StrategyProbeTrade
+
+    return StrategyProbeResult.objects.prefetch_related(
+        Prefetch("trades", queryset=StrategyProbeTrade.objects.order_by("entry_time", "id"))
+    )

@@ -399,7 +399,10 @@ class ValidateRisk(Step):
     def run(self, run, symbol, config):
         if symbol.decision is None:
             raise_missing(self.type, "a decide step")
-        atr = _last_atr(symbol)
+        # The ATR places a stop only for a decision without one.
+        decision = symbol.decision
+        needs_atr = decision.type in ("buy", "sell") and decision.stop_loss is None
+        atr = _last_atr(symbol) if needs_atr else None
         symbol.risk = run.risk_check(
             decision=symbol.decision, strategy=run.strategy, params=run.params, overrides=config,
             atr=atr, account=run.account,
