@@ -2,6 +2,7 @@
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 
 import numpy as np
@@ -144,17 +145,45 @@ def document_of_columns(*, times, open, high, low, close, volume, lazy=False):
         for name, values in (("open", open), ("high", high), ("low", low), ("close", close),
                              ("volume", volume))
     }  # fmt: skip
+    if lazy:
+        return {
+            "bars": LazyColumns(times, columns),
+            "indicators": LazyIndicatorSet(columns["high"], columns["low"], columns["close"]),
+        }
     return {
         "bars": {
             "time": [t if isinstance(t, str) else t.isoformat() for t in times],
             **{name: values.tolist() for name, values in columns.items()},
         },
-        "indicators": LazyIndicatorSet(columns["high"], columns["low"], columns["close"])
-        if lazy
-        else indicator_set(
+        "indicators": indicator_set(
             columns["open"], columns["high"], columns["low"], columns["close"], columns["volume"]
         ),
     }
+
+
+class LazyColumns(Mapping):
+    """A document's ``bars``, each column made a list when first read."""
+
+    def __init__(self, times, columns):
+        self._times = times
+        self._columns = columns
+        self._lists = {}
+
+    def __getitem__(self, name):
+        if name not in self._lists:
+            if name == "time":
+                self._lists[name] = [
+                    t if isinstance(t, str) else t.isoformat() for t in self._times
+                ]
+            else:
+                self._lists[name] = self._columns[name].tolist()
+        return self._lists[name]
+
+    def __iter__(self):
+        return iter(("time", *self._columns))
+
+    def __len__(self):
+        return 1 + len(self._columns)
 
 
 def market_data_purge(*, now=None):
