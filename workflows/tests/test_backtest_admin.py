@@ -80,8 +80,9 @@ def test_the_backtest_command_prints_the_statistics(backtested):
     _, strategy, frame = backtested
     out = StringIO()
 
-    call_command("backtest", str(strategy.pk), "--from", "2022-01-03", "--to",
-                 frame.index[-1].date().isoformat(), "--commission", "none", stdout=out)  # fmt: skip
+    last = frame.index[-1].date().isoformat()
+    call_command("backtest", str(strategy.pk), "--from", "2022-01-03", "--to", last,
+                 "--commission", "none", stdout=out)  # fmt: skip
 
     text = out.getvalue()
     assert text.startswith("run bt-") and "  WALK: " in text and "trades, P&L" in text
