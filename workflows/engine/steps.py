@@ -335,8 +335,6 @@ class Decide(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from ..agents.analyze import rules_decision  # where it runs: AutoGen is slow to import
-
         proposal = symbol.proposal
         if proposal is None and symbol.unparsed:
             # A model was asked and its answer could not be read: no decision, so no order.
@@ -345,6 +343,9 @@ class Decide(Step):
                     symbol=symbol.code.symbol, step=self.type)  # fmt: skip
             return
         if proposal is None:
+            # Where it runs, and only then: AutoGen is slow to import (a rules step proposes).
+            from ..agents.analyze import rules_decision
+
             proposal = rules_decision(symbol.code.symbol, symbol.timeframes)
             run.log("no model proposal: the indicator rules decide", symbol=symbol.code.symbol,
                     step=self.type)  # fmt: skip
