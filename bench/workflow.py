@@ -7,7 +7,7 @@ market-data cache and the offline model, with `wait` 0, on the PostgreSQL databa
 `tradingsite_bench_workflow` (created and migrated here; BENCH_DATABASE_URL moves it).
 
 The engine's overhead per code is the run's time minus the time spent in the broker, in the
-agent team (the model and AutoGen) and, with --charts, in matplotlib: what is left is the
+agent team (the model and AutoGen) and, with --charts, in drawing charts: what is left is the
 engine itself (steps, parameters, risk gate, progress and log writes, decisions, orders).
 Queries are counted for a run of 10 codes and of N codes; a constant number per code means
 the two agree. Goal: at most 25 ms of overhead per code, and a constant number of queries.
@@ -83,7 +83,11 @@ def main():
     from workflows.agents import team
     from workflows.engine.runner import execution_run
     from workflows.models import AgentConversation, Workflow, WorkflowExecution
-    from workflows.services import execution_start, strategy_create, workflow_create
+    from workflows.services import (
+        execution_prepare,
+        strategy_create,
+        workflow_create,
+    )
     from workflows.templates import TEMPLATES
 
     gateway = LoopbackGateway(host="127.0.0.1", port=0, seed=3)
@@ -117,7 +121,7 @@ def main():
     )  # fmt: skip
 
     class NoPacing:  # the loopback gateway has no pacing limits; the timed run reads the cache
-        def acquire(self, *args):
+        def acquire(self, *args, **kwargs):
             pass
 
     get_broker().pacing = NoPacing()
@@ -143,7 +147,7 @@ def main():
     def one_run(n, label):
         strategy = strategy_create(name=f"bench {label}", type="two_indicator",
                                    workflow=workflow, codes=codes[:n])  # fmt: skip
-        execution = execution_start(strategy=strategy, enqueue=False)
+        execution = execution_prepare(strategy=strategy)
         clock.seconds.clear()
         queries = []
         connection.force_debug_cursor = True

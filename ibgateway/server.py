@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import struct
+from collections import Counter
 from datetime import UTC, datetime
 
 from . import messages as msg
@@ -136,6 +137,7 @@ class ClientSession:
         self.market_data: dict[int, str] = {}  # reqId -> symbol
         self.market_data_type = LIVE
         self.closed = asyncio.Event()
+        self.requests: Counter[int] = Counter()  # requests of this client, by message id
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
@@ -201,6 +203,8 @@ class ClientSession:
         if not self.ready and msg_id not in (In.START_API, In.SIMULATE_PRICE):
             logger.warning("client %s sent %s before startApi; ignored", self.peer, msg_id)
             return
+        self.server.requests[msg_id] += 1
+        self.requests[msg_id] += 1
         handler = self.server.handlers.get(msg_id)
         try:
             if handler is not None:
@@ -264,6 +268,8 @@ class GatewayServer(BookListener):
         self.port = port
         self.tick_seconds = tick_seconds
         self.sessions: set[ClientSession] = set()
+        # Requests received, by message id (In.*), from every client: what IB was asked.
+        self.requests: Counter[int] = Counter()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
         book.listener = self

@@ -1,20 +1,26 @@
 """Writes for instruments and the market-data cache."""
 
+import logging
 import math
 import re
+import threading
 from collections.abc import Mapping
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 import numpy as np
+import redis
 from django.conf import settings
 from django.utils import timezone
 
 from tradingsite.broker import BrokerError, BrokerUnavailable, ContractInfo, get_broker
 from tradingsite.broker.vocabulary import bar_error, period_error
-from tradingsite.exceptions import ApplicationError
+from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
 from .bar_store import bars_store, timeframe_of
 from .models import BarSource, Code, MarketData
+
+logger = logging.getLogger(__name__)
 
 
 def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", broker=None):
@@ -72,14 +78,7 @@ def _cache_cutoff(now=None):
     return (now or timezone.now()) - timedelta(seconds=settings.MARKET_DATA_CACHE_SECONDS)
 
 
-def market_data_get(*, code, period, bar, broker=None, now=None):
-    """Bars and indicators for (code, period, bar): from the cache while younger than an hour.
-
-    The returned row has ``served_from_cache`` set, so callers can log a hit or a miss.
-    """
-    for field, problem in (("period", period_error(period)), ("bar", bar_error(bar))):
-        if problem:
-            raise ApplicationError(f"Bad {field} for market data.", extra={field: problem})
+def _cached(*, code, period, bar, now):
     cached = (
         MarketData.objects.filter(
             conid=code.conid, period=period, bar=bar, created_at__gte=_cache_cutoff(now)
@@ -89,20 +88,106 @@ def market_data_get(*, code, period, bar, broker=None, now=None):
     )
     if cached is not None:
         cached.served_from_cache = True
-        return cached
-    broker = broker or get_broker()
-    bars = broker.historical_bars(contract=contract_of(code), period=period, bar=bar)
-    if not bars:
-        raise ApplicationError(
-            f"IB returned no bars for {code.symbol}.", extra={"period": f"{period} / {bar}"}
+    return cached
+
+
+_local_flights = {}
+_local_flights_lock = threading.Lock()
+
+
+@contextmanager
+def _single_flight(key):
+    """Hold ``key`` while asking IB, so that runs that miss the cache for the same bars at
+    once ask IB once: the others wait here, then find the bars in the cache.
+
+    With Redis, a lock every process on every host sees (``redis-py``'s Lock: an expiring key
+    only its holder deletes); its expiry covers one request, and is pushed back by each wait
+    for IB's pacing (``extend``, yielded). A holder that died frees it at the expiry. Without
+    Redis, a lock of this process."""
+    if settings.REDIS_URL:
+        server = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3)
+        lock = server.lock(
+            f"tradingsite:bars-flight:{key}",
+            timeout=settings.IBKR_REQUEST_TIMEOUT + 30,
+            blocking_timeout=BARS_FLIGHT_WAIT_SECONDS,
+            thread_local=False,
         )
-    _bars_check(symbol=code.symbol, bars=bars)
-    timeframe = timeframe_of(bar)
-    if timeframe is not None:  # what IB sent is kept in the bar store too
-        bars_store(code=code, timeframe=timeframe, bars=bars, source=BarSource.IB)
-    row = MarketData.objects.create(
-        conid=code.conid, period=period, bar=bar, data=bars_document(bars)
-    )
+        try:
+            held = lock.acquire(blocking=False)
+            if not held:
+                logger.info("waiting for another process's IB request of the bars %s", key)
+                held = lock.acquire()
+        except redis.RedisError:
+            held = False  # no Redis, no sharing: this run asks IB itself (still paced)
+
+        def extend(seconds):
+            if held:
+                with suppress(redis.RedisError):
+                    lock.extend(seconds + 5)
+
+        try:
+            yield extend
+        finally:
+            if held:
+                with suppress(redis.RedisError):
+                    lock.release()
+        return
+    with _local_flights_lock:
+        lock = _local_flights.setdefault(key, threading.Lock())
+    if not lock.acquire(blocking=False):
+        logger.info("waiting for another thread's IB request of the bars %s", key)
+        lock.acquire()
+    try:
+        yield lambda seconds: None
+    finally:
+        lock.release()
+
+
+# A run waits at most this long for another process's request of the same bars (IB's pacing
+# may hold that one back up to ten minutes), then asks IB itself.
+BARS_FLIGHT_WAIT_SECONDS = 660
+
+
+def market_data_get(*, code, period, bar, broker=None, now=None, on_wait=None):
+    """Bars and indicators for (code, period, bar): from the cache while younger than an hour.
+
+    The returned row has ``served_from_cache`` set, so callers can log a hit or a miss. On a
+    miss, one process at a time asks IB for the same bars (``_single_flight``); the others
+    find them in the cache once it is done (``fetched_meanwhile`` set). A request IB's pacing
+    holds back tells ``on_wait(seconds)`` before it waits.
+    """
+    for field, problem in (("period", period_error(period)), ("bar", bar_error(bar))):
+        if problem:
+            raise ApplicationError(f"Bad {field} for market data.", extra={field: problem})
+    cached = _cached(code=code, period=period, bar=bar, now=now)
+    if cached is not None:
+        return cached
+    with _single_flight(f"{code.conid}:{period}:{bar}") as extend:
+        cached = _cached(code=code, period=period, bar=bar, now=now)  # fetched meanwhile?
+        if cached is not None:
+            cached.fetched_meanwhile = True
+            return cached
+
+        def waiting(seconds):
+            extend(seconds + settings.IBKR_REQUEST_TIMEOUT)
+            if on_wait is not None:
+                on_wait(seconds)
+
+        broker = broker or get_broker()
+        bars = broker.historical_bars(
+            contract=contract_of(code), period=period, bar=bar, on_wait=waiting
+        )
+        if not bars:
+            raise ApplicationError(
+                f"IB returned no bars for {code.symbol}.", extra={"period": f"{period} / {bar}"}
+            )
+        _bars_check(symbol=code.symbol, bars=bars)
+        timeframe = timeframe_of(bar)
+        if timeframe is not None:  # what IB sent is kept in the bar store too
+            bars_store(code=code, timeframe=timeframe, bars=bars, source=BarSource.IB)
+        row = MarketData.objects.create(
+            conid=code.conid, period=period, bar=bar, data=bars_document(bars)
+        )
     row.served_from_cache = False
     return row
 
@@ -290,12 +375,8 @@ def code_update(*, code, **fields):
 
 def code_delete(*, code):
     """Delete an instrument; one that decisions, orders, trades or positions name is kept."""
-    from django.db.models import ProtectedError
-
-    try:
-        code.delete()
-    except ProtectedError:
-        raise ApplicationError(
-            f"{code.symbol} has decisions, orders, trades or positions and is kept as history.",
-            extra={"id": "Referenced by decisions, orders, trades or positions."},
-        ) from None
+    delete_or_refuse(
+        code,
+        message=f"{code.symbol} has decisions, orders, trades or positions and is kept as history.",
+        extra={"id": "Referenced by decisions, orders, trades or positions."},
+    )

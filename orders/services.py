@@ -628,7 +628,7 @@ def order_cancel(*, order, broker=None):
         reference = _order_ref(order)
         for status in broker.order_statuses():
             if status.order_ref == reference:
-                order = order_status_apply(status)  # records IB's id, or IB's own end
+                order = order_status_apply(status=status)  # records IB's id, or IB's own end
                 break
         if order.status in TERMINAL_STATUSES:
             return order
@@ -640,7 +640,7 @@ def order_cancel(*, order, broker=None):
     return order
 
 
-def execution_apply(report):
+def execution_apply(*, report):
     """Apply one IB execution once: a replayed execId changes nothing, except that a
     commission reported after the fill is recorded and spread over the trades it touched."""
     order = _order_for(order_ref=report.order_ref, broker_order_id=report.broker_order_id)
@@ -680,7 +680,7 @@ def _broker_id_record(order, broker_order_id):
         order.ibkr_order_id = broker_order_id
 
 
-def order_status_apply(status):
+def order_status_apply(*, status):
     """Apply IB's word on an order: cancelled and rejected are final; fills come as executions."""
     order = _order_for(order_ref=status.order_ref, broker_order_id=status.broker_order_id)
     if order is None:
@@ -701,7 +701,7 @@ def orders_reconcile(*, broker=None):
     refused = 0
     for report in sorted(broker.executions(), key=lambda r: (r.time, r.exec_id)):
         try:
-            execution_apply(report)
+            execution_apply(report=report)
         except ApplicationError as error:  # one report must not hold up the others
             refused += 1
             logger.error("execution %s of IB order %s refused: %s", report.exec_id,
@@ -712,7 +712,7 @@ def orders_reconcile(*, broker=None):
         order = _order_for(order_ref=status.order_ref, broker_order_id=status.broker_order_id)
         old = order.status if order else None
         try:
-            order = order_status_apply(status)
+            order = order_status_apply(status=status)
         except ApplicationError as error:
             refused += 1
             logger.error("status of IB order %s refused: %s", status.broker_order_id, error)
@@ -778,10 +778,10 @@ class OrderEventListener:
     connection."""
 
     def execution(self, report):
-        execution_apply(report)
+        execution_apply(report=report)
 
     def order_status(self, status):
-        order_status_apply(status)
+        order_status_apply(status=status)
 
     def price(self, report):
         position_mark_price(conid=report.conid, price=report.price)

@@ -22,7 +22,7 @@ from tradingsite.admin_tools import (
     report,
 )
 from tradingsite.exceptions import ApplicationError
-from workflows.engine.params import PLACEHOLDER
+from workflows.engine import error_name
 from workflows.models import StrategyProbeResult, WorkflowExecution
 from workflows.services import (
     backtest_settings,
@@ -113,38 +113,24 @@ class StrategyForm(ServiceCheckedForm, ParamFields):
                         type=data["type"], param=data["param"], workflow=data.get("workflow")
                     )
                 except ApplicationError as refused:
-                    self.add_param_errors(refused.extra, data)
+                    self.add_param_errors(refused)
         schedule_check(
             interval_minutes=data.get("schedule_interval_minutes"),
             crontab=data.get("schedule_crontab"),
         )
 
-    def add_param_errors(self, problems, data):
+    def add_param_errors(self, refused):
         """Each problem next to the field of the parameter it is about: a step field filled
-        from ``{{bar_2}}`` is the bar_2 field's problem."""
-        steps, _ = strategy_steps(strategy_type=data["type"], workflow=data.get("workflow"))
+        from ``{{bar_2}}`` is the bar_2 field's problem (``StepError.param``)."""
+        problems = dict(refused.extra)
         by_param = problems.pop("param", {})
         if not isinstance(by_param, dict):
             self.add_error("param", str(by_param))
-            by_param = {}
         for field, reason in problems.items():
             self.add_error(field if field in self.fields else None, str(reason))
-        for name, reason in by_param.items():
-            target = name if name in PARAM_FIELDS else self.param_behind(steps, name)
-            self.add_error(target or "param", f"{name}: {reason}")
-
-    @staticmethod
-    def param_behind(steps, problem):
-        """``"step 6 min_r_coefficient"`` -> the parameter that step field is filled from."""
-        parts = problem.split()
-        if len(parts) != 3 or parts[0] != "step" or not parts[1].isdigit():
-            return None
-        number, field = int(parts[1]), parts[2]
-        if not 1 <= number <= len(steps) or not isinstance(steps[number - 1], dict):
-            return None
-        value = (steps[number - 1].get("config") or {}).get(field)
-        whole = PLACEHOLDER.fullmatch(value.strip()) if isinstance(value, str) else None
-        return whole.group(1) if whole and whole.group(1) in PARAM_FIELDS else None
+        for error in refused.errors:
+            target = error.param if error.param in PARAM_FIELDS else "param"
+            self.add_error(target, f"{error_name(error)}: {error.message}")
 
 
 class StrategyCodeInline(admin.TabularInline):

@@ -11,6 +11,7 @@ from celery.schedules import crontab as celery_crontab
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from tradingsite.exceptions import ApplicationError
+from tradingsite.schedules import schedule_row
 
 RUN_TASK = "workflows.tasks.run_workflow"
 CRONTAB_EXPIRY_SECONDS = 300
@@ -70,13 +71,6 @@ def schedule_check(*, interval_minutes, crontab):
         crontab_fields(crontab)
 
 
-def _schedule_row(model, **fields):
-    """The schedule row with these fields, made when there is none. Beat's tables have no
-    unique constraint, so concurrent saves or its own admin can leave duplicates: the oldest
-    is used (``get_or_create`` would fail with MultipleObjectsReturned)."""
-    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
-
-
 def strategy_schedule_sync(*, strategy):
     """Create, change, disable or remove the strategy's PeriodicTask to match the strategy."""
     task = strategy.periodic_task
@@ -92,7 +86,7 @@ def strategy_schedule_sync(*, strategy):
     task.description = f"Runs the workflow of strategy {strategy.name!r}"
     task.enabled = strategy.active
     if strategy.schedule_interval_minutes:
-        task.interval = _schedule_row(
+        task.interval = schedule_row(
             IntervalSchedule,
             every=strategy.schedule_interval_minutes,
             period=IntervalSchedule.MINUTES,
@@ -101,7 +95,7 @@ def strategy_schedule_sync(*, strategy):
         # A run not started within its interval is dropped, so a backed-up queue never piles up.
         task.expire_seconds = strategy.schedule_interval_minutes * 60
     else:
-        task.crontab = _schedule_row(
+        task.crontab = schedule_row(
             CrontabSchedule, **crontab_fields(strategy.schedule_crontab), timezone="UTC"
         )
         task.interval = None

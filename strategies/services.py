@@ -5,10 +5,9 @@ clone sit one layer up, in ``workflows.services``.
 """
 
 from django.db import transaction
-from django.db.models import ProtectedError
 
 from tradingsite.decimals import RATIO_PLACES, quantize, to_decimal
-from tradingsite.exceptions import ApplicationError
+from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
 from .models import Decision, DecisionType, Strategy
 from .schedules import strategy_schedule_remove, strategy_schedule_sync
@@ -122,10 +121,8 @@ def strategy_pause(*, strategy):
 def strategy_delete(*, strategy):
     """Delete a strategy and its schedule; one with decisions or runs is kept as history."""
     strategy_schedule_remove(strategy=strategy)
-    try:
-        strategy.delete()
-    except ProtectedError:
-        raise ApplicationError(
-            f"Strategy {strategy.name!r} has decisions or executions and is kept as history.",
-            extra={"strategy": "Pause it instead (active = false)."},
-        ) from None
+    delete_or_refuse(
+        strategy,
+        message=f"Strategy {strategy.name!r} has decisions or executions and is kept as history.",
+        extra={"strategy": "Pause it instead (active = false)."},
+    )

@@ -30,6 +30,14 @@ PERIODIC_JOBS = {
 }
 
 
+def schedule_row(model, **fields):
+    """The beat schedule row (IntervalSchedule, CrontabSchedule) with these fields, made when
+    there is none. Beat's tables have no unique constraint, so concurrent saves or its own
+    admin can leave duplicates: the oldest is used (``get_or_create`` would fail with
+    MultipleObjectsReturned)."""
+    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
+
+
 def periodic_jobs_sync(**kwargs):
     """Create the jobs that are missing, and bring the interval of an existing one to the
     declared one; a job a person disabled stays disabled."""
@@ -41,22 +49,22 @@ def periodic_jobs_sync(**kwargs):
                 and existing.interval
                 and existing.interval.every != when["minutes"]
             ):
-                existing.interval, _ = IntervalSchedule.objects.get_or_create(
-                    every=when["minutes"], period=IntervalSchedule.MINUTES
+                existing.interval = schedule_row(
+                    IntervalSchedule, every=when["minutes"], period=IntervalSchedule.MINUTES
                 )
                 existing.expire_seconds = when["minutes"] * 60
                 existing.save()
             continue
         job = PeriodicTask(name=name, task=task, args=json.dumps([]))
         if "minutes" in when:
-            job.interval, _ = IntervalSchedule.objects.get_or_create(
-                every=when["minutes"], period=IntervalSchedule.MINUTES
+            job.interval = schedule_row(
+                IntervalSchedule, every=when["minutes"], period=IntervalSchedule.MINUTES
             )
             job.expire_seconds = when["minutes"] * 60
         else:
             minute, hour, dom, month, dow = when["crontab"].split()
-            job.crontab, _ = CrontabSchedule.objects.get_or_create(
-                minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
+            job.crontab = schedule_row(
+                CrontabSchedule, minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
                 day_of_week=dow, timezone="UTC",
             )  # fmt: skip
             job.expire_seconds = 3600

@@ -89,7 +89,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Web and worker processes keep their PostgreSQL connection (a new one per request or task
+# cost a session each), checked before each request or task: one that died is replaced.
+_SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+CONN_MAX_AGE = env.int("CONN_MAX_AGE", default=0 if _SQLITE else 600)
+DATABASES["default"].setdefault("CONN_MAX_AGE", CONN_MAX_AGE)
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Time, language, static -----------------------------------------------------------------
@@ -100,6 +105,21 @@ USE_I18N = False
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# In production (DEBUG off) static files are served by WhiteNoise from STATIC_ROOT under
+# hashed names, so collectstatic must have run; DEBUG (make run) and the tests serve them from
+# the apps' folders as they are.
+if not (DEBUG or TESTING):
+    # Static files from STATIC_ROOT (`manage.py collectstatic` at deploy), compressed and
+    # cached for ever under their hashed names, by every web process (gunicorn).
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "tradingsite.storage.StaticFilesStorage"
+    },
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 
@@ -133,9 +153,21 @@ if TRADING_MODE not in ("paper", "live"):
 IBKR_HOST = env.str("IBKR_HOST", default="")  # empty: the loopback gateway
 IBKR_PORT = env.int("IBKR_PORT", default=4002)
 IBKR_CLIENT_ID = env.int("IBKR_CLIENT_ID", default=1)
+# Every process that talks to IB leases a client id of its own from this range, through Redis
+# when REDIS_URL is set (a lease expires IBKR_CLIENT_ID_LEASE_SECONDS after its process stopped
+# renewing it), else through lock files on this machine (tradingsite/broker/leases.py).
+IBKR_CLIENT_ID_RANGE = env.str("IBKR_CLIENT_ID_RANGE", default="1-99")
+IBKR_CLIENT_ID_LEASE_SECONDS = env.float("IBKR_CLIENT_ID_LEASE_SECONDS", default=60.0)
+if IBKR_CLIENT_ID_LEASE_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        f"IBKR_CLIENT_ID_LEASE_SECONDS must be more than 0, not {IBKR_CLIENT_ID_LEASE_SECONDS:g}."
+    )
 # ib_listen connects with this id; set IB Gateway/TWS's "Master API client ID" to it, so that
 # it hears the orders, fills and commissions of every client (the web, workers, commands).
 IBKR_MASTER_CLIENT_ID = env.int("IBKR_MASTER_CLIENT_ID", default=IBKR_CLIENT_ID + 3)
+from tradingsite.broker.leases import client_id_range  # noqa: E402 - refuses a malformed range
+
+client_id_range(IBKR_CLIENT_ID_RANGE)
 IBKR_REQUEST_TIMEOUT = env.float("IBKR_REQUEST_TIMEOUT", default=15.0)
 IBKR_CONNECT_ATTEMPTS = env.int("IBKR_CONNECT_ATTEMPTS", default=3)
 IBKR_RECONNECT_BACKOFF = env.float("IBKR_RECONNECT_BACKOFF", default=0.5)
@@ -193,6 +225,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Three queues, so that a flood of runs never delays the broker's housekeeping: `runs` (the
+# workflow runs), `broker` (reconcile with IB, the sweep of orphaned runs) and `maintenance`
+# (metrics, snapshots, purges, and any task not routed). A worker started without -Q
+# consumes all three (make run's); production gives each its workers (the Procfile).
+CELERY_TASK_QUEUES = {name: {"exchange": name, "routing_key": name}
+                      for name in ("runs", "broker", "maintenance")}  # fmt: skip
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+CELERY_TASK_ROUTES = {
+    "workflows.tasks.run_workflow": {"queue": "runs"},
+    "orders.tasks.*": {"queue": "broker"},
+    "workflows.tasks.executions_sweep_task": {"queue": "broker"},
+}
 # A workflow run is stopped (it fails, saying why) once it has lasted the longest a run may, and
 # its worker killed a minute later if it is still at it. Redis hands an unacknowledged message
 # (late acks) to another worker after its visibility timeout: that must come after the kill, or

@@ -150,27 +150,17 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
         previous = None
         for version in versions:
             changes = diff_summary(steps_diff(previous.steps, version.steps)) if previous else "-"
-            rows.append((
-                admin_url("workflows_workflow_version", workflow.pk, version.version_number),
-                version.version_number,
-                " (current)" if version.pk == workflow.current_version_id else "",
-                version.created_by or "-",
-                f"{version.created_at:%Y-%m-%d %H:%M} UTC",
-                version.note or "",
-                changes,
-            ))  # fmt: skip
+            rows.append({
+                "url": admin_url("workflows_workflow_version", workflow.pk, version.version_number),
+                "number": version.version_number,
+                "current": " (current)" if version.pk == workflow.current_version_id else "",
+                "saved_by": version.created_by or "-",
+                "at": f"{version.created_at:%Y-%m-%d %H:%M} UTC",
+                "note": version.note or "",
+                "changes": changes,
+            })  # fmt: skip
             previous = version
-        body = format_html_join(
-            "",
-            '<tr><td><a href="{}">v{}</a>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
-            reversed(rows),
-        )
-        return format_html(
-            '<table class="history"><thead><tr><th>version</th><th>saved by</th><th>at</th>'
-            "<th>note</th><th>steps changed since the version before</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            body,
-        )
+        return render_to_string("admin/workflows/workflow/history.html", {"rows": rows[::-1]})
 
     def version_view(self, request, pk, number):
         workflow = get_object_or_404(Workflow.objects.select_related("current_version"), pk=pk)
@@ -422,15 +412,13 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
         lines = (execution.results or {}).get("execution_logs") or []
         if not lines:
             return "empty"
-        return format_html(
-            '<table class="log"><tbody>{}</tbody></table>',
-            format_html_join(
-                "", '<tr class="level-{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
-                ((line.get("level", "info"), (line.get("time") or "")[11:19],
-                  line.get("symbol", ""), line.get("step", ""), line.get("message", ""))
-                 for line in lines),
-            ),
-        )  # fmt: skip
+        rows = [
+            {"level": line.get("level", "info"), "time": (line.get("time") or "")[11:19],
+             "symbol": line.get("symbol", ""), "step": line.get("step", ""),
+             "message": line.get("message", "")}
+            for line in lines
+        ]  # fmt: skip
+        return render_to_string("admin/workflows/workflowexecution/log.html", {"rows": rows})
 
     def _execution(self, request, pk):
         execution = get_object_or_404(

@@ -415,7 +415,7 @@ class BacktestRun:
             self.logs.append({"time": self.moment.isoformat(), "level": level,
                               "message": message, "symbol": symbol, "step": step})  # fmt: skip
 
-    def market_data(self, *, code, period, bar):
+    def market_data(self, *, code, period, bar, on_wait=None):
         return MarketRow(self.bars.document(code, period, bar, self.now))
 
     def price_now(self, *, code):

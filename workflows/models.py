@@ -101,6 +101,17 @@ class WorkflowExecution(models.Model):
     def __str__(self):
         return f"execution {self.pk} ({self.status})"
 
+    @property
+    def failed_codes(self):
+        """{symbol: why} of the codes that failed in this run (its results' ``failures``)."""
+        failures = (self.results or {}).get("failures")
+        return failures if isinstance(failures, dict) else {}
+
+    @property
+    def partial(self):
+        """Completed, but some of its codes failed (``failed_codes`` says which and why)."""
+        return self.status == "completed" and bool(self.failed_codes)
+
     def progress_shown(self):
         """``(percent, text)``: the progress of a run as a person reads it."""
         progress = self.progress or {}

@@ -19,11 +19,11 @@ from orders.models import Order
 from strategies.models import Decision, Strategy, StrategyType
 from strategies.schedules import schedule_check, strategy_schedule_sync
 from strategies.services import strategy_pause
-from tradingsite.exceptions import ApplicationError, ServiceUnavailable
+from tradingsite.exceptions import ApplicationError, ServiceUnavailable, delete_or_refuse
 from tradingsite.names import copy_name
 
 from .backtest import BacktestSettings, backtest_run
-from .engine import param_value_errors, params_errors, workflow_errors
+from .engine import error_name, param_value_errors, params_step_errors, workflow_errors
 from .engine.locks import LOCK_SECONDS, owner_gone, run_lock_drop, run_lock_owner
 from .engine.runner import execution_cancel, execution_run
 from .models import (
@@ -166,7 +166,7 @@ def params_check(*, type, param, workflow):
 
 
 def _strategy_check(*, name, type, param, workflow):
-    problems = {}
+    problems, param_errors = {}, []
     if not str(name or "").strip():
         problems["name"] = "This field is required."
     if type not in StrategyType.values:
@@ -175,11 +175,11 @@ def _strategy_check(*, name, type, param, workflow):
         problems["param"] = "Must be an object of parameter names to values."
     elif "type" not in problems:
         steps, defaults = strategy_steps(strategy_type=type, workflow=workflow)
-        param_problems = params_errors(steps, {**defaults, **param})
-        if param_problems:
-            problems["param"] = param_problems
+        param_errors = params_step_errors(steps, {**defaults, **param})
+        if param_errors:
+            problems["param"] = {error_name(e): e.message for e in param_errors}
     if problems:
-        raise ApplicationError("The strategy is not valid.", extra=problems)
+        raise ApplicationError("The strategy is not valid.", extra=problems, errors=param_errors)
 
 
 @transaction.atomic
@@ -254,45 +254,28 @@ def strategy_resume(*, strategy):
 # --- Executions -----------------------------------------------------------------------------
 
 
-def execution_start(
-    *, strategy, workflow=None, dry_run=False, enqueue=True, check=True, task_id=None
-):
-    """Create a pending execution and queue it; the worker runs it after this commits.
-
-    The Celery task id is chosen here (a new one unless ``task_id`` names the task that will
-    run it), so the execution carries it before the task starts: a redelivered task finds its
-    execution by it. ``enqueue=False`` leaves it pending for the caller to run in-process.
+def execution_start(*, strategy, workflow=None, dry_run=False):
+    """A person's run (the API, the admin, ``run_workflow``): a pending execution, queued; the
+    worker runs it after this commits.
 
     A strategy whose params its workflow cannot run with (the workflow changed after the
-    strategy was saved) is refused with ApplicationError naming each param, and nothing is
-    written. Beat's scheduled runs pass ``check=False``: nobody is there to read a refusal, so
-    the run itself fails and records why on its execution.
+    strategy was saved), or that could only fail, is refused with ApplicationError naming each
+    problem, and nothing is written. The Celery task id is chosen here, so the execution
+    carries it before the task starts: a redelivered task finds its execution by it.
     """
     # The one import of a project module inside a function: the task's module imports these
     # services (a task loads its rows and calls one), so the enqueue imports the task here.
     from .tasks import run_workflow
 
-    workflow = workflow or strategy.workflow
-    if check:
-        params_check(type=strategy.type, param=strategy.param, workflow=workflow)
-        _runnable_check(strategy=strategy, workflow=workflow)
-    task_id = task_id or str(uuid.uuid4())
-    execution = WorkflowExecution.objects.create(
-        strategy=strategy,
-        workflow=workflow,
-        task_id=task_id,
-        status=ExecutionStatus.PENDING,
-        results={"dry_run": dry_run},
-    )
-    if not enqueue:
-        return execution
+    execution = execution_prepare(strategy=strategy, workflow=workflow, dry_run=dry_run)
+    workflow = execution.workflow
 
     def enqueue_run():
         try:
             run_workflow.apply_async(
                 args=[strategy.pk, workflow.pk if workflow else None],
                 kwargs={"execution_id": execution.pk, "dry_run": dry_run},
-                task_id=task_id,
+                task_id=execution.task_id,
             )
         except KombuOperationalError as exc:  # the broker cannot be reached
             reason = f"The task queue cannot be reached ({exc}); the run was not started."
@@ -306,6 +289,32 @@ def execution_start(
 
     transaction.on_commit(enqueue_run)
     return execution
+
+
+def execution_prepare(*, strategy, workflow=None, dry_run=False):
+    """A person's run to be run here, in this process (``run_workflow --sync``, tests): checked
+    as ``execution_start`` checks it, and left pending for the caller's ``execution_run``."""
+    workflow = workflow or strategy.workflow
+    params_check(type=strategy.type, param=strategy.param, workflow=workflow)
+    _runnable_check(strategy=strategy, workflow=workflow)
+    return _execution_write(strategy=strategy, workflow=workflow, dry_run=dry_run)
+
+
+def execution_record(*, strategy, workflow=None, dry_run=False, task_id):
+    """The execution of a run beat scheduled, written by its task (``task_id``). Not checked:
+    nobody is there to read a refusal, so the run itself fails and records why."""
+    workflow = workflow or strategy.workflow
+    return _execution_write(strategy=strategy, workflow=workflow, dry_run=dry_run, task_id=task_id)
+
+
+def _execution_write(*, strategy, workflow, dry_run, task_id=None):
+    return WorkflowExecution.objects.create(
+        strategy=strategy,
+        workflow=workflow,
+        task_id=task_id or str(uuid.uuid4()),
+        status=ExecutionStatus.PENDING,
+        results={"dry_run": dry_run},
+    )
 
 
 def _runnable_check(*, strategy, workflow):
@@ -449,15 +458,11 @@ def workflow_metrics_compute(*, day):
 @transaction.atomic
 def workflow_delete(*, workflow):
     """Delete a workflow and its versions; one that a strategy uses or that has run is kept."""
-    from django.db.models import ProtectedError
-
-    try:
-        workflow.delete()
-    except ProtectedError:
-        raise ApplicationError(
-            f"Workflow {workflow.name!r} is used by strategies or has executions.",
-            extra={"id": "Referenced by strategies or executions; point them elsewhere first."},
-        ) from None
+    delete_or_refuse(
+        workflow,
+        message=f"Workflow {workflow.name!r} is used by strategies or has executions.",
+        extra={"id": "Referenced by strategies or executions; point them elsewhere first."},
+    )
 
 
 # --- Backtests -----------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from .models import Workflow, WorkflowExecution
 from .services import (
     backtest_execute,
     backtest_settings,
+    execution_record,
     execution_run,
-    execution_start,
     execution_stop,
     executions_sweep,
     workflow_metrics_compute,
@@ -41,10 +41,9 @@ def run_workflow(self, strategy_id, workflow_id=None, execution_id=None, dry_run
     if execution_id is None:  # beat's first delivery
         strategy = Strategy.objects.get(pk=strategy_id)
         workflow = Workflow.objects.get(pk=workflow_id) if workflow_id else strategy.workflow
-        execution_id = execution_start(
-            strategy=strategy, workflow=workflow, dry_run=dry_run, enqueue=False, check=False,
-            task_id=self.request.id,
-        ).pk  # fmt: skip
+        execution_id = execution_record(
+            strategy=strategy, workflow=workflow, dry_run=dry_run, task_id=self.request.id
+        ).pk
     execution = execution_run(execution_id=execution_id, task=self, dry_run=dry_run)
     return {
         "execution_id": execution.pk,

@@ -55,3 +55,16 @@ def daily_bars(ib, contract, duration="1 M"):
 
 def money(value):
     return D(str(value)).quantize(D("0.0001"))
+
+
+def fills_of(ib, trade):
+    """``[(side, shares, price)]`` of a trade's fills, in Decimal."""
+    return [
+        (f.execution.side, D(str(f.execution.shares)), D(str(f.execution.price)))
+        for f in trade.fills
+    ]
+
+
+def status(ib, trade, wanted, timeout=5.0):
+    """Whether the trade reaches status ``wanted`` within ``timeout`` seconds."""
+    return until(ib, lambda: trade.orderStatus.status == wanted, timeout)

@@ -77,7 +77,7 @@ def test_a_replayed_execution_changes_nothing(gateway, wait_for):
     assert wait_for(lambda: reload(order).status == OrderStatus.FILLED)
 
     report = get_broker().executions()[0]
-    execution_apply(report)
+    execution_apply(report=report)
     assert orders_reconcile() == {
         "executions_applied": 0, "statuses_changed": 0, "reports_refused": 0
     }  # fmt: skip
@@ -368,9 +368,8 @@ def test_the_connection_answers_requests_from_any_thread(gateway, settings):
     assert get_broker().resolve(symbol="SPY").conid == 756733  # and back on the first
 
 
-def test_a_client_id_in_use_is_said_at_once_and_each_kind_of_process_has_its_own(gateway, settings):
-    from tradingsite.broker import ClientIdInUse, client_role
-    from tradingsite.broker.connection import _client_id
+def test_a_client_id_in_use_is_said_at_once_and_the_site_takes_another(gateway, settings):
+    from tradingsite.broker import ClientIdInUse, reset_broker
     from tradingsite.broker.ib import IBBroker
 
     settings.IBKR_CONNECT_ATTEMPTS = 5  # not one of them is waited for
@@ -379,18 +378,18 @@ def test_a_client_id_in_use_is_said_at_once_and_each_kind_of_process_has_its_own
     with pytest.raises(ClientIdInUse) as refused:
         second.connect()
     assert f"refused client id {taken}: another connection is using it" in str(refused.value)
-    assert "IBKR_CLIENT_ID" in str(refused.value)
+    assert "IBKR_CLIENT_ID_RANGE" in str(refused.value)
 
-    base = settings.IBKR_CLIENT_ID
+    # A client outside the site (TWS's own, a script) holds the range's first free id: the
+    # site's process is refused it by IB and connects under the next one instead.
+    outsider = IBBroker(host="127.0.0.1", port=settings.IBKR_PORT, client_id=taken, timeout=3)
+    reset_broker()
+    outsider.connect()
     try:
-        client_role("web")
-        assert _client_id() == base
-        client_role("command")
-        assert _client_id() == base + 5
-        client_role("worker")
-        assert _client_id() == base + 10
+        assert get_broker().client_id == taken + 1
+        assert get_broker().resolve(symbol="AAPL").conid == 265598
     finally:
-        client_role("web")
+        outsider.disconnect()
 
 
 def test_a_connection_is_dropped_from_a_thread_that_runs_an_event_loop(gateway):

@@ -72,7 +72,7 @@ def ledger(code):
 def test_fills_are_booked_in_ibs_order_whatever_order_they_arrive_in(arrival):
     code, fills = the_issues_three_fills()
     for index in arrival:
-        execution_apply(fills[index])
+        execution_apply(report=fills[index])
 
     trades, exits, positions = ledger(code)
     manual, other_buy = fills[0], fills[1]
@@ -97,9 +97,9 @@ def test_a_late_fill_that_makes_a_short_a_long_rebooks_the_closed_position():
     code = CodeFactory(symbol="KO")
     buy = OrderFactory(instrument=code, side="BUY", quantity=5)
     sell = OrderFactory(instrument=code, side="SELL", quantity=5)
-    execution_apply(report(sell, "0005.01", 5, "61.00", at(10, 0)))
+    execution_apply(report=report(sell, "0005.01", 5, "61.00", at(10, 0)))
     assert Position.objects.get(instrument=code).quantity == -5
-    execution_apply(report(buy, "0004.01", 5, "60.00", at(9, 0)))
+    execution_apply(report=report(buy, "0004.01", 5, "60.00", at(9, 0)))
 
     trade = Trade.objects.get(instrument=code)
     assert (trade.order_id, trade.realized_pnl) == (buy.pk, D("5.00"))  # a long: +1 x 5
@@ -110,14 +110,14 @@ def test_a_late_fill_that_makes_a_short_a_long_rebooks_the_closed_position():
 def test_a_commission_reported_after_its_fill_lands_on_the_trades_it_touched():
     code, fills = the_issues_three_fills()
     for fill in fills:  # IB sends the commission report after the execution
-        execution_apply(dataclasses.replace(fill, commission=None))
+        execution_apply(report=dataclasses.replace(fill, commission=None))
     assert set(Trade.objects.values_list("fees", flat=True)) == {0}
     sell = fills[2]
-    execution_apply(sell)  # the same execId again, now with IB's commission
+    execution_apply(report=sell)  # the same execId again, now with IB's commission
     closed = Trade.objects.get(exits__isnull=False)
     assert closed.fees == D("1.00")
     assert closed.exits.get().fees == D("1.00")
-    execution_apply(fills[0])  # the closed trade's entry commission
+    execution_apply(report=fills[0])  # the closed trade's entry commission
     closed.refresh_from_db()
     assert (closed.fees, closed.exits.get().fees) == (D("2.00"), D("2.00"))
     assert OrderExecution.objects.count() == 3
@@ -165,7 +165,7 @@ def _staff():
 def test_the_trades_list_reads_net_pnl_in_one_query(django_assert_num_queries):
     code, fills = the_issues_three_fills()
     for fill in fills:
-        execution_apply(fill)
+        execution_apply(report=fill)
     with django_assert_num_queries(1):
         rows = {t.order_id: t.net_pnl for t in trades_list()}
     assert sorted(rows.values(), key=str) == sorted([D("-2.30"), None], key=str)

@@ -1,5 +1,5 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -13,7 +13,7 @@ from workflows.api.serializers import (
     RunSerializer,
 )
 from workflows.api.views import RUN_DESCRIPTION, backtest_started, execution_started
-from workflows.services import strategy_create, strategy_resume, strategy_update
+from workflows.services import strategy_clone, strategy_create, strategy_resume, strategy_update
 
 from .filters import DecisionFilter, StrategyFilter
 from .serializers import DecisionSerializer, StrategySerializer
@@ -68,6 +68,20 @@ class StrategyViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
     def resume(self, request, pk=None):
         strategy = strategy_resume(strategy=self.get_object())
         return Response(self.get_serializer(self._shaped(strategy)).data)
+
+    @extend_schema(
+        summary='Copy the strategy as "NAME (Copy)", paused',
+        description="The same workflow, parameters, codes and schedule; it starts paused, so "
+        "that two copies never trade side by side unasked.",
+        request=None,
+        responses={201: StrategySerializer},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def clone(self, request, pk=None):
+        copy = strategy_clone(strategy=self.get_object())
+        return Response(
+            self.get_serializer(self._shaped(copy)).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(
         summary="Run the strategy's workflow now",

@@ -166,6 +166,27 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         assert Strategy.objects.get(pk=strategy.pk).active is True
         assert_refused(staff_client.post(action_url("pause", 2_000_000_000)), 404)
 
+    def test_clone_is_a_paused_copy_with_the_same_codes_and_schedule(
+        self, staff_client, reader_client
+    ):
+        strategy = self.make()
+        strategy.codes.set([CodeFactory(symbol="AAPL"), CodeFactory(symbol="MSFT")])
+        clone = action_url("clone", strategy)
+        assert_refused(reader_client.post(clone), 403)
+        response = staff_client.post(clone)
+        assert response.status_code == 201, response.content
+        copy = response.json()
+        assert copy["id"] != strategy.pk
+        assert (copy["name"], copy["active"], copy["param"]) == (
+            f"{strategy.name} (Copy)",
+            False,
+            strategy.param,
+        )
+        stored = Strategy.objects.get(pk=copy["id"])
+        assert sorted(stored.codes.values_list("symbol", flat=True)) == ["AAPL", "MSFT"]
+        assert stored.schedule_interval_minutes == strategy.schedule_interval_minutes
+        assert_refused(staff_client.post(action_url("clone", 2_000_000_000)), 404)
+
     def test_a_crontab_beat_cannot_store_is_named_with_the_reason(self, staff_client):
         data = {**self.create_data(), "schedule_interval_minutes": None,
                 "schedule_crontab": "0 0 * * " + ",".join("12345" * 7)}  # fmt: skip

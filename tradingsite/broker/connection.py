@@ -6,6 +6,7 @@ import time
 
 from django.conf import settings
 
+from . import leases
 from .loop import ensure_event_loop
 from .types import BrokerUnavailable, ClientIdInUse
 
@@ -28,29 +29,34 @@ def _connect(factory, attempts, backoff):
     raise last
 
 
-# IB takes one connection per client id, and the site's processes run side by side: the web
-# process connects as IBKR_CLIENT_ID, a command that trades (run_workflow --sync) as +5, and
-# Celery workers as +10 plus their pool child's index. ib_listen connects as
-# IBKR_MASTER_CLIENT_ID (a connection of its own, broker_connect).
-CLIENT_ID_OFFSETS = {"web": 0, "command": 5, "worker": 10}
-_role = "web"
+# IB takes one connection per client id: each process leases its own from
+# IBKR_CLIENT_ID_RANGE (leases.py). ib_listen connects as IBKR_MASTER_CLIENT_ID (a connection of
+# its own, broker_connect), which no lease takes.
+ROLES = ("web", "command", "worker")
 
 
 def client_role(role):
-    """Say which kind of process this is (``CLIENT_ID_OFFSETS``), before it connects; returns
-    the kind it was."""
-    global _role
-    if role not in CLIENT_ID_OFFSETS:
-        raise ValueError(f"{role!r} is not one of {', '.join(CLIENT_ID_OFFSETS)}")
-    previous, _role = _role, role
-    return previous
+    """Say which kind of process this is (``ROLES``; its leases name it), before it
+    connects; returns the kind it was."""
+    if role not in ROLES:
+        raise ValueError(f"{role!r} is not one of {', '.join(ROLES)}")
+    return leases.set_role(role)
 
 
-def _client_id():
-    from billiard.process import current_process
-
-    child = getattr(current_process(), "index", 0) or 0
-    return settings.IBKR_CLIENT_ID + CLIENT_ID_OFFSETS[_role] + child
+def _connect_leased():
+    """A connection under this process's leased client id. An id IB says is in use (a
+    client outside the site, e.g. TWS's own) is skipped for another of the range."""
+    refused = set()
+    while True:
+        client_id = leases.lease_client_id(skip=refused)
+        try:
+            return broker_connect(client_id=client_id)
+        except ClientIdInUse:
+            refused.add(client_id)
+            leases.release_client_id()
+            first, last = leases.client_id_range(settings.IBKR_CLIENT_ID_RANGE)
+            if len(refused) >= min(last - first + 1, 10):
+                raise
 
 
 def get_broker():
@@ -63,11 +69,18 @@ def get_broker():
     global _broker, _pid
     ensure_event_loop()
     with _lock:
-        if _broker is not None and _pid == os.getpid() and _broker.alive():
+        lease = leases.current_lease()
+        leased = (
+            lease is not None
+            and not lease.lost
+            and lease.gateway == leases.gateway_name()
+            and lease.client_id == getattr(_broker, "client_id", None)
+        )
+        if _broker is not None and _pid == os.getpid() and leased and _broker.alive():
             return _broker
         if _broker is not None and _pid == os.getpid():
             _broker.disconnect()
-        _broker = broker_connect(client_id=_client_id())
+        _broker = _connect_leased()
         _pid = os.getpid()
         return _broker
 
@@ -92,6 +105,7 @@ def broker_connect(*, client_id):
             heartbeat_seconds=settings.IBKR_HEARTBEAT_SECONDS,
             heartbeat_timeout=settings.IBKR_HEARTBEAT_TIMEOUT,
             ack_timeout=settings.IBKR_ORDER_ACK_TIMEOUT,
+            pacing_redis_url=settings.REDIS_URL,
         ),
         attempts=settings.IBKR_CONNECT_ATTEMPTS,
         backoff=settings.IBKR_RECONNECT_BACKOFF,
@@ -112,9 +126,11 @@ def on_connect(hook):
 
 
 def reset_broker():
-    """Drop this process's connection (tests; settings changed)."""
+    """Drop this process's connection and give its client id back (tests; settings changed;
+    the process ends)."""
     global _broker, _pid
     with _lock:
         if _broker is not None and _pid == os.getpid():
             _broker.disconnect()
         _broker = _pid = None
+        leases.release_client_id()

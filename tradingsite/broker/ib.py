@@ -100,7 +100,7 @@ class IBBroker:
 
     def __init__(
         self, *, host, port, client_id, timeout=10.0, pacing_clock="real", market_data_type=1,
-        heartbeat_seconds=5.0, heartbeat_timeout=2.0, ack_timeout=5.0,
+        heartbeat_seconds=5.0, heartbeat_timeout=2.0, ack_timeout=5.0, pacing_redis_url="",
     ):  # fmt: skip
         self.host = host
         self.port = port
@@ -110,7 +110,10 @@ class IBBroker:
         self.heartbeat_timeout = heartbeat_timeout
         self.ack_timeout = ack_timeout
         self._last_heard = 0.0  # monotonic time of IB's last answer on this connection
-        self.pacing = pacing_for(pacing_clock, sleep=self.wait)
+        # IB's historical-data pacing, counted in Redis for the whole gateway when there is one
+        self.pacing = pacing_for(
+            pacing_clock, sleep=self.wait, redis_url=pacing_redis_url, gateway=f"{host}:{port}"
+        )
         ensure_event_loop()  # ib_insync's import needs one in this thread
         self.loop = asyncio.new_event_loop()
         self._driver = threading.RLock()
@@ -140,7 +143,8 @@ class IBBroker:
                 raise ClientIdInUse(
                     f"IB Gateway/TWS at {self.host}:{self.port} refused client id "
                     f"{self.client_id}: another connection is using it. Each process needs its "
-                    "own (see IBKR_CLIENT_ID in the README)."
+                    "own (the site's processes lease theirs from IBKR_CLIENT_ID_RANGE, see the "
+                    "README)."
                 ) from None
             reason = (
                 "timed out"
@@ -289,12 +293,17 @@ class IBBroker:
         )
 
     @_on_own_loop
-    def historical_bars(self, *, contract, period, bar, what_to_show="TRADES", end=None):
-        """Bars of ``period`` ending now, or at ``end`` (a tz-aware datetime)."""
+    def historical_bars(
+        self, *, contract, period, bar, what_to_show="TRADES", end=None, on_wait=None
+    ):
+        """Bars of ``period`` ending now, or at ``end`` (a tz-aware datetime); a request IB's
+        pacing rules hold back waits first, telling ``on_wait(seconds)`` before it does."""
         problem = period_error(period) or bar_error(bar)
         if problem:
             raise BrokerError(problem)
-        self.pacing.acquire((contract.conid, period, bar, what_to_show, end), contract.conid)
+        self.pacing.acquire(
+            (contract.conid, period, bar, what_to_show, end), contract.conid, on_wait=on_wait
+        )
         bars = self._request(
             f"historical data for {contract.symbol} {period}/{bar}",
             self.ib.reqHistoricalData,

@@ -106,7 +106,13 @@ class Broker(Protocol):
     ) -> ContractInfo: ...
 
     def historical_bars(
-        self, *, contract: ContractInfo, period: str, bar: str, end: datetime | None = None
+        self,
+        *,
+        contract: ContractInfo,
+        period: str,
+        bar: str,
+        end: datetime | None = None,
+        on_wait=None,
     ) -> list[Bar]: ...
 
     def place_order(

@@ -137,7 +137,7 @@ class WorkerProcess:
 
 
 def send_run(execution, *, broker_url):
-    """Queue ``execution`` (made with ``enqueue=False``) on the broker at ``broker_url``, as
+    """Queue ``execution`` (made with ``execution_prepare``) on the broker at ``broker_url``, as
     ``execution_start`` does on the site's own."""
     from tradingsite.celery import app
     from workflows.tasks import run_workflow

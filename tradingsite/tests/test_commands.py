@@ -13,7 +13,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from ibgateway.tests.support import FRIDAY_EVENING, connect, stock
+from ibgateway.control import ControlError, set_price
+from ibgateway.tests.support import FRIDAY_EVENING, D, connect, fills_of, status, stock
+from tradingsite.broker.ib import ibapi
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -151,3 +153,48 @@ def test_the_command_names_a_port_in_use_without_a_traceback():
     assert "Address already in use" in stderr
     assert "Traceback" not in stderr
     assert "listening" not in stdout
+
+
+# --- manage.py ibgateway_price: moving a running gateway's price from outside ---------------
+def test_ibgateway_price_moves_a_running_gateways_price_and_fills_its_orders():
+    port = free_port()
+    process = manage_ibgateway("--port", str(port), "--date", "2024-06-14")
+    try:
+        assert "listening" in process.stdout.readline()
+        client = connect(type("Address", (), {"port": port}))
+        [contract] = client.qualifyContracts(ibapi.Stock("AAPL", "SMART", "USD"))
+        assert set_price(port=port, symbol="AAPL", price="200") == D(200)
+        stop = client.placeOrder(contract, ibapi.StopOrder("BUY", 3, 201))
+        assert status(client, stop, "PreSubmitted")
+        command = subprocess.run(
+            [sys.executable, "manage.py", "ibgateway_price", "aapl", "201.5", "--port", str(port)],
+            cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert command.returncode == 0, command.stderr
+        assert command.stdout.strip() == f"AAPL now at 201.50 on the gateway at 127.0.0.1:{port}"
+        assert status(client, stop, "Filled")
+        assert fills_of(client, stop) == [("BOT", D(3), D("201.50"))]
+        refused = subprocess.run(
+            [sys.executable, "manage.py", "ibgateway_price", "AAPL", "-3", "--port", str(port)],
+            cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 1
+        assert "a price must be a positive number" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        with pytest.raises(ControlError, match="error 200"):
+            set_price(port=port, symbol="NOT A SYMBOL", price="10")
+        client.disconnect()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+
+
+def test_ibgateway_price_names_a_gateway_that_is_not_there():
+    port = free_port()
+    command = subprocess.run(
+        [sys.executable, "manage.py", "ibgateway_price", "AAPL", "10", "--port", str(port)],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert command.returncode == 1
+    assert f"cannot reach a loopback gateway at 127.0.0.1:{port}" in command.stderr
+    assert "Traceback" not in command.stderr

@@ -59,12 +59,19 @@ class WorkflowRevertSerializer(serializers.Serializer):
 class ExecutionSerializer(ModelSerializer):
     workflow_id = serializers.IntegerField(read_only=True, allow_null=True)
     strategy_id = serializers.IntegerField(read_only=True)
+    partial = serializers.BooleanField(
+        read_only=True, help_text="Completed, but some codes failed (see failed_codes)"
+    )
+    failed_codes = serializers.DictField(
+        child=serializers.CharField(), read_only=True,
+        help_text="Each code that failed in this run, and why",
+    )  # fmt: skip
 
     class Meta:
         model = WorkflowExecution
         fields = [
-            "id", "workflow_id", "strategy_id", "task_id", "status", "started_at",
-            "completed_at", "results", "error_message", "progress", "created_at",
+            "id", "workflow_id", "strategy_id", "task_id", "status", "partial", "failed_codes",
+            "started_at", "completed_at", "results", "error_message", "progress", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 

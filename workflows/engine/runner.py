@@ -55,6 +55,11 @@ class SymbolRun:
     halted: str | None = None  # why deciding and ordering steps are skipped for this code
     unparsed: list = field(default_factory=list)  # parse errors of single model answers
 
+    @property
+    def name(self):
+        """The code's symbol, as the log and the failures name it."""
+        return self.code.symbol
+
 
 class Run:
     """The state of one execution while it runs."""
@@ -83,8 +88,8 @@ class Run:
         return self._account
 
     # --- the outside world, as the steps reach it (a backtest's run replaces each) --------
-    def market_data(self, *, code, period, bar):
-        return market_data_get(code=code, period=period, bar=bar)
+    def market_data(self, *, code, period, bar, on_wait=None):
+        return market_data_get(code=code, period=period, bar=bar, on_wait=on_wait)
 
     def price_now(self, *, code):
         return price_now(code=code)
@@ -325,8 +330,8 @@ def _run_symbols(run):
                 run.progress(step_number=number, step_type=step["type"], symbol=code.symbol,
                              completed=index)  # fmt: skip
                 handler = REGISTRY[step["type"]]
-                if step["type"] == "wait" and index == len(run.codes) - 1:
-                    continue  # waits are for pacing between codes
+                if not handler.runs_after_last_code and index == len(run.codes) - 1:
+                    continue  # a pacing step is for between codes
                 if symbol.halted and handler.needs_decision_path:
                     run.log(f"skipped {step['type']}: {symbol.halted}", symbol=code.symbol,
                             step=step["type"])  # fmt: skip

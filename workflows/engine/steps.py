@@ -55,11 +55,29 @@ def number_error(value, *, minimum=None, maximum=None, integer=False):
 
 
 class Step:
+    """A step type: its config's fields, where it may stand in a workflow, and what it does.
+
+    Validation and the runner read these declarations and name no step type themselves.
+    """
+
     type = ""
     #: field -> (required, checker(value) -> reason or None)
     fields = {}
+    #: the step types that must come before this one in a workflow
+    requires = ()
+    #: a workflow needs at least one step of this type (the data everything else works on)
+    essential = False
+    #: the step decides (a model or the rules): a workflow needs at least one such step
+    decides = False
     #: deciding and ordering steps are skipped for a code whose decision failed
     needs_decision_path = False
+    #: False for a step that paces the codes (a wait): it does not run after the last code
+    runs_after_last_code = True
+
+    def log(self, run, symbol, message, *, level="info"):
+        """A line of the run's log from this step, about ``symbol`` (a SymbolRun; None for
+        the run as a whole)."""
+        run.log(message, level=level, symbol=symbol.name if symbol else None, step=self.type)
 
     def run(self, run, symbol, config):
         raise NotImplementedError(f"step {self.type} has no run")
@@ -118,6 +136,7 @@ def _agents(value):
 @register
 class FetchData(Step):
     type = "fetch_data"
+    essential = True
     fields = {
         "period": (True, period_error),
         "bar": (True, bar_error),
@@ -125,15 +144,28 @@ class FetchData(Step):
     }
 
     def run(self, run, symbol, config):
-        row = run.market_data(code=symbol.code, period=config["period"], bar=config["bar"])
+        def waiting(seconds):
+            run.log(
+                f"{symbol.code.symbol} {config['period']} / {config['bar']}: waiting "
+                f"{seconds:.1f} s for IB's historical-data pacing (shared by every process "
+                "that talks to this gateway)",
+                symbol=symbol.code.symbol,
+                step=self.type,
+            )
+
+        row = run.market_data(
+            code=symbol.code, period=config["period"], bar=config["bar"], on_wait=waiting
+        )
         symbol.timeframes[config["bar"]] = row.data
         source = "cache" if row.served_from_cache else getattr(row, "source", "IB")
+        if getattr(row, "fetched_meanwhile", False):
+            source = "IB, asked by another run at the same time"
         closes = row.data["bars"]["close"]
-        run.log(
-            f"{symbol.code.symbol} {config['period']} / {config['bar']}: {len(closes)} bars from "
+        self.log(
+            run,
+            symbol,
+            f"{symbol.name} {config['period']} / {config['bar']}: {len(closes)} bars from "
             f"{source}, last close {closes[-1]}",
-            symbol=symbol.code.symbol,
-            step=self.type,
         )
 
 
@@ -145,18 +177,19 @@ class GenerateChart(Step):
     def run(self, run, symbol, config):
         for bar, document in symbol.timeframes.items():
             path = run.chart_render(
-                symbol=symbol.code.symbol, bar=bar, document=document,
+                symbol=symbol.name, bar=bar, document=document,
                 indicators=config.get("indicators"),
             )  # fmt: skip
             if path is None:  # a backtest draws no chart at each bar
                 continue
-            run.charts.append({"symbol": symbol.code.symbol, "bar": bar, "path": path})
-            run.log(f"chart {path}", symbol=symbol.code.symbol, step=self.type)
+            run.charts.append({"symbol": symbol.name, "bar": bar, "path": path})
+            self.log(run, symbol, f"chart {path}")
 
 
 @register
 class AiAnalyze(Step):
     type = "ai_analyze"
+    decides = True
     fields = {
         "prompt_template": (True, _text),
         "model": (False, _text),
@@ -171,18 +204,16 @@ class AiAnalyze(Step):
         from ..agents.analyze import analyze
 
         outcome = analyze(
-            symbol.code.symbol, symbol.timeframes, prompt_template=config["prompt_template"],
+            symbol.name, symbol.timeframes, prompt_template=config["prompt_template"],
             model=config.get("model"), temperature=config.get("temperature"),
             max_tokens=config.get("max_tokens"),
         )  # fmt: skip
         run.conversation_record(outcome.messages)
         symbol.analyses.append(outcome.text)
-        run.log(f"analysis by the model: {outcome.text[:200]}", symbol=symbol.code.symbol,
-                step=self.type)  # fmt: skip
+        self.log(run, symbol, f"analysis by the model: {outcome.text[:200]}")
         if outcome.decision is None:
             symbol.unparsed.append(outcome.parse_error)
-            run.log(f"parsing error: {outcome.parse_error}", level="error",
-                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+            self.log(run, symbol, f"parsing error: {outcome.parse_error}", level="error")
         elif symbol.proposal is None:
             symbol.proposal = outcome.decision
 
@@ -190,6 +221,7 @@ class AiAnalyze(Step):
 @register
 class AutogenTeam(Step):
     type = "autogen_team"
+    decides = True
     fields = {
         "agents": (False, _agents),
         "max_rounds": (False, lambda v: number_error(v, minimum=1, maximum=50, integer=True)),
@@ -201,7 +233,7 @@ class AutogenTeam(Step):
         from ..agents.team import decide  # where it runs: AutoGen is slow to import (above)
 
         outcome = decide(
-            symbol.code.symbol,
+            symbol.name,
             symbol.timeframes,
             agents=config.get("agents"),
             max_rounds=int(config.get("max_rounds", 10)),
@@ -209,17 +241,16 @@ class AutogenTeam(Step):
         )
         run.conversation_record(outcome.messages)
         for error in outcome.parse_errors:
-            run.log(f"parsing error: {error}", level="error", symbol=symbol.code.symbol,
-                    step=self.type)  # fmt: skip
+            self.log(run, symbol, f"parsing error: {error}", level="error")
         if outcome.decision is None:
             symbol.halted = f"no decision could be parsed after {outcome.attempts} attempts"
-            run.log(f"{symbol.code.symbol}: {symbol.halted}; no order follows", level="error",
-                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+            self.log(
+                run, symbol, f"{symbol.name}: {symbol.halted}; no order follows", level="error"
+            )
             return
         symbol.proposal = outcome.decision
         symbol.analyses.append(outcome.decision.get("analysis", ""))
-        run.log(f"team proposes {outcome.decision['type']} ({outcome.stop_reason})",
-                symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+        self.log(run, symbol, f"team proposes {outcome.decision['type']} ({outcome.stop_reason})")
 
 
 @register
@@ -233,7 +264,7 @@ class Consolidate(Step):
         parts = [text for text in symbol.analyses if text]
         if symbol.proposal is not None and parts:
             symbol.proposal = {**symbol.proposal, "analysis": "\n\n".join(parts)}
-        run.log(f"consolidated {len(parts)} analyses", symbol=symbol.code.symbol, step=self.type)
+        self.log(run, symbol, f"consolidated {len(parts)} analyses")
 
 
 def _mean(values):
@@ -311,15 +342,16 @@ def _price_gap(proposal, live):
     )
 
 
-def _live_price(run, symbol, step):
+def _live_price(step, run, symbol):
     """IB's price of the symbol now (a PriceReport), or None with the symbol halted."""
     try:
         return run.price_now(code=symbol.code)
     except (BrokerError, ApplicationError) as exc:
         reason = getattr(exc, "extra", {}).get("price") or str(exc)
         symbol.halted = f"no live price from IB ({reason})"
-        run.log(f"{symbol.code.symbol}: {symbol.halted}; no decision, no order", level="error",
-                symbol=symbol.code.symbol, step=step)  # fmt: skip
+        step.log(
+            run, symbol, f"{symbol.name}: {symbol.halted}; no decision, no order", level="error"
+        )
         return None
 
 
@@ -331,6 +363,7 @@ class Decide(Step):
     limit: the bars the model saw may be an hour old (seed 000's cache)."""
 
     type = "decide"
+    decides = True
     fields = {}
     needs_decision_path = True
 
@@ -339,19 +372,19 @@ class Decide(Step):
         if proposal is None and symbol.unparsed:
             # A model was asked and its answer could not be read: no decision, so no order.
             symbol.halted = "the model's answer could not be parsed into a decision"
-            run.log(f"{symbol.code.symbol}: {symbol.halted}; no order follows", level="error",
-                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+            self.log(
+                run, symbol, f"{symbol.name}: {symbol.halted}; no order follows", level="error"
+            )
             return
         if proposal is None:
             # Where it runs, and only then: AutoGen is slow to import (a rules step proposes).
             from ..agents.analyze import rules_decision
 
-            proposal = rules_decision(symbol.code.symbol, symbol.timeframes)
-            run.log("no model proposal: the indicator rules decide", symbol=symbol.code.symbol,
-                    step=self.type)  # fmt: skip
+            proposal = rules_decision(symbol.name, symbol.timeframes)
+            self.log(run, symbol, "no model proposal: the indicator rules decide")
         price, live = {"current_price": proposal["current_price"]}, None
         if proposal["type"] in ("buy", "sell"):
-            live = _live_price(run, symbol, self.type)
+            live = _live_price(self, run, symbol)
             if live is None:
                 return
             gap = _price_gap(proposal, live)
@@ -359,8 +392,7 @@ class Decide(Step):
                 # The decision's price is the order's limit and the basis of its size: a
                 # model's price that is not the market's would send an order far from it.
                 symbol.halted = gap
-                run.log(f"{symbol.code.symbol}: {gap}; no decision, no order", level="error",
-                        symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+                self.log(run, symbol, f"{symbol.name}: {gap}; no decision, no order", level="error")
                 return
             price = {"current_price": live.price, "price_at": live.time,
                      "proposed_price": proposal["current_price"]}  # fmt: skip
@@ -380,11 +412,11 @@ class Decide(Step):
             f" (IB's {'delayed ' if live.delayed else ''}price at "
             f"{live.time:%Y-%m-%d %H:%M:%S} UTC; proposed {d.proposed_price})"
         )  # fmt: skip
-        run.log(
+        self.log(
+            run,
+            symbol,
             f"decision {d.type} at {d.current_price}{at_ib}, target {d.target_price}, "
             f"stop {d.stop_loss}, r {d.r_coefficient}, margin {d.profit_margin}",
-            symbol=symbol.code.symbol,
-            step=self.type,
         )
 
 
@@ -409,17 +441,17 @@ class ValidateRisk(Step):
             atr=atr, account=run.account,
         )  # fmt: skip
         for rule, passed, detail in symbol.risk.checks:
-            run.log(f"risk {rule}: {'pass' if passed else 'REFUSED'} - {detail}",
-                    symbol=symbol.code.symbol, step=self.type)  # fmt: skip
+            self.log(run, symbol, f"risk {rule}: {'pass' if passed else 'REFUSED'} - {detail}")
         verdict = (
             f"approved, quantity {symbol.risk.quantity}" if symbol.risk.approved else "refused"
         )
-        run.log(f"risk gate {verdict}", symbol=symbol.code.symbol, step=self.type)
+        self.log(run, symbol, f"risk gate {verdict}")
 
 
 @register
 class PlaceOrder(Step):
     type = "place_order"
+    requires = ("validate_risk",)
     fields = {
         "order_type": (False, _one_of("LMT", "MKT")),
         "tif": (False, _one_of("GTC", "DAY")),
@@ -429,24 +461,29 @@ class PlaceOrder(Step):
     def run(self, run, symbol, config):
         risk = symbol.risk
         if risk is None or not risk.approved:
-            run.log("no order: the risk gate did not approve", symbol=symbol.code.symbol,
-                    step=self.type)  # fmt: skip
+            self.log(run, symbol, "no order: the risk gate did not approve")
             return
         order_type = config.get("order_type", "LMT")
         tif = config.get("tif", "DAY")
         if run.dry_run:
-            run.log(f"dry run: skipped {risk.side} {risk.quantity} {symbol.code.symbol} "
-                    f"{order_type} at {risk.entry} {tif}", symbol=symbol.code.symbol,
-                    step=self.type)  # fmt: skip
+            self.log(
+                run,
+                symbol,
+                f"dry run: skipped {risk.side} {risk.quantity} {symbol.name} "
+                f"{order_type} at {risk.entry} {tif}",
+            )
             return
         symbol.order = run.order_place(
             code=symbol.code, side=risk.side, quantity=risk.quantity, order_type=order_type,
             price=risk.entry if order_type == "LMT" else None, tif=tif, decision=symbol.decision,
         )  # fmt: skip
         run.counts["orders_placed"] += 1
-        run.log(f"order {symbol.order.pk} placed: {risk.side} {risk.quantity} {order_type} "
-                f"{tif} (IB order {symbol.order.ibkr_order_id})", symbol=symbol.code.symbol,
-                step=self.type)  # fmt: skip
+        self.log(
+            run,
+            symbol,
+            f"order {symbol.order.pk} placed: {risk.side} {risk.quantity} {order_type} "
+            f"{tif} (IB order {symbol.order.ibkr_order_id})",
+        )
 
 
 def _wait_seconds(value):
@@ -462,16 +499,14 @@ def _wait_seconds(value):
 @register
 class Wait(Step):
     type = "wait"
+    runs_after_last_code = False
     fields = {"seconds": (True, _wait_seconds)}
 
     def run(self, run, symbol, config):
         seconds = float(config["seconds"])
         if seconds:
-            run.log(f"waiting {seconds:g}s before the next code", step=self.type)
+            self.log(run, None, f"waiting {seconds:g}s before the next code")
             run.sleep(seconds)
-
-
-DECIDING_STEPS = frozenset({"ai_analyze", "autogen_team", "decide"})
 
 
 def raise_missing(step_type, what):

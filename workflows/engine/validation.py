@@ -1,38 +1,52 @@
-"""Whether a workflow's steps, and a strategy's parameters for it, can run."""
+"""Whether a workflow's steps, and a strategy's parameters for it, can run.
+
+The rules come from the step classes themselves (``steps.Step``): what each needs before it
+(``requires``), which a workflow needs at least one of (``essential``), which decide
+(``decides``). Nothing here names a step type.
+"""
 
 from dataclasses import dataclass
 from decimal import Decimal
 
 from tradingsite.broker.vocabulary import bar_error, period_error
 
-from .params import fill_placeholders, required_params
-from .steps import DECIDING_STEPS, REGISTRY, number_error
+from .params import PLACEHOLDER, fill_placeholders, required_params
+from .steps import REGISTRY, number_error
 
 
 @dataclass(frozen=True)
 class StepError:
-    """One problem, naming the step (1-based, as a person counts) and the field."""
+    """One problem: the step (1-based, as a person counts; None for the workflow as a whole),
+    the field and the message. ``step_type`` names the step in the text; ``param`` is the
+    strategy parameter the field was filled from (``{{bar_2}}``), when it was one, so that a
+    form shows the problem next to that parameter."""
 
     step: int | None
-    step_type: str
     field: str
-    reason: str
+    message: str
+    step_type: str = ""
+    param: str | None = None
 
     def __str__(self):
         where = f"step {self.step} ({self.step_type})" if self.step else "workflow"
-        return f"{where}: {self.field}: {self.reason}"
+        return f"{where}: {self.field}: {self.message}"
+
+
+def _either(types):
+    """``"a, b or c"``."""
+    return f"{', '.join(types[:-1])} or {types[-1]}" if len(types) > 1 else types[0]
 
 
 def workflow_errors(steps):
     """Every problem of ``steps``; an empty list of steps is a draft and has none."""
     if not isinstance(steps, list):
-        return [StepError(None, "", "steps", "must be a list of steps")]
+        return [StepError(None, "steps", "must be a list of steps")]
     errors = []
     types = []
     for number, step in enumerate(steps, start=1):
         if not isinstance(step, dict) or not isinstance(step.get("type"), str):
             errors.append(
-                StepError(number, "?", "type", 'each step is {"type": ..., "config": {...}}')
+                StepError(number, "type", 'each step is {"type": ..., "config": {...}}', "?")
             )
             types.append(None)
             continue
@@ -40,30 +54,32 @@ def workflow_errors(steps):
         types.append(step_type)
         for key in step.keys() - {"type", "config"}:
             errors.append(
-                StepError(number, step_type, key, "unknown key (a step has type and config)")
+                StepError(number, key, "unknown key (a step has type and config)", step_type)
             )
         handler = REGISTRY.get(step_type)
         if handler is None:
             known = ", ".join(sorted(REGISTRY))
             errors.append(
-                StepError(number, step_type, "type", f"unknown step type (known: {known})")
+                StepError(number, "type", f"unknown step type (known: {known})", step_type)
             )
             continue
         for field, reason in sorted(handler.check(step.get("config", {})).items()):
-            errors.append(StepError(number, step_type, field, reason))
+            errors.append(StepError(number, field, reason, step_type))
     if not steps:
         return errors
-    if "fetch_data" not in types:
-        errors.append(StepError(None, "", "steps", "needs at least one fetch_data step"))
-    if not DECIDING_STEPS & set(types):
-        errors.append(
-            StepError(None, "", "steps", "needs an ai_analyze, autogen_team or decide step")
-        )
+    for step_type, handler in REGISTRY.items():
+        if handler.essential and step_type not in types:
+            errors.append(StepError(None, "steps", f"needs at least one {step_type} step"))
+    deciding = [step_type for step_type, handler in REGISTRY.items() if handler.decides]
+    if not set(deciding) & set(types):
+        errors.append(StepError(None, "steps", f"needs an {_either(deciding)} step"))
     for number, step_type in enumerate(types, start=1):
-        if step_type == "place_order" and "validate_risk" not in types[: number - 1]:
-            errors.append(
-                StepError(number, step_type, "type", "needs a validate_risk step before it")
-            )
+        handler = REGISTRY.get(step_type)
+        for required in handler.requires if handler else ():
+            if required not in types[: number - 1]:
+                errors.append(
+                    StepError(number, "type", f"needs a {required} step before it", step_type)
+                )
     return errors
 
 
@@ -99,20 +115,45 @@ def param_value_errors(params):
     return problems
 
 
-def params_errors(steps, params):
-    """Problems of ``params`` for ``steps``: missing placeholders and values that would not run.
-
-    Returned as ``{param_name: reason}`` so the API and the admin name each parameter.
-    """
-    problems = {}
+def params_step_errors(steps, params):
+    """Every problem of ``params`` for ``steps``, as StepErrors: a missing placeholder or a
+    value that would not run is the parameter's (``step`` None, ``param`` its name); then, once
+    those are right, each problem of the steps filled from them, with the parameter the field
+    was filled from."""
     if not isinstance(params, dict):
-        return {"param": "must be an object"}
-    for name in sorted(required_params(steps) - params.keys()):
-        problems[name] = "is required by the workflow"
-    problems.update(param_value_errors(params))
-    if problems:
-        return problems
-    filled = fill_placeholders(steps, params)
-    for error in workflow_errors(filled):
-        problems[f"step {error.step} {error.field}" if error.step else error.field] = error.reason
-    return problems
+        return [StepError(None, "param", "must be an object")]
+    errors = [
+        StepError(None, name, "is required by the workflow", param=name)
+        for name in sorted(required_params(steps) - params.keys())
+    ]
+    errors += [
+        StepError(None, name, reason, param=name)
+        for name, reason in param_value_errors(params).items()
+    ]
+    if errors:
+        return errors
+    return [
+        StepError(error.step, error.field, error.message, error.step_type,
+                  _filled_from(steps, error))
+        for error in workflow_errors(fill_placeholders(steps, params))
+    ]  # fmt: skip
+
+
+def _filled_from(steps, error):
+    """The parameter whose ``{{placeholder}}`` is the whole value of the field in error."""
+    if not error.step or not isinstance(steps[error.step - 1], dict):
+        return None
+    value = (steps[error.step - 1].get("config") or {}).get(error.field)
+    whole = PLACEHOLDER.fullmatch(value.strip()) if isinstance(value, str) else None
+    return whole.group(1) if whole else None
+
+
+def params_errors(steps, params):
+    """Problems of ``params`` for ``steps`` as ``{name: reason}``, a step's problem named
+    ``"step N field"``: what the API returns under ``errors.param``."""
+    return {error_name(error): error.message for error in params_step_errors(steps, params)}
+
+
+def error_name(error):
+    """``"step 6 min_r_coefficient"`` for a step's field, the field alone otherwise."""
+    return f"step {error.step} {error.field}" if error.step else error.field

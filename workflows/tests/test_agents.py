@@ -17,7 +17,7 @@ from workflows.agents.llm import model_client_from_settings
 from workflows.agents.offline import OfflineChatCompletionClient
 from workflows.agents.team import decide, parse_decision
 from workflows.models import ExecutionStatus
-from workflows.services import execution_run, execution_start, strategy_create
+from workflows.services import execution_prepare, execution_run, strategy_create
 
 BARS = 220
 DAY_ATR = 1.5
@@ -361,7 +361,7 @@ def test_a_hold_with_its_stop_at_the_price_is_recorded_without_levels(
         f'"stop_loss": {close}, "analysis": "No edge either way."}}',
     )
 
-    started = execution_start(strategy=strategy, enqueue=False, dry_run=True)
+    started = execution_prepare(strategy=strategy, dry_run=True)
     execution = execution_run(execution_id=started.pk, dry_run=True)
 
     log = [line["message"] for line in execution.results["execution_logs"]]

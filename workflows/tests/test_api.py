@@ -23,7 +23,7 @@ WORKFLOW_FIELDS = {
 }  # fmt: skip
 EXECUTION_FIELDS = {
     "id", "workflow_id", "strategy_id", "task_id", "status", "started_at", "completed_at",
-    "results", "error_message", "progress", "created_at",
+    "results", "error_message", "progress", "created_at", "partial", "failed_codes",
 }  # fmt: skip
 MESSAGE_FIELDS = {
     "id", "workflow_execution_id", "agent_name", "message_type", "message_content", "timestamp",
@@ -220,6 +220,24 @@ class TestExecutions(APIViewTestCases.ReadOnlyViewSet):
             execution.workflow_id,
             execution.strategy_id,
         )
+
+    def test_a_run_where_some_codes_failed_is_flagged_partial_naming_them(self, reader_client):
+        failures = {"MSFT": "IB refused historical data for MSFT: error 162"}
+        partial = ExecutionFactory(
+            status="completed", results={"failures": failures, "failed_symbols": ["MSFT"]},
+            error_message="1 of 2 codes failed: MSFT: IB refused historical data ...",
+        )  # fmt: skip
+        whole = ExecutionFactory(status="completed", results={"failures": {}})
+        failed = ExecutionFactory(status="failed", results={"failures": failures})
+        body = reader_client.get(self.detail_url(partial)).json()
+        assert (body["status"], body["partial"], body["failed_codes"]) == (
+            "completed",
+            True,
+            failures,
+        )
+        assert reader_client.get(self.detail_url(whole)).json()["partial"] is False
+        body = reader_client.get(self.detail_url(failed)).json()
+        assert (body["partial"], body["failed_codes"]) == (False, failures)
 
     def test_filters_by_workflow_strategy_status_and_started_range(self, reader_client):
         at = lambda day: datetime(2025, 3, day, 12, tzinfo=UTC)  # noqa: E731

@@ -21,7 +21,7 @@ from tradingsite.testing.faults import (
     send_run,
 )
 from workflows.models import ExecutionStatus, WorkflowExecution
-from workflows.services import execution_start, strategy_create, workflow_create
+from workflows.services import execution_prepare, strategy_create, workflow_create
 from workflows.templates import TEMPLATES
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
@@ -78,7 +78,7 @@ def paced_strategy(symbols, gateway, *, pause=3):
 
 
 def queue_run(strategy, redis_server):
-    execution = execution_start(strategy=strategy, enqueue=False)
+    execution = execution_prepare(strategy=strategy)
     send_run(execution, broker_url=redis_server.url())
     return execution
 

@@ -11,7 +11,7 @@ from marketdata.tests.factories import CodeFactory, cache_run_bars
 from strategies.models import Decision
 from workflows.engine.locks import DatabaseRunLock, Start
 from workflows.models import ExecutionStatus, WorkflowExecution
-from workflows.services import execution_run, execution_start, strategy_create
+from workflows.services import execution_prepare, execution_run, strategy_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +50,7 @@ def at_once(work, items):
 
 def test_of_two_racing_acquires_for_one_strategy_exactly_one_starts_its_run():
     strategy = strategy_with_cached_code()
-    pending = [execution_start(strategy=strategy, enqueue=False).pk for _ in range(2)]
+    pending = [execution_prepare(strategy=strategy).pk for _ in range(2)]
 
     outcomes = at_once(lambda pk: DatabaseRunLock(strategy.pk).start(pk), pending)
 
@@ -65,7 +65,7 @@ def test_of_two_racing_acquires_for_one_strategy_exactly_one_starts_its_run():
         == running
     )
     # While it runs, a later run of the strategy is refused too; after it, one may start.
-    third = execution_start(strategy=strategy, enqueue=False).pk
+    third = execution_prepare(strategy=strategy).pk
     assert DatabaseRunLock(strategy.pk).start(third) is Start.BUSY
     WorkflowExecution.objects.filter(pk__in=running).update(status=ExecutionStatus.COMPLETED)
     assert DatabaseRunLock(strategy.pk).start(third) is Start.STARTED
@@ -74,7 +74,7 @@ def test_of_two_racing_acquires_for_one_strategy_exactly_one_starts_its_run():
 def test_two_runs_of_one_strategy_started_together_one_runs_and_one_is_skipped(gateway):
     strategy = strategy_with_cached_code(gateway)
     for round_ in range(1, 4):  # the window is narrow: race a few times
-        pending = [execution_start(strategy=strategy, enqueue=False).pk for _ in range(2)]
+        pending = [execution_prepare(strategy=strategy).pk for _ in range(2)]
 
         outcomes = at_once(lambda pk: execution_run(execution_id=pk, dry_run=True), pending)
 

@@ -25,8 +25,8 @@ from workflows.engine.locks import RedisRunLock
 from workflows.models import AgentConversation, ExecutionStatus, WorkflowExecution
 from workflows.services import (
     execution_cancel,
+    execution_prepare,
     execution_run,
-    execution_start,
     executions_sweep,
     strategy_create,
     workflow_create,
@@ -62,7 +62,7 @@ def cached_strategy(trends, *, workflow=None, param=None, type_="two_indicator",
 
 
 def run(strategy, **kwargs):
-    execution = execution_start(strategy=strategy, enqueue=False, **kwargs)
+    execution = execution_prepare(strategy=strategy, **kwargs)
     return execution_run(execution_id=execution.pk, **kwargs)
 
 
@@ -243,7 +243,7 @@ def test_bad_params_refuse_a_run_asked_for_and_fail_a_scheduled_one():
     strategy.param = {"period_1": "1 year"}  # saved around the service, as an old row might be
     strategy.save()
     with pytest.raises(ApplicationError, match=r"\(param\.period_1: .*1 year") as refused:
-        execution_start(strategy=strategy, enqueue=False)
+        execution_prepare(strategy=strategy)
     assert list(refused.value.extra["param"]) == ["period_1"]
     assert not WorkflowExecution.objects.exists()
 
@@ -257,7 +257,7 @@ def test_bad_params_refuse_a_run_asked_for_and_fail_a_scheduled_one():
 
 def test_a_cancelled_execution_does_not_start():
     strategy = cached_strategy({"UPCO": "up"})
-    execution = execution_start(strategy=strategy, enqueue=False)
+    execution = execution_prepare(strategy=strategy)
     execution_cancel(execution=execution)
     execution = execution_run(execution_id=execution.pk)
     assert execution.status == ExecutionStatus.CANCELLED and not Decision.objects.exists()
@@ -278,7 +278,7 @@ def test_an_overlapping_run_is_skipped_and_logged():
 
 def test_a_redelivered_run_is_not_resumed_and_orphans_are_swept():
     strategy = cached_strategy({"UPCO": "up"})
-    execution = execution_start(strategy=strategy, enqueue=False)
+    execution = execution_prepare(strategy=strategy)
     execution.status = ExecutionStatus.RUNNING
     execution.save()
     execution = execution_run(execution_id=execution.pk)
@@ -287,7 +287,7 @@ def test_a_redelivered_run_is_not_resumed_and_orphans_are_swept():
 
     from datetime import timedelta
 
-    stuck = execution_start(strategy=strategy, enqueue=False)
+    stuck = execution_prepare(strategy=strategy)
     stuck.status, stuck.started_at = ExecutionStatus.RUNNING, timezone.now() - timedelta(hours=2)
     stuck.save()
     assert executions_sweep() == 1

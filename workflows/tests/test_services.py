@@ -138,3 +138,28 @@ def test_a_chart_is_written_inside_the_media_folder_whatever_the_symbol(settings
     assert sorted(p.name for p in tmp_path.rglob("*.png")) == [
         "BRK-B_1day.png", "PWNED_1day.png", "etc-x_1day.png"
     ]  # fmt: skip
+
+
+def test_a_chart_draws_the_lines_asked_for_in_their_colours(settings, tmp_path):
+    from PIL import Image
+
+    from marketdata.tests.factories import market_document
+    from workflows.charts import BAND, COLOURS, chart_render
+
+    settings.MEDIA_ROOT = tmp_path
+    document = market_document(trend="up", bar="1 day")
+
+    def colours(**kwargs):
+        path = chart_render(execution_id=5, symbol="AAPL", bar="1 day", document=document,
+                            **kwargs)  # fmt: skip
+        image = Image.open(tmp_path / path)
+        assert image.format == "PNG" and image.size == (800, 360)
+        return {colour: count for count, colour in image.getcolors(maxcolors=800 * 360)}
+
+    every = colours()
+    # each line across the chart (more pixels than its legend's square), the band filled
+    assert all(every.get(COLOURS[name], 0) > 150 for name in COLOURS), every
+    assert every.get(BAND, 0) > 10000
+    some = colours(indicators=["sma_20"])
+    assert some.get(COLOURS["close"], 0) > 300 and some.get(COLOURS["sma_20"], 0) > 300
+    assert COLOURS["sma_200"] not in some and BAND not in some

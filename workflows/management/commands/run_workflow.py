@@ -5,7 +5,7 @@ from strategies.models import Strategy
 from tradingsite.broker import client_role
 from tradingsite.exceptions import ApplicationError
 from workflows.models import ExecutionStatus
-from workflows.services import execution_run, execution_start
+from workflows.services import execution_prepare, execution_run, execution_start
 
 
 class Command(BaseCommand):
@@ -34,7 +34,8 @@ class Command(BaseCommand):
                 else f"{found.count()} strategies are named {strategy!r}: give the id."
             )
         try:
-            execution = execution_start(strategy=found.get(), dry_run=dry_run, enqueue=not sync)
+            start = execution_prepare if sync else execution_start
+            execution = start(strategy=found.get(), dry_run=dry_run)
         except ApplicationError as refused:
             raise CommandError(str(refused)) from None
         if not sync:

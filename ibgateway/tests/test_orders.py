@@ -1,35 +1,10 @@
 """Stops, trailing stops, brackets, OCA groups and ``transmit`` at the loopback gateway, as
-the unmodified ib_insync client sees them over a real socket; and moving a running gateway's
-price from outside (``manage.py ibgateway_price``).
-"""
+the unmodified ib_insync client sees them over a real socket."""
 
-import signal
-import subprocess
-import sys
-from decimal import Decimal
-
+import ib_insync as ibapi
 import pytest
 
-from ibgateway.control import ControlError, set_price
-from tradingsite.broker.ib import ibapi
-
-from .test_ibgateway import BASE_DIR, connect, free_port, manage_ibgateway, start_gateway, until
-
-D = Decimal
-
-
-@pytest.fixture
-def gateway():
-    server = start_gateway(seed=7)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ib(gateway):
-    client = connect(gateway)
-    yield client
-    client.disconnect()
+from .support import D, connect, fills_of, start_gateway, status, until
 
 
 @pytest.fixture
@@ -37,17 +12,6 @@ def aapl(ib, gateway):
     [contract] = ib.qualifyContracts(ibapi.Stock("AAPL", "SMART", "USD"))
     gateway.set_price("AAPL", 200)
     return contract
-
-
-def fills_of(ib, trade):
-    return [
-        (f.execution.side, D(str(f.execution.shares)), D(str(f.execution.price)))
-        for f in trade.fills
-    ]
-
-
-def status(ib, trade, wanted, timeout=5.0):
-    return until(ib, lambda: trade.orderStatus.status == wanted, timeout)
 
 
 def book_order(gateway, trade):
@@ -251,48 +215,3 @@ def test_an_oca_group_of_type_2_reduces_the_others_by_each_fill():
         client.disconnect()
     finally:
         server.stop()
-
-
-# --- moving the price from outside ---------------------------------------------------------
-def test_ibgateway_price_moves_a_running_gateways_price_and_fills_its_orders():
-    port = free_port()
-    process = manage_ibgateway("--port", str(port), "--date", "2024-06-14")
-    try:
-        assert "listening" in process.stdout.readline()
-        client = connect(type("Address", (), {"port": port}))
-        [contract] = client.qualifyContracts(ibapi.Stock("AAPL", "SMART", "USD"))
-        assert set_price(port=port, symbol="AAPL", price="200") == D(200)
-        stop = client.placeOrder(contract, ibapi.StopOrder("BUY", 3, 201))
-        assert status(client, stop, "PreSubmitted")
-        command = subprocess.run(
-            [sys.executable, "manage.py", "ibgateway_price", "aapl", "201.5", "--port", str(port)],
-            cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert command.returncode == 0, command.stderr
-        assert command.stdout.strip() == f"AAPL now at 201.50 on the gateway at 127.0.0.1:{port}"
-        assert status(client, stop, "Filled")
-        assert fills_of(client, stop) == [("BOT", D(3), D("201.50"))]
-        refused = subprocess.run(
-            [sys.executable, "manage.py", "ibgateway_price", "AAPL", "-3", "--port", str(port)],
-            cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert refused.returncode == 1
-        assert "a price must be a positive number" in refused.stderr
-        assert "Traceback" not in refused.stderr
-        with pytest.raises(ControlError, match="error 200"):
-            set_price(port=port, symbol="NOT A SYMBOL", price="10")
-        client.disconnect()
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=10)
-
-
-def test_ibgateway_price_names_a_gateway_that_is_not_there():
-    port = free_port()
-    command = subprocess.run(
-        [sys.executable, "manage.py", "ibgateway_price", "AAPL", "10", "--port", str(port)],
-        cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert command.returncode == 1
-    assert f"cannot reach a loopback gateway at 127.0.0.1:{port}" in command.stderr
-    assert "Traceback" not in command.stderr
