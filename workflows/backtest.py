@@ -504,7 +504,19 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
                       book=book, keep_log=keep_log)  # fmt: skip
     start = np.datetime64(settings.start.astimezone(UTC).replace(tzinfo=None), "us")
     end = np.datetime64(settings.end.astimezone(UTC).replace(tzinfo=None), "us")
-    primaries = {code.pk: bars.series(code, primary)[0] for code in codes}
+    primaries, missing = {}, {}
+    for code in codes:
+        try:
+            primaries[code.pk] = bars.series(code, primary)[0]
+        except ApplicationError as exc:
+            missing[code.symbol] = str(exc)  # that code is left out, and the result says so
+    if not primaries:
+        raise ApplicationError(
+            "The bar store has no bars of the strategy's codes.",
+            extra={"codes": "; ".join(missing.values())},
+        )
+    codes = [code for code in codes if code.pk in primaries]
+    run.codes = codes
     clock = np.unique(np.concatenate([s.times for s in primaries.values()]))
     clock = clock[(clock >= start) & (clock <= end)]
     if not len(clock):
@@ -512,7 +524,7 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
             "The bar store has no bars in that period.",
             extra={"from": f"no {primary} bars of {', '.join(c.symbol for c in codes)} there"},
         )
-    outcome = BacktestOutcome(run_id=_run_id(strategy))
+    outcome = BacktestOutcome(run_id=_run_id(strategy), failures=dict(missing))
     curves = {code.pk: [] for code in codes}
     realized = {code.pk: ZERO for code in codes}
     counted = 0

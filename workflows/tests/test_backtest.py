@@ -297,3 +297,18 @@ def test_ib_fixed_commissions_and_slippage_on_a_market_fill():
     # 500 x 0.005 = 2.50 of commission; 10 bps of slippage: 100.10 a share.
     assert sim.cash == Decimal("10000") - Decimal("500") * Decimal("100.10") - Decimal("2.50")
     assert math.isclose(sim.commission(100, Decimal("1")), 1.0)  # at most 1 % of the value
+
+
+def test_a_code_without_stored_bars_is_left_out_and_named():
+    frame = daily_walk(120)
+    code, bare = CodeFactory(symbol="WALK"), CodeFactory(symbol="BARE")
+    store(code, frame)
+
+    outcome = backtest_run(strategy=sma_cross_strategy([code, bare]), settings=BacktestSettings(
+        start=FIRST_DAY, end=frame.index[-1].to_pydatetime()))  # fmt: skip
+
+    assert [r.symbol for r in outcome.results] == ["WALK"]
+    assert outcome.failures == {
+        "BARE": "The bar store has no 1 day bars of BARE. (bar: sync or import BARE's 1 day "
+        "bars first)"
+    }
