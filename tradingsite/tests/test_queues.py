@@ -14,6 +14,7 @@ ROUTES = {
     "marketdata.tasks.market_data_purge_task": "maintenance",
     "performance.tasks.performance_snapshot_task": "maintenance",
     "workflows.tasks.workflow_metrics_task": "maintenance",
+    "marketdata.tasks.bars_sync_task": "maintenance",  # IB's history, paced: never urgent
 }
 
 
