@@ -100,3 +100,26 @@ def test_the_backtest_command_prints_the_statistics(backtested):
 def test_the_backtest_command_refuses_bad_periods(backtested, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("backtest", str(backtested[1].pk), *args)
+
+
+def test_a_strategys_backtest_is_queued_from_its_list(
+    admin_client, django_capture_on_commit_callbacks
+):
+    from unittest import mock
+
+    from strategies.models import Strategy
+
+    strategy = sma_cross_strategy([CodeFactory(symbol="WALK")])
+    with mock.patch("workflows.tasks.backtest_task.apply_async") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(
+                changelist_url(Strategy),
+                {"action": "backtest_last_year", "_selected_action": [strategy.pk]},
+                secure=True, follow=True,
+            )  # fmt: skip
+
+    page = response.content.decode()
+    assert f"Backtest of {strategy} queued" in page
+    ((_, call),) = [(c.args, c.kwargs) for c in queued.call_args_list]
+    assert call["kwargs"]["strategy_id"] == strategy.pk
+    assert call["kwargs"]["commission"] == "ib_fixed"
