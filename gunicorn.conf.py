@@ -19,8 +19,10 @@ access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
 
 
 def post_worker_init(worker):
-    from tradingsite.broker import BrokerUnavailable, client_role, get_broker
-    from tradingsite.broker.leases import ClientIdUnavailable, lease_client_id
+    # Imported in the hooks: gunicorn reads this file before the application (and Django's
+    # settings) is loaded, and the broker needs them.
+    from tradingsite.broker import BrokerUnavailable, client_role, get_broker  # (see above)
+    from tradingsite.broker.leases import ClientIdUnavailable, lease_client_id  # (see above)
 
     client_role("web")
     try:
@@ -37,6 +39,6 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
-    from tradingsite.broker import reset_broker
+    from tradingsite.broker import reset_broker  # in the hook: Django is set up by now
 
     reset_broker()

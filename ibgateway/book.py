@@ -508,15 +508,16 @@ class Book:
     def cancel_all(self, now) -> list[Order]:
         cancelled = []
         for order in self.open_orders():
-            self._finish(order, "Cancelled", now, "Cancelled by Trader")
-            cancelled.append(order)
+            if order.working:  # a parent's cancel may have taken its children already
+                self._finish(order, "Cancelled", now, "Cancelled by Trader")
+                cancelled.append(order)
         return cancelled
 
     def expire(self, now) -> list[Order]:
         """DAY orders end with their session (16:00 US/Eastern)."""
         expired = []
         for order in self.open_orders():
-            if order.expires_at is not None and now >= order.expires_at:
+            if order.working and order.expires_at is not None and now >= order.expires_at:
                 self._finish(order, "Cancelled", now, "Cancelled by System (expired)")
                 expired.append(order)
         return expired

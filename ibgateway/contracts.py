@@ -1,10 +1,12 @@
-"""US stocks the gateway knows: a table of common symbols with their real IB conids, and a
-deterministic definition for any other well-formed symbol.
+"""US stocks the gateway knows: a table of common symbols with their real IB conids, and the
+symbols of its bars files (``--bars-dir``), each with a deterministic definition.
 
-The conids in the table are IB's own, so a product that stores conids (or compares them with
-ones a real gateway gave) sees the same numbers. Symbols outside the table get a conid derived
-from the symbol alone (never from the seed), in a range above today's real conids; the same
-symbol gets the same conid in every run.
+The universe is finite, as IB's is: any other symbol is answered with IB's error 200 ("No
+security definition has been found for the request"), so a typo (APPL) is refused rather
+than traded. The conids in the table are IB's own, so a product that stores conids (or
+compares them with ones a real gateway gave) sees the same numbers. A bars file's symbol gets
+a conid derived from the symbol alone (never from the seed), in a range above today's real
+conids; the same symbol gets the same conid in every run.
 """
 
 import hashlib
@@ -181,12 +183,30 @@ class Stock:
 class ContractRegistry:
     """Resolves contract requests; remembers derived conids so a conid-only request works."""
 
-    def __init__(self, extra_symbols=()):
+    def __init__(self, extra_symbols=(), listed=None):
+        """``extra_symbols`` are known beside the table; ``listed(symbol)``, when given, says
+        whether another symbol is known now (a bars file written after the start)."""
         self._lock = threading.Lock()
         self._by_con_id: dict[int, str] = {info.con_id: s for s, info in STOCKS.items()}
         self._primary_override: dict[str, str] = {}
-        for symbol in extra_symbols:
+        self._extra = {symbol.upper() for symbol in extra_symbols}
+        self._listed = listed
+        for symbol in self._extra:
             self.stock(symbol)
+
+    def add_listing(self, symbol: str) -> Stock:
+        """Make ``symbol`` known from now on (a listing), as a bars file would."""
+        with self._lock:
+            self._extra.add(symbol.upper())
+        return self.stock(symbol)
+
+    def known(self, symbol: str) -> bool:
+        symbol = symbol.upper()
+        return (
+            symbol in STOCKS
+            or symbol in self._extra
+            or bool(self._listed and _SYMBOL.match(symbol) and self._listed(symbol))
+        )
 
     def stock(self, symbol: str, primary: str = "") -> Stock:
         symbol = symbol.upper()
@@ -237,7 +257,7 @@ class ContractRegistry:
             if stock is None or (symbol and symbol != stock.symbol):
                 raise NoSecurityDefinition
         else:
-            if not _SYMBOL.match(symbol):
+            if not _SYMBOL.match(symbol) or not self.known(symbol):
                 raise NoSecurityDefinition
             stock = self.stock(symbol, primary if primary in ("NASDAQ", "NYSE") else "")
         if primary and primary != stock.primary_exchange:
@@ -256,6 +276,6 @@ class ContractRegistry:
         starts = [s for s in STOCKS if s.startswith(pattern)]
         named = [s for s, info in STOCKS.items() if pattern in info.name and s not in starts]
         found = [self.stock(s) for s in sorted(starts) + sorted(named)]
-        if not found and _SYMBOL.match(pattern):
+        if not found and _SYMBOL.match(pattern) and self.known(pattern):
             found = [self.stock(pattern)]
         return found[:limit]

@@ -51,7 +51,10 @@ class LoopbackGateway:
     ):
         self.host = host
         self.market = Market(seed=seed, bars_dir=bars_dir, clock=make_clock(now))
-        self.contracts = ContractRegistry(extra_symbols=self.market.csv_symbols())
+        self.contracts = ContractRegistry(
+            extra_symbols=self.market.csv_symbols(),
+            listed=lambda symbol: self.market.csv_path(symbol) is not None,
+        )
         self.book = Book(
             market=self.market,
             calendar=self.market.calendar,
@@ -236,6 +239,11 @@ class LoopbackGateway:
 
     def executions(self) -> list[Execution]:
         return self._call(lambda: list(self.book.executions))
+
+    def list_symbol(self, symbol: str):
+        """Make ``symbol`` a security the gateway knows from now on (its universe is its table
+        and its bars files): for a test's made-up symbol whose bars it does not need."""
+        return self.contracts.add_listing(symbol)
 
     def orders(self) -> list[Order]:
         return self._call(lambda: list(self.book.orders.values()))

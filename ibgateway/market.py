@@ -574,7 +574,7 @@ class Market:
         with self._lock:
             found = self._series.get(symbol)
             if found is None:
-                path = self._csv_path(symbol)
+                path = self.csv_path(symbol)
                 if path is not None:
                     found = CsvSeries(symbol, path)
                 else:
@@ -582,7 +582,7 @@ class Market:
                 self._series[symbol] = found
             return found
 
-    def _csv_path(self, symbol: str) -> Path | None:
+    def csv_path(self, symbol: str) -> Path | None:
         if not self.bars_dir:
             return None
         for name in (f"{symbol}.csv", f"{symbol.lower()}.csv"):

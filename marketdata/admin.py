@@ -53,6 +53,7 @@ class CodeForm(ServiceCheckedForm):
                     exchange=data.get("exchange") or "SMART",
                     currency=data.get("currency") or "USD",
                     sec_type=data.get("sec_type") or "STK",
+                    refresh=False,
                 )
             except BrokerUnavailable as exc:
                 raise ApplicationError(

@@ -23,7 +23,7 @@ from django.utils import timezone
 from tradingsite.broker import BrokerError, BrokerUnavailable, get_broker
 from tradingsite.exceptions import ApplicationError
 
-from .models import BarSource, Code, DataSyncLog, OhlcvBar, SyncStatus, Timeframe
+from .models import BarSource, Code, DataSyncLog, OhlcvBar, SyncStatus, Timeframe, contract_of
 
 DAY = timedelta(days=1)
 
@@ -154,8 +154,6 @@ def _no_data(exc):
 def bars_sync(*, code, timeframe, broker=None, now=None):
     """Fetch from IB what the store lacks of ``code``'s ``timeframe`` bars; returns the
     ``data_sync_log`` row written (status success, partial or failed)."""
-    from .services import contract_of
-
     if timeframe not in TIMEFRAMES:
         raise ApplicationError(
             f"The bar store does not sync {timeframe!r}.",

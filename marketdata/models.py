@@ -1,6 +1,8 @@
 from django.db import models
 from django.utils import timezone
 
+from tradingsite.broker.types import ContractInfo
+
 
 class Code(models.Model):
     """A tradable instrument, identified at Interactive Brokers by its contract id (conid)."""
@@ -173,3 +175,14 @@ class DataSyncLog(models.Model):
         return (
             f"{self.ticker_id} {self.timeframe} {self.status} at {self.last_sync_at:%Y-%m-%d %H:%M}"
         )
+
+
+def contract_of(code):
+    """The broker's description of ``code``'s contract."""
+    return ContractInfo(
+        conid=code.conid,
+        symbol=code.symbol,
+        exchange=code.exchange,
+        currency=code.currency,
+        sec_type=code.sec_type,
+    )

@@ -3,6 +3,7 @@
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
+from .documents import document_of_columns
 from .models import Code, MarketData, OhlcvBar
 
 
@@ -20,8 +21,6 @@ def stored_bars_documents(*, codes, timeframe, last, start=None, end=None):
     """{code id: bars-and-indicators document} of each code's last ``last`` stored bars of
     ``timeframe`` (from ``start`` to ``end`` when given), oldest first, in one query; codes
     without stored bars are left out."""
-    from .services import document_of_columns
-
     span = {}
     if start is not None:
         span["timestamp__gte"] = start

@@ -4,27 +4,30 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Mapping
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 
-import numpy as np
 import redis
 from django.conf import settings
 from django.utils import timezone
 
-from tradingsite.broker import BrokerError, BrokerUnavailable, ContractInfo, get_broker
+from tradingsite.broker import BrokerError, BrokerUnavailable, get_broker
 from tradingsite.broker.vocabulary import bar_error, period_error
 from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
 from .bar_store import bars_store, timeframe_of
-from .models import BarSource, Code, MarketData
+from .documents import bars_document
+from .models import BarSource, Code, MarketData, contract_of
 
 logger = logging.getLogger(__name__)
 
 
-def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", broker=None):
-    """Find ``symbol`` at the broker and store it in ``code``; the same conid is stored once."""
+def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", broker=None,
+                 refresh=True):  # fmt: skip
+    """Find ``symbol`` at the broker and store it in ``code``; the same conid is stored once.
+
+    A conid stored already is refreshed from IB's answer, or with ``refresh=False`` (adding a
+    code) refused, naming the code that has it."""
     symbol = symbol_clean(symbol)
     broker = broker or get_broker()
     try:
@@ -37,6 +40,8 @@ def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", br
         raise ApplicationError(
             f"{symbol} could not be resolved.", extra={"symbol": str(exc)}
         ) from exc
+    if not refresh and Code.objects.filter(conid=info.conid).exists():
+        raise _code_conid_taken(info.conid, field="symbol")
     code, _ = Code.objects.update_or_create(
         conid=info.conid,
         defaults={
@@ -47,16 +52,6 @@ def code_resolve(*, symbol, exchange="SMART", currency="USD", sec_type="STK", br
         },
     )
     return code
-
-
-def contract_of(code):
-    return ContractInfo(
-        conid=code.conid,
-        symbol=code.symbol,
-        exchange=code.exchange,
-        currency=code.currency,
-        sec_type=code.sec_type,
-    )
 
 
 def price_now(*, code, broker=None):
@@ -208,69 +203,6 @@ def _bars_check(*, symbol, bars):
                 )
 
 
-def bars_document(bars):
-    """The cached JSON: OHLCV columns and the indicator set computed on them."""
-    return document_of_columns(
-        times=[b.time for b in bars],
-        **{
-            name: [getattr(b, name) for b in bars]
-            for name in ("open", "high", "low", "close", "volume")
-        },
-    )
-
-
-def document_of_columns(*, times, open, high, low, close, volume, lazy=False):
-    """The cache's document shape (OHLCV columns and the indicator set) of columns of bars;
-    ``lazy``: each indicator computed when first read (a backtest's)."""
-    # Imported here: numba costs every process about half a second at start-up otherwise.
-    from .indicators import LazyIndicatorSet, indicator_set
-
-    columns = {
-        name: np.asarray(values, dtype=float)
-        for name, values in (("open", open), ("high", high), ("low", low), ("close", close),
-                             ("volume", volume))
-    }  # fmt: skip
-    if lazy:
-        return {
-            "bars": LazyColumns(times, columns),
-            "indicators": LazyIndicatorSet(columns["high"], columns["low"], columns["close"]),
-        }
-    return {
-        "bars": {
-            "time": [t if isinstance(t, str) else t.isoformat() for t in times],
-            **{name: values.tolist() for name, values in columns.items()},
-        },
-        "indicators": indicator_set(
-            columns["open"], columns["high"], columns["low"], columns["close"], columns["volume"]
-        ),
-    }
-
-
-class LazyColumns(Mapping):
-    """A document's ``bars``, each column made a list when first read."""
-
-    def __init__(self, times, columns):
-        self._times = times
-        self._columns = columns
-        self._lists = {}
-
-    def __getitem__(self, name):
-        if name not in self._lists:
-            if name == "time":
-                self._lists[name] = [
-                    t if isinstance(t, str) else t.isoformat() for t in self._times
-                ]
-            else:
-                self._lists[name] = self._columns[name].tolist()
-        return self._lists[name]
-
-    def __iter__(self):
-        return iter(("time", *self._columns))
-
-    def __len__(self):
-        return 1 + len(self._columns)
-
-
 def market_data_purge(*, now=None):
     """Delete cached rows older than the cache lifetime; returns how many went."""
     deleted, _ = MarketData.objects.filter(created_at__lt=_cache_cutoff(now)).delete()
@@ -284,10 +216,12 @@ CODE_EDITABLE = frozenset(
 )
 
 
-def _code_conid_taken(conid):
+def _code_conid_taken(conid, *, field="conid"):
+    existing = Code.objects.filter(conid=conid).first()
+    named = f"code #{existing.pk}, {existing}" if existing else "another code"
     return ApplicationError(
         f"An instrument with conid {conid} is already stored.",
-        extra={"conid": f"conid {conid} is already used by another code."},
+        extra={field: f"conid {conid} is already stored as {named}."},
     )
 
 

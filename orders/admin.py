@@ -1,18 +1,49 @@
+from functools import partial
+
+from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import path
+from django.utils.html import format_html_join
 
 from marketdata.models import Code
 from strategies.models import Decision, Strategy
-from tradingsite.admin_tools import ReadOnlyAdmin, change_url, changelist_url, link
+from tradingsite.admin_tools import (
+    FormattedNumbersMixin,
+    ObjectActionsMixin,
+    ReadOnlyAdmin,
+    change_url,
+    changelist_url,
+    link,
+    short_link,
+)
+from tradingsite.broker import BrokerError
+from tradingsite.exceptions import ApplicationError
 from workflows.models import WorkflowExecution
 
-from .models import Order, Position, Trade, TradeExit
+from .admin_new_order import new_order_view
+from .models import (
+    Order,
+    OrderStatus,
+    Position,
+    Trade,
+    TradeExit,
+    TradingAction,
+    TradingSession,
+)
 from .selectors import instrument_code
+from .services import (
+    order_cancel,
+    position_close,
+    trading_session_end,
+    trading_session_refresh,
+    trading_session_start,
+)
 
 
-class BrokerOwnedAdmin(ReadOnlyAdmin):
+class BrokerOwnedAdmin(FormattedNumbersMixin, ReadOnlyAdmin):
     """The broker owns the truth of these rows: the admin shows them and never edits them.
 
     Every screen names the trading mode (templates/admin/orders/ add a banner; titles too).
@@ -42,7 +73,26 @@ class BrokerOwnedAdmin(ReadOnlyAdmin):
     def instrument_link(self, row):
         if row.code_pk is None:
             return f"conid {row.instrument_id} (no code stored)"
-        return link(change_url(Code, row.code_pk), f"{row.symbol} ({row.instrument_id})")
+        return short_link(change_url(Code, row.code_pk), f"{row.symbol} ({row.instrument_id})")
+
+
+class TraderControlsMixin(ObjectActionsMixin):
+    """The trader's buttons (close a position, cancel an order) on read-only broker rows: for
+    staff who may change orders, each asks for a confirmation first and is recorded."""
+
+    change_form_template = "admin/orders/change_form.html"  # the trading mode's banner too
+
+    def has_trade_permission(self, request):
+        return request.user.is_active and request.user.has_perm("orders.change_order")
+
+    def _each(self, request, queryset, service, verb):
+        for row in queryset:
+            try:
+                service(row)
+            except (ApplicationError, BrokerError) as refused:
+                self.message_user(request, f"{row}: {refused}", messages.ERROR)
+            else:
+                self.message_user(request, f"{verb} {row}.")
 
 
 class StrategyFilter(admin.SimpleListFilter):
@@ -63,27 +113,63 @@ class StrategyFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(BrokerOwnedAdmin):
+class OrderAdmin(TraderControlsMixin, BrokerOwnedAdmin):
+    number_formats = {
+        "quantity": "quantity", "price": "price", "filled_quantity": "quantity",
+        "avg_fill_price": "price",
+    }  # fmt: skip
+    # TIF, filled quantity, IB's order id and the decision are on the order's page.
     list_display = (
-        "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price", "tif",
-        "status", "filled_quantity", "avg_fill_price", "ibkr_order_id", "decision_link",
-        "trades_link",
+        "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price",
+        "status", "avg_fill_price", "trades_link",
     )  # fmt: skip
     list_display_links = ("id", "created_at")
-    list_filter = ("status", "side", "order_type", "tif", StrategyFilter)
+    list_filter = ("status", "side", "order_type", "role", "tif", StrategyFilter)
+    actions = ["cancel_order"]
+    object_actions = ("cancel_order",)
+    object_action_confirms = {"cancel_order": "Ask IB to cancel this order?"}
     search_fields = ("^instrument__symbol",)
     search_help_text = "Search by symbol (its first letters) or IB order id (a number)"
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")  # the ix_orders_created_at index, read backwards
     readonly_fields = (
         "instrument_link", "decision_link", "strategy_link", "execution_link", "trades_link",
+        "bracket_link",
     )  # fmt: skip
     fields = (
-        "instrument_link", "side", "quantity", "order_type", "price", "tif", "status",
-        "filled_quantity", "avg_fill_price", "ibkr_order_id", "error_message", "decision_link",
-        "strategy_link", "execution_link", "trades_link", "created_at", "submitted_at",
-        "filled_at", "canceled_at", "updated_at",
+        "instrument_link", "side", "quantity", "order_type", "price", "stop_price",
+        "trailing_amount", "trailing_percent", "tif", "status", "filled_quantity",
+        "avg_fill_price", "ibkr_order_id", "error_message", "role", "bracket_link",
+        "oca_group", "decision_link", "strategy_link", "execution_link", "trades_link",
+        "created_at", "submitted_at", "filled_at", "canceled_at", "updated_at",
     )  # fmt: skip
+
+    def get_urls(self):
+        new = path("new/", self.admin_site.admin_view(partial(new_order_view, self)),
+                   name="orders_order_new")  # fmt: skip
+        return [new, *super().get_urls()]
+
+    def object_action_allowed(self, request, order, name):
+        return order.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+
+    @admin.action(description="Cancel at IB", permissions=["trade"])
+    def cancel_order(self, request, queryset):
+        self._each(request, queryset, lambda o: order_cancel(order=o, user=request.user),
+                   "Asked IB to cancel")  # fmt: skip
+
+    @admin.display(description="bracket")
+    def bracket_link(self, order):
+        if order.parent_order_id is not None:
+            return link(change_url(Order, order.parent_order_id),
+                        f"child of entry #{order.parent_order_id}")  # fmt: skip
+        children = list(order.children.order_by("id").values_list("pk", "role", "status"))
+        if not children:
+            return "-"
+        return format_html_join(
+            ", ", '<a href="{}">{} #{}</a> ({})',
+            ((change_url(Order, pk), role.replace("_", " "), pk, status)
+             for pk, role, status in children),
+        )  # fmt: skip
 
     def get_search_results(self, request, queryset, search_term):
         # A number is an IB order id: one index look-up, where an OR with the symbol's
@@ -130,10 +216,12 @@ class OrderAdmin(BrokerOwnedAdmin):
         return link(changelist_url(Trade, order__id__exact=order.pk), f"{order.trade_count} trades")
 
 
-class TradeExitInline(admin.TabularInline):
+class TradeExitInline(FormattedNumbersMixin, admin.TabularInline):
     """Each closing fill's part of the trade and the P&L it realized that day."""
 
     model = TradeExit
+    number_formats = {"quantity": "quantity", "price": "price", "realized_pnl": "pnl",
+                      "fees": "money"}  # fmt: skip
     fields = readonly_fields = ("exited_at", "quantity", "price", "realized_pnl", "fees")
     extra = 0
     can_delete = False
@@ -147,6 +235,10 @@ class TradeExitInline(admin.TabularInline):
 
 @admin.register(Trade)
 class TradeAdmin(BrokerOwnedAdmin):
+    number_formats = {
+        "entry_price": "price", "entry_quantity": "quantity", "exit_price": "price",
+        "exit_quantity": "quantity", "realized_pnl": "pnl", "fees": "money",
+    }  # fmt: skip
     inlines = [TradeExitInline]
     list_display = (
         "id", "entry_date", "instrument_link", "order_link", "entry_price", "entry_quantity",
@@ -183,7 +275,11 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Position)
-class PositionAdmin(BrokerOwnedAdmin):
+class PositionAdmin(TraderControlsMixin, BrokerOwnedAdmin):
+    number_formats = {
+        "quantity": "quantity", "average_cost": "price", "current_price": "price",
+        "unrealized_pnl": "pnl",
+    }  # fmt: skip
     list_display = (
         "instrument_link", "side", "quantity", "average_cost", "current_price", "unrealized_pnl",
         "updated_at", "closed_at", "trades_link",
@@ -192,6 +288,21 @@ class PositionAdmin(BrokerOwnedAdmin):
     search_fields = ("^instrument__symbol",)
     search_help_text = "Search by symbol"
     ordering = ("-updated_at", "-id")
+    actions = ["close_position"]
+    object_actions = ("close_position",)
+    object_action_confirms = {
+        "close_position": "Close this position at market? Its stop and target are cancelled "
+        "by IB as the exit fills."
+    }
+
+    def object_action_allowed(self, request, position, name):
+        return position.closed_at is None and position.quantity != 0
+
+    @admin.action(description="Close at market", permissions=["trade"])
+    def close_position(self, request, queryset):
+        self._each(request, queryset, lambda p: position_close(position=p, user=request.user),
+                   "Sent the exit of")  # fmt: skip
+
     readonly_fields = ("instrument_link", "side", "trades_link")
     fields = (
         "instrument_link", "side", "quantity", "average_cost", "current_price", "unrealized_pnl",
@@ -208,3 +319,95 @@ class PositionAdmin(BrokerOwnedAdmin):
             changelist_url(Trade, instrument__exact=position.instrument_id),
             f"trades in {position.symbol or position.instrument_id}",
         )
+
+
+@admin.register(TradingAction)
+class TradingActionAdmin(ReadOnlyAdmin):
+    """Every close, cancel, kill switch and resume: who and when."""
+
+    list_display = ("created_at", "kind", "user", "flatten", "order", "position", "detail")
+    list_filter = ("kind",)
+    ordering = ("-created_at", "-id")
+    date_hierarchy = "created_at"
+    list_select_related = ("order", "position")
+    search_fields = ("user",)
+
+
+FIGURES = (
+    "total_trades", "winning_trades", "losing_trades", "total_pnl", "total_commission",
+    "win_rate", "starting_balance", "ending_balance", "max_drawdown",
+)  # fmt: skip
+
+
+class TradingSessionForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        mode = cleaned.get("trading_mode")
+        if self.instance.pk is None and mode:
+            active = TradingSession.objects.filter(trading_mode=mode, is_active=True).first()
+            if active is not None:
+                self.add_error("trading_mode", f"Session {active.session_name!r} is active in "
+                               f"{mode} trading: end it first (one per trading mode).")  # fmt: skip
+        return cleaned
+
+
+@admin.register(TradingSession)
+class TradingSessionAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    """Started here with a name and a mode (one active per mode); its figures are read-only,
+    computed from the fills and exits within it."""
+
+    form = TradingSessionForm
+
+    list_display = ("session_name", "trading_mode", "is_active", "started_at", "ended_at",
+                    "total_trades", "win_rate", "total_pnl", "max_drawdown")  # fmt: skip
+    list_filter = ("is_active", "trading_mode")
+    ordering = ("-started_at", "-id")
+    actions = ["end_session", "refresh_figures"]
+    object_actions = ("end_session", "refresh_figures")
+    object_action_confirms = {"end_session": "End this trading session?"}
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("session_name", "trading_mode", "starting_balance", "notes")
+        return ("session_name", "trading_mode", "is_active", "started_at", "ended_at",
+                *FIGURES, "broker", "notes")  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("session_name", "trading_mode", "is_active", "started_at", "ended_at",
+                *FIGURES, "broker")  # fmt: skip
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            TradingSession.objects.filter(pk=obj.pk).update(notes=obj.notes)
+            return
+        started = trading_session_start(
+            session_name=obj.session_name, trading_mode=obj.trading_mode,
+            starting_balance=obj.starting_balance, notes=obj.notes,
+        )  # fmt: skip
+        obj.pk = started.pk
+        obj.refresh_from_db()
+
+    def object_action_allowed(self, request, session, name):
+        return session.is_active
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="End the session", permissions=["change"])
+    def end_session(self, request, queryset):
+        self._run(request, queryset, lambda s: trading_session_end(session=s), "Ended")
+
+    @admin.action(description="Compute its figures now", permissions=["change"])
+    def refresh_figures(self, request, queryset):
+        self._run(request, queryset, lambda s: trading_session_refresh(session=s), "Computed")
+
+    def _run(self, request, queryset, service, verb):
+        for session in queryset:
+            try:
+                service(session)
+            except ApplicationError as refused:
+                self.message_user(request, f"{session}: {refused}", messages.ERROR)
+            else:
+                self.message_user(request, f"{verb} {session}.")

@@ -13,8 +13,22 @@ class OrderSide(models.TextChoices):
 
 
 class OrderType(models.TextChoices):
+    """IB's order types (seed 000's LMT and MKT; seed 003's stop, stop_limit, trailing_stop)."""
+
     LMT = "LMT", "Limit"
     MKT = "MKT", "Market"
+    STP = "STP", "Stop"
+    STP_LMT = "STP LMT", "Stop limit"
+    TRAIL = "TRAIL", "Trailing stop"
+
+
+class OrderRole(models.TextChoices):
+    """Our own: what an order is to its decision's bracket."""
+
+    ENTRY = "entry", "Entry"
+    TAKE_PROFIT = "take_profit", "Take profit"
+    STOP_LOSS = "stop_loss", "Stop loss"
+    EXIT = "exit", "Exit"
 
 
 class TimeInForce(models.TextChoices):
@@ -71,8 +85,45 @@ class Order(models.Model):
     instrument = instrument_field("orders", db_index=False)
     side = models.CharField(max_length=4, choices=OrderSide.choices)
     quantity = quantity_field()
-    price = price_field(null=True, blank=True, help_text="Limit price; empty for market orders")
-    order_type = models.CharField(max_length=3, choices=OrderType.choices, default=OrderType.LMT)
+    price = price_field(
+        null=True, blank=True, help_text="Limit price (LMT, STP LMT); empty for the others"
+    )
+    order_type = models.CharField(max_length=7, choices=OrderType.choices, default=OrderType.LMT)
+    stop_price = price_field(
+        null=True, blank=True, help_text="The trigger price of a stop (IB's auxPrice; seed 003)"
+    )
+    trailing_amount = price_field(
+        null=True, blank=True, help_text="A trailing stop's distance from the price, in money"
+    )
+    trailing_percent = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="A trailing stop's distance from the price, in percent (0 to 100)",
+    )
+    parent_order = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="The entry a take-profit or stop-loss child belongs to (IB's parentId)",
+    )
+    role = models.CharField(
+        max_length=16,
+        choices=OrderRole.choices,
+        null=True,
+        blank=True,
+        help_text="Its part in its decision's bracket; empty for a manual order",
+    )
+    oca_group = models.CharField(
+        "OCA group",
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="Orders of one group cancel each other at IB once one fills",
+    )
     tif = models.CharField(
         "TIF", max_length=3, choices=TimeInForce.choices, default=TimeInForce.DAY
     )
@@ -117,16 +168,36 @@ class Order(models.Model):
                 condition=models.Q(price__isnull=True) | models.Q(price__gt=0),
                 name="ck_orders_price_positive",
             ),
-            # A decision is sent to the broker at most once.
+            models.CheckConstraint(
+                condition=models.Q(stop_price__isnull=True) | models.Q(stop_price__gt=0),
+                name="ck_orders_stop_price_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(trailing_amount__isnull=True) | models.Q(trailing_amount__gt=0),
+                name="ck_orders_trailing_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(trailing_percent__isnull=True)
+                | models.Q(trailing_percent__gt=0, trailing_percent__lt=100),
+                name="ck_orders_trailing_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(role__isnull=True) | models.Q(role__in=OrderRole.values),
+                name="ck_orders_role",
+            ),
+            # A decision is sent to the broker at most once: one entry (its bracket's children
+            # hang from it).
             models.UniqueConstraint(
                 fields=["decision"],
-                condition=models.Q(decision__isnull=False),
+                condition=models.Q(decision__isnull=False, parent_order__isnull=True),
                 name="uq_orders_one_per_decision",
             ),
         ]
 
     def __str__(self):
         price = "" if self.price is None else f" @ {plain(self.price)}"
+        if self.stop_price is not None:
+            price += f" stop {plain(self.stop_price)}"
         return (
             f"Order #{self.pk}: {self.side} {plain(self.quantity)} {instrument_name(self)} "
             f"{self.order_type}{price} ({self.status})"
@@ -153,6 +224,13 @@ class Trade(models.Model):
         default=Decimal(0),
         help_text="IB's commissions on its fills: the entry's and its exits' shares (seed 002)",
     )
+    # Our own (seed 002's agent_trades.agent_id): the strategy whose decision opened it, kept
+    # with the row (none for a manual order) so that a strategy's figures read its own rows
+    # through one index instead of joining every order and decision.
+    strategy = models.ForeignKey(
+        "strategies.Strategy", null=True, blank=True, on_delete=models.PROTECT, db_index=False,
+        related_name="+", editable=False,
+    )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -162,6 +240,14 @@ class Trade(models.Model):
         indexes = [
             models.Index(fields=["order"], name="ix_trades_order_id"),
             models.Index(fields=["instrument"], name="trades_conid_idx"),
+            models.Index(fields=["strategy", "entry_date"], name="ix_trades_strategy"),
+            # The open ones only (a few among many closed): a strategy's open trades at once.
+            models.Index(
+                fields=["strategy"],
+                condition=models.Q(exit_quantity__isnull=True)
+                | models.Q(exit_quantity__lt=models.F("entry_quantity")),
+                name="ix_trades_open_strategy",
+            ),
         ]
 
     def __str__(self):
@@ -194,12 +280,22 @@ class TradeExit(models.Model):
         "entry's commission: realized P&L minus fees is IB's realized P&L",
     )
     exited_at = models.DateTimeField()
+    # Our own (seed 002's agent_trades.agent_id): the strategy whose decision opened its trade,
+    # kept with the row (none for a manual order) so that a strategy's figures read its own rows
+    # through one index instead of joining every order and decision.
+    strategy = models.ForeignKey(
+        "strategies.Strategy", null=True, blank=True, on_delete=models.PROTECT, db_index=False,
+        related_name="+", editable=False,
+    )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         db_table = "trade_exits"
         ordering = ["exited_at", "id"]
-        indexes = [models.Index(fields=["exited_at"], name="ix_trade_exits_exited_at")]
+        indexes = [
+            models.Index(fields=["exited_at"], name="ix_trade_exits_exited_at"),
+            models.Index(fields=["strategy", "exited_at"], name="ix_trade_exits_strategy"),
+        ]
 
     def __str__(self):
         return f"{plain(self.quantity)} of trade #{self.trade_id} @ {plain(self.price)}"
@@ -272,3 +368,102 @@ class OrderExecution(models.Model):
 
     def __str__(self):
         return f"{self.exec_id}: {self.side} {self.quantity} @ {self.price}"
+
+
+class TradingActionKind(models.TextChoices):
+    CLOSE_POSITION = "close_position", "Close position"
+    CANCEL_ORDER = "cancel_order", "Cancel order"
+    KILL_SWITCH = "kill_switch", "Kill switch"
+    RESUME = "resume", "Resume trading"
+
+
+class TradingAction(models.Model):
+    """Our own table: every use of the trader's controls (close a position, cancel an order,
+    the kill switch and its resume), with who and when. Trading is halted while the newest
+    kill switch has no resume after it."""
+
+    kind = models.CharField(max_length=16, choices=TradingActionKind.choices)
+    user = models.CharField(
+        max_length=150, null=True, blank=True, help_text="Who used it (empty: the system)"
+    )
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
+    )
+    position = models.ForeignKey(
+        Position, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+    flatten = models.BooleanField(
+        default=False, help_text="Kill switch: every open position was closed too"
+    )
+    detail = models.TextField(blank=True, default="", help_text="What it did")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "trading_actions"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "created_at"], name="ix_trading_actions_kind")]
+        constraints = [choices_check("kind", TradingActionKind, "trading_actions")]
+
+    def __str__(self):
+        who = self.user or "the system"
+        return f"{self.get_kind_display()} by {who} at {self.created_at:%Y-%m-%d %H:%M} UTC"
+
+
+class TradingMode(models.TextChoices):
+    # labels as the values: the API's trading_mode of every row says "paper" / "live" too
+    PAPER = "paper", "paper"
+    LIVE = "live", "live"
+
+
+class TradingSession(models.Model):
+    """Seed 003's trading session: a stretch of trading in one mode, with its figures computed
+    from the fills and exits within it (``orders.services.trading_session_refresh``). One
+    active session per trading mode."""
+
+    session_name = models.CharField(max_length=100)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    total_trades = models.IntegerField(default=0, help_text="Trades with an exit in the session")
+    winning_trades = models.IntegerField(default=0)
+    losing_trades = models.IntegerField(default=0)
+    total_pnl = models.DecimalField(
+        "total P&L", max_digits=12, decimal_places=2, default=Decimal(0),
+        help_text="The session's exits' realized P&L, net of their fees",
+    )  # fmt: skip
+    total_commission = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal(0),
+        help_text="IB's commissions on the session's fills",
+    )  # fmt: skip
+    win_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True,
+        help_text="Winning trades / trades x 100",
+    )  # fmt: skip
+    starting_balance = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    ending_balance = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="Starting balance + total P&L",
+    )  # fmt: skip
+    max_drawdown = models.DecimalField(
+        max_digits=8, decimal_places=4, null=True, blank=True,
+        help_text="Largest fall of the balance from an earlier peak, in percent of the peak",
+    )  # fmt: skip
+    is_active = models.BooleanField(default=True, db_index=True)
+    broker = models.CharField(max_length=50, default="ibkr")
+    trading_mode = models.CharField(max_length=20, choices=TradingMode.choices)
+    notes = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "trading_sessions"
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            choices_check("trading_mode", TradingMode, "trading_sessions"),
+            models.UniqueConstraint(
+                fields=["trading_mode"],
+                condition=models.Q(is_active=True),
+                name="uq_trading_sessions_one_active_per_mode",
+            ),
+        ]
+
+    def __str__(self):
+        state = "active" if self.is_active else "ended"
+        return f"{self.session_name} ({self.trading_mode}, {state})"

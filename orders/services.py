@@ -17,14 +17,16 @@ from django.utils import timezone
 
 from marketdata.models import Code
 from marketdata.services import contract_of, price_now
-from tradingsite.broker import BrokerError, get_broker
-from tradingsite.decimals import MONEY_PLACES, PRICE_PLACES, quantize, to_decimal
+from tradingsite.broker import BrokerError, OrderTicket, get_broker
+from tradingsite.decimals import MONEY_PLACES, PRICE_PLACES, plain, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import price_step
 
 from .limits import manual_order_check
 from .models import (
     Order,
     OrderExecution,
+    OrderRole,
     OrderSide,
     OrderStatus,
     OrderType,
@@ -32,6 +34,10 @@ from .models import (
     TimeInForce,
     Trade,
     TradeExit,
+    TradingAction,
+    TradingActionKind,
+    TradingMode,
+    TradingSession,
 )
 from .selectors import account_summary
 
@@ -99,6 +105,13 @@ def order_status_set(*, order, status, fill_price=None, at=None, reason=None):
         order.error_message = reason
         fields.append("error_message")
     order.save(update_fields=fields)
+    if status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and not order.filled_quantity:
+        # An entry that never filled takes its bracket's children with it (IB does the same).
+        Order.objects.filter(parent_order=order).exclude(status__in=TERMINAL_STATUSES).update(
+            status=OrderStatus.CANCELLED, canceled_at=order.canceled_at or timezone.now(),
+            error_message=f"Cancelled with its entry (order {order.pk}), which never filled.",
+            updated_at=timezone.now(),
+        )  # fmt: skip
     return order
 
 
@@ -159,7 +172,54 @@ def _fill_record(*, order, quantity, price, at, reported_by_broker, exec_id, com
         executed_at=at,
     )
     _ledger_book(execution)
+    entry = order if order.role == OrderRole.ENTRY else order.parent_order
+    if entry is not None:
+        _bracket_resize(entry, at=at)
+    elif order.oca_group and order.status == OrderStatus.FILLED:
+        _oca_close(order, at=at)
     return execution
+
+
+def _oca_close(order, *, at):
+    """An exit that filled closes the bracket children of its OCA group, as IB cancels them."""
+    Order.objects.filter(oca_group=order.oca_group).exclude(pk=order.pk).exclude(
+        status__in=TERMINAL_STATUSES
+    ).update(
+        status=OrderStatus.CANCELLED, canceled_at=at, updated_at=timezone.now(),
+        error_message=f"Cancelled by one-cancels-all: the exit (order {order.pk}) filled.",
+    )  # fmt: skip
+
+
+def _bracket_resize(entry, *, at):
+    """Keep a bracket's children as IB works them: each covers what its entry has filled
+    (all of it once the entry is filled), less what its OCA sibling filled. A child left with
+    nothing to do is closed: cancelled by one-cancels-all (IB cancels it too), or filled when
+    it had filled its part already."""
+    entry.refresh_from_db(fields=["status", "filled_quantity", "quantity"])
+    if not entry.filled_quantity:
+        return
+    children = list(Order.objects.select_for_update().filter(parent_order=entry).order_by("id"))
+    covered = entry.quantity if entry.status == OrderStatus.FILLED else entry.filled_quantity
+    for child in children:
+        if child.status in TERMINAL_STATUSES:
+            continue
+        siblings = [c for c in children if c.pk != child.pk]
+        quantity = max(covered - sum(c.filled_quantity for c in siblings), child.filled_quantity)
+        if quantity == child.quantity:
+            continue
+        if quantity == 0:
+            filled = next(c for c in siblings if c.filled_quantity)
+            child.status, child.canceled_at = OrderStatus.CANCELLED, at
+            child.error_message = (
+                f"Cancelled by one-cancels-all: the {filled.get_role_display().lower()} "
+                f"(order {filled.pk}) filled."
+            )
+        else:
+            child.quantity = quantity
+            if quantity == child.filled_quantity:
+                child.status, child.filled_at = OrderStatus.FILLED, at
+        child.save(update_fields=["quantity", "status", "canceled_at", "filled_at",
+                                  "error_message", "updated_at"])  # fmt: skip
 
 
 # --- The ledger: trades, exits and positions, a replay of each contract's fills -----------
@@ -310,6 +370,7 @@ def _open_trade(execution, *, quantity):
             entry_price=price,
             entry_quantity=quantity,
             entry_date=execution.executed_at,
+            strategy_id=_strategy_of(order),
         )
     else:
         total = trade.entry_quantity + quantity
@@ -321,6 +382,14 @@ def _open_trade(execution, *, quantity):
     execution.trade, execution.opened_quantity = trade, quantity
     execution.save(update_fields=["trade", "opened_quantity"])
     return trade.pk
+
+
+def _strategy_of(order):
+    """The strategy whose decision placed ``order``; None for a manual order."""
+    if order.decision_id is None:
+        return None
+    # Through the order's relation: orders sit below strategies and import nothing of theirs.
+    return Order.objects.filter(pk=order.pk).values_list("decision__strategy_id", flat=True)[0]
 
 
 def _close_trades(execution, *, quantity):
@@ -355,7 +424,7 @@ def _close_trades(execution, *, quantity):
         # This exit's share, so that a trade's exits always add up to its realized P&L.
         TradeExit.objects.create(
             trade=trade, execution=execution, quantity=take, price=price,
-            realized_pnl=trade.realized_pnl - before, exited_at=at,
+            realized_pnl=trade.realized_pnl - before, exited_at=at, strategy_id=trade.strategy_id,
         )  # fmt: skip
         closed.append(trade.pk)
         left -= take
@@ -478,7 +547,23 @@ def trading_mode_check(*, broker):
         )
 
 
-def _order_fields(*, side, quantity, order_type, price, tif):
+# The prices each order type needs (IB's: a limit, a stop's trigger in auxPrice, a trailing
+# stop's amount or percent).
+_NEEDS = {
+    OrderType.LMT: ("price",),
+    OrderType.MKT: (),
+    OrderType.STP: ("stop_price",),
+    OrderType.STP_LMT: ("price", "stop_price"),
+    OrderType.TRAIL: (),
+}
+_NAMES = {"price": "a limit price", "stop_price": "a stop price (IB's auxPrice)"}
+STOP_TYPES = (OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL)
+
+
+def _order_fields(*, side, quantity, order_type, tif, price=None, stop_price=None,
+                  trailing_amount=None, trailing_percent=None):  # fmt: skip
+    """The order's quantity and prices, checked: each price its type needs is there and
+    positive, the others are dropped. Returns (quantity, {price fields})."""
     problems = {}
     if side not in OrderSide.values:
         problems["side"] = f"{side!r} is not one of {', '.join(OrderSide.values)}."
@@ -489,40 +574,98 @@ def _order_fields(*, side, quantity, order_type, price, tif):
     if problems:
         raise ApplicationError("The order is not valid.", extra=problems)
     quantity = _positive(quantity, field="quantity")
-    if order_type == OrderType.LMT:
-        price = _positive(price, field="price")
-    else:
-        price = None
-    return quantity, price
+    given = {"price": price, "stop_price": stop_price}
+    prices = dict.fromkeys(("price", "stop_price", "trailing_amount", "trailing_percent"))
+    for name in _NEEDS[order_type]:
+        if given[name] is None:
+            raise ApplicationError(
+                f"A {order_type} order needs {_NAMES[name]}.",
+                extra={name: f"Required for a {order_type} order."},
+            )
+        prices[name] = _positive(given[name], field=name)
+    if order_type == OrderType.TRAIL:
+        prices.update(_trailing(trailing_amount, trailing_percent))
+    return quantity, prices
+
+
+def _trailing(amount, percent):
+    if (amount is None) == (percent is None):
+        raise ApplicationError(
+            "A trailing stop (TRAIL) trails by an amount or by a percent.",
+            extra={"trailing_amount": "Give trailing_amount or trailing_percent, one of them."},
+        )
+    if amount is not None:
+        return {"trailing_amount": _positive(amount, field="trailing_amount")}
+    percent = to_decimal(percent, field="trailing_percent")
+    if not 0 < percent < 100:
+        raise ApplicationError(
+            "The trailing percent must be between 0 and 100.",
+            extra={"trailing_percent": f"{percent.normalize():f} is not between 0 and 100 "
+                                       "(both excluded)."},
+        )  # fmt: skip
+    return {"trailing_percent": percent}
+
+
+def stop_side_check(*, code, side, stop_price, market):
+    """A stop's trigger is on the far side of the market: below it for a sell (a long's
+    protection), above it for a buy. One on the near side would trigger at once."""
+    if stop_price is None or market is None:
+        return
+    wrong = stop_price >= market if side == OrderSide.SELL else stop_price <= market
+    if wrong:
+        where, rule = ("above", "below") if side == OrderSide.SELL else ("below", "above")
+        raise ApplicationError(
+            f"The stop price is on the wrong side of the market for a {side}.",
+            extra={"stop_price": f"{plain(stop_price)} is at or {where} {code.symbol}'s price "
+                                 f"at IB now ({plain(market)}); a {side.lower()} stop goes "
+                                 f"{rule} it, or it triggers at once."},
+        )  # fmt: skip
 
 
 def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=None,
-                       tif=TimeInForce.DAY, broker=None):  # fmt: skip
+                       tif=TimeInForce.DAY, stop_price=None, trailing_amount=None,
+                       trailing_percent=None, broker=None):  # fmt: skip
     """Place an order that no decision stands behind (the API's manual orders).
 
     It passes ``limits.manual_order_check`` first. The check and the order's row are
     one transaction holding the code's row lock, so two requests at once cannot both pass the
-    "one working order per contract" limit; the order goes to IB once that has committed.
+    "one working order per contract" limit; the order goes to IB once that has committed. A
+    stop is checked against IB's price now: its trigger must be beyond the market.
     """
+    _order_fields(
+        side=side,
+        quantity=quantity,
+        order_type=order_type,
+        tif=tif,
+        price=price,
+        stop_price=stop_price,
+        trailing_amount=trailing_amount,
+        trailing_percent=trailing_percent,
+    )  # bad input is refused before IB is asked for a price
+    quantity_check(code=code, quantity=to_decimal(quantity, field="quantity"))
     market = None
-    if order_type == OrderType.MKT:  # its cost is checked at IB's price now, a limit's at it
+    if order_type == OrderType.MKT or order_type in STOP_TYPES:  # cost at IB's price now
         broker = broker or get_broker()
         market = price_now(code=code, broker=broker).price
+        stop_side_check(code=code, side=side, stop_price=stop_price, market=market)
     with transaction.atomic():
         Code.objects.select_for_update().filter(pk=code.pk).first()
         manual_order_check(
-            code=code, side=side, quantity=quantity, price=price, market_price=market,
-            account=lambda: account_summary(broker=broker or get_broker()),
+            code=code, side=side, quantity=quantity,
+            price=price if order_type in (OrderType.LMT, OrderType.STP_LMT) else None,
+            market_price=market, account=lambda: account_summary(broker=broker or get_broker()),
         )  # fmt: skip
         broker = broker or get_broker()
         order = _order_write(code=code, side=side, quantity=quantity, order_type=order_type,
-                             price=price, tif=tif, decision=None, broker=broker)  # fmt: skip
+                             price=price, stop_price=stop_price, trailing_amount=trailing_amount,
+                             trailing_percent=trailing_percent, tif=tif, decision=None,
+                             broker=broker)  # fmt: skip
     return _order_send(order, broker=broker)
 
 
 def order_place(
     *, code, side, quantity, order_type=OrderType.LMT, price=None, tif=TimeInForce.DAY,
-    decision=None, broker=None,
+    decision=None, broker=None, stop_price=None, role=None,
 ):  # fmt: skip
     """Send an order to IB and store it with IB's order id.
 
@@ -531,55 +674,165 @@ def order_place(
     """
     broker = broker or get_broker()
     order = _order_write(code=code, side=side, quantity=quantity, order_type=order_type,
-                         price=price, tif=tif, decision=decision, broker=broker)  # fmt: skip
+                         price=price, stop_price=stop_price, tif=tif, decision=decision,
+                         broker=broker, role=role)  # fmt: skip
     return _order_send(order, broker=broker)
 
 
+def bracket_place(*, decision, side, quantity, entry_price, target_price, stop_loss,
+                  entry_type=OrderType.LMT, tif=TimeInForce.DAY, broker=None):  # fmt: skip
+    """An approved decision as IB's bracket: the entry (LMT at ``entry_price``, or MKT), a
+    take-profit LMT at ``target_price`` and a protective STP at ``stop_loss``, both for the
+    entry's quantity on the other side. The children are rows of their own, linked to the
+    entry (``parent_order``) and to the decision, in one OCA group; IB holds them until the
+    entry fills. They are GTC: a position must not lose its stop at the close.
+
+    Prices are put on IB's steps so as never to take more risk or less reward than decided:
+    the take profit of a long rounds up, its stop up (nearer the entry); a short's down.
+    The three rows are written in one transaction, then sent at once (the last transmits the
+    group); when IB refuses any, all three are rejected with its reason and nothing works.
+    """
+    broker = broker or get_broker()
+    exit_side = OrderSide.SELL if side == OrderSide.BUY else OrderSide.BUY
+    code = decision.code
+    with transaction.atomic():
+        entry = _order_write(
+            code=code, side=side, quantity=quantity, order_type=entry_type,
+            price=entry_price if entry_type == OrderType.LMT else None, tif=tif,
+            decision=decision, broker=broker, role=OrderRole.ENTRY,
+        )  # fmt: skip
+        oca_group = f"{ORDER_REF_PREFIX}oca-{entry.pk}"
+        children = [
+            _order_write(
+                code=code,
+                side=exit_side,
+                quantity=quantity,
+                order_type=order_type,
+                tif=TimeInForce.GTC,
+                decision=decision,
+                broker=None,
+                role=role,
+                parent=entry,
+                oca_group=oca_group,
+                **prices,
+            )  # fmt: skip
+            for role, order_type, prices in (
+                (OrderRole.TAKE_PROFIT, OrderType.LMT, {"price": target_price}),
+                (OrderRole.STOP_LOSS, OrderType.STP, {"stop_price": stop_loss}),
+            )
+        ]
+    orders = [entry, *children]
+    try:
+        ids = broker.place_bracket(
+            contract=contract_of(code),
+            entry=_ticket(entry),
+            children=[_ticket(child) for child in children],
+            oca_group=oca_group,
+        )
+    except BrokerError as exc:
+        Order.objects.filter(pk__in=[o.pk for o in orders], status=OrderStatus.SUBMITTED).update(
+            status=OrderStatus.REJECTED, error_message=str(exc), updated_at=timezone.now()
+        )
+        raise
+    for order, broker_order_id in zip(orders, ids, strict=True):
+        Order.objects.filter(pk=order.pk).update(
+            ibkr_order_id=broker_order_id, submitted_at=Coalesce("submitted_at", timezone.now())
+        )
+        order.refresh_from_db()
+    return entry
+
+
 def price_tick(*, code, price):
-    """IB's smallest step of a limit price for ``code`` at ``price``, where it is known: US
-    stocks move by a cent from $1 up and by a hundredth of a cent below (IB refuses other
-    prices with error 110). None for other contracts, whose steps vary."""
-    if code.sec_type != "STK" or code.currency != "USD":
-        return None
-    return Decimal("0.01") if price >= 1 else Decimal("0.0001")
+    """IB's smallest step of a limit price for ``code`` at ``price`` (``money.price_step``)."""
+    return price_step(sec_type=code.sec_type, currency=code.currency, price=price)
 
 
-def _on_tick(price, *, side, code, rounded):
-    """A limit price on IB's steps: a decision's is rounded so that it never pays more (a buy
+def _on_tick(price, *, side, code, rounded, field="price"):
+    """A price on IB's steps: a decision's is rounded so that it never pays more (a buy
     rounds down, a sell up); a price someone typed is refused, naming the step."""
     tick = None if price is None else price_tick(code=code, price=price)
     if tick is None or price % tick == 0:
         return price
     if not rounded:
         raise ApplicationError(
-            "The limit price is not one IB takes.",
-            extra={"price": f"{price.normalize():f} is not a multiple of {tick}, IB's price "
-                            f"step for {code.symbol} at this price."},
+            "The price is not one IB takes.",
+            extra={field: f"{price.normalize():f} is not a multiple of {tick}, IB's price "
+                          f"step for {code.symbol} at this price."},
         )  # fmt: skip
     on_tick = price.quantize(tick, rounding=ROUND_FLOOR if side == OrderSide.BUY else ROUND_CEILING)
     return on_tick if on_tick > 0 else tick
 
 
-def _order_write(*, code, side, quantity, order_type, price, tif, decision, broker):
-    quantity, price = _order_fields(
-        side=side, quantity=quantity, order_type=order_type, price=price, tif=tif
-    )
-    price = _on_tick(price, side=side, code=code, rounded=decision is not None)
-    if decision is not None and Order.objects.filter(decision=decision).exists():
+#: Security types IB trades in fractions through the API (currencies, crypto); stocks and
+#: ETFs go in whole shares (IB's fractional shares are not open to API orders by default).
+FRACTIONAL_SEC_TYPES = frozenset(["CASH", "CRYPTO"])
+
+
+def quantity_check(*, code, quantity):
+    """Whole shares unless the contract trades in fractions."""
+    if quantity != quantity.to_integral_value() and code.sec_type not in FRACTIONAL_SEC_TYPES:
+        raise ApplicationError(
+            "The quantity is not a whole number of shares.",
+            extra={"quantity": f"{quantity.normalize():f} is not a whole number: "
+                               f"{code.symbol} ({code.sec_type}) trades in whole shares."},
+        )  # fmt: skip
+
+
+def _order_write(*, code, side, quantity, order_type, tif, decision, broker, price=None,
+                 stop_price=None, trailing_amount=None, trailing_percent=None, role=None,
+                 parent=None, oca_group=None):  # fmt: skip
+    """The order's row, checked (``broker``, when given, is asked whether its account is the
+    trading mode's; a bracket's children are checked with their entry)."""
+    quantity, prices = _order_fields(
+        side=side, quantity=quantity, order_type=order_type, tif=tif, price=price,
+        stop_price=stop_price, trailing_amount=trailing_amount,
+        trailing_percent=trailing_percent,
+    )  # fmt: skip
+    quantity_check(code=code, quantity=quantity)
+    rounded = decision is not None
+    for field in ("price", "stop_price", "trailing_amount"):
+        prices[field] = _on_tick(prices[field], side=side, code=code, rounded=rounded,
+                                 field=field)  # fmt: skip
+    if (
+        decision is not None
+        and parent is None
+        and Order.objects.filter(decision=decision, parent_order__isnull=True).exists()
+    ):
         raise ApplicationError(
             f"Decision {decision.pk} already has an order.",
             extra={"decision_id": "A decision is sent to the broker once."},
         )
-    trading_mode_check(broker=broker)
+    if broker is not None:
+        trading_mode_check(broker=broker)
     return Order.objects.create(
         decision=decision,
         instrument=code,
         side=side,
         quantity=quantity,
-        price=price,
         order_type=order_type,
         tif=tif,
         status=OrderStatus.SUBMITTED,
+        role=role,
+        parent_order=parent,
+        oca_group=oca_group,
+        **prices,
+    )
+
+
+def _ticket(order):
+    return OrderTicket(
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        order_ref=_order_ref(order),
+        tif=order.tif,
+        price=order.price,
+        stop_price=order.stop_price,
+        trailing_amount=order.trailing_amount,
+        trailing_percent=order.trailing_percent,
+        # an exit cancels the bracket it joins when it fills; children reduce each other
+        oca_group=order.oca_group or "",
+        oca_type=1 if order.role == OrderRole.EXIT else 2,
     )
 
 
@@ -591,13 +844,7 @@ def _order_send(order, *, broker):
     gets the BrokerError in the same call."""
     try:
         broker_order_id = broker.place_order(
-            contract=contract_of(order.instrument),
-            side=order.side,
-            quantity=order.quantity,
-            order_type=order.order_type,
-            price=order.price,
-            tif=order.tif,
-            order_ref=_order_ref(order),
+            contract=contract_of(order.instrument), ticket=_ticket(order)
         )
     except BrokerError as exc:
         Order.objects.filter(pk=order.pk, status=OrderStatus.SUBMITTED).update(
@@ -611,12 +858,98 @@ def _order_send(order, *, broker):
     return order
 
 
-def order_cancel(*, order, broker=None):
-    """Ask IB to cancel ``order``; an order IB never got is cancelled here at once.
+def _exit_groups(instrument_id):
+    """{OCA group: quantity it still protects} of the working bracket children on a contract,
+    oldest bracket first: an exit joins each group for that quantity, so that IB cancels the
+    children the moment it fills (only the client that placed an order may cancel it, and a
+    bracket is often placed by a worker)."""
+    groups = {}
+    children = Order.objects.filter(
+        instrument_id=instrument_id, parent_order__isnull=False,
+        status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
+    ).order_by("parent_order_id", "id")  # fmt: skip
+    for child in children:
+        left = child.quantity - child.filled_quantity
+        groups[child.oca_group] = max(groups.get(child.oca_group, Decimal(0)), left)
+    return groups
+
+
+def position_exit(*, code, order_type=OrderType.MKT, price=None, tif=TimeInForce.DAY,
+                  decision=None, broker=None):  # fmt: skip
+    """Close the open position in ``code``: one exit per bracket protecting it, each in its
+    bracket's OCA group (IB cancels the bracket's children when it fills), and one for what no
+    bracket covers. Returns the exit orders (the first is the decision's, when one is given).
+    A position already flat is refused, naming it; nothing is sent."""
+    position = Position.objects.filter(instrument_id=code.conid, closed_at__isnull=True).first()
+    if position is None or position.quantity == 0:
+        raise ApplicationError(
+            f"The position in {code.symbol} is already flat.",
+            extra={"position": f"No open position in {code.symbol}: nothing to close."},
+        )
+    broker = broker or get_broker()
+    held = abs(position.quantity)
+    side = OrderSide.SELL if position.quantity > 0 else OrderSide.BUY
+    parts = []
+    for group, quantity in _exit_groups(code.conid).items():
+        take = min(quantity, held - sum(q for _, q in parts))
+        if take > 0:
+            parts.append((group, take))
+    rest = held - sum(q for _, q in parts)
+    if rest > 0:
+        parts.append((None, rest))
+    exits = []
+    for number, (group, quantity) in enumerate(parts):
+        order = _order_write(
+            code=code, side=side, quantity=quantity, order_type=order_type, price=price,
+            tif=tif, decision=decision if number == 0 else None, broker=broker,
+            role=OrderRole.EXIT, oca_group=group,
+        )  # fmt: skip
+        exits.append(_order_send(order, broker=broker))
+    return exits
+
+
+def actor_name(user):
+    return getattr(user, "get_username", lambda: None)() or (str(user) if user else None)
+
+
+def position_close(*, position, user=None, broker=None):
+    """Close one position at market (the admin's and the API's button, the command), recorded
+    with who and when. Its bracket children are cancelled by IB as the exit fills."""
+    position.refresh_from_db()
+    code = Code.objects.filter(conid=position.instrument_id).first()
+    if position.closed_at is not None or position.quantity == 0 or code is None:
+        when = f" at {position.closed_at:%Y-%m-%d %H:%M} UTC" if position.closed_at else ""
+        raise ApplicationError(
+            "The position is already flat.",
+            extra={"position": f"Position {position.pk} was closed{when}: nothing to close."},
+        )
+    exits = position_exit(code=code, broker=broker)
+    TradingAction.objects.create(
+        kind=TradingActionKind.CLOSE_POSITION, user=actor_name(user), position=position,
+        order=exits[0],
+        detail=f"Closed {position.quantity:f} {code.symbol} at market: order(s) "
+        f"{', '.join(str(o.pk) for o in exits)}.",
+    )  # fmt: skip
+    return exits
+
+
+def order_cancel(*, order, broker=None, user=None):
+    """Ask IB to cancel ``order``; an order IB never got is cancelled here at once. With a
+    ``user`` (a person's cancel, from the admin, the API or the command), it is recorded.
 
     An order without IB's id may still be at IB: its sending can be cut off after IB got it
     and before the id was saved. IB is asked for the order by its orderRef first.
     """
+    order = _order_cancel(order=order, broker=broker)
+    if user is not None:
+        TradingAction.objects.create(
+            kind=TradingActionKind.CANCEL_ORDER, user=actor_name(user), order=order,
+            detail=f"Asked IB to cancel order {order.pk}; it is {order.status}.",
+        )  # fmt: skip
+    return order
+
+
+def _order_cancel(*, order, broker=None):
     order.refresh_from_db()
     if order.status in TERMINAL_STATUSES:
         raise ApplicationError(
@@ -785,3 +1118,95 @@ class OrderEventListener:
 
     def price(self, report):
         position_mark_price(conid=report.conid, price=report.price)
+
+
+# --- Trading sessions (seed 003) ----------------------------------------------------------
+
+CENTS = Decimal("0.01")
+
+
+def trading_session_start(*, session_name, trading_mode=None, starting_balance=None,
+                          notes="", broker=None):  # fmt: skip
+    """Start a session in ``trading_mode`` (the site's by default). Refused while another is
+    active in that mode. Its starting balance is the one given, else IB's net liquidation
+    when the gateway answers, else empty."""
+    trading_mode = trading_mode or settings.TRADING_MODE
+    if trading_mode not in TradingMode.values:
+        raise ApplicationError(
+            "Unknown trading mode.",
+            extra={"trading_mode": f"{trading_mode!r} is not one of paper, live."},
+        )
+    if not (session_name or "").strip():
+        raise ApplicationError("A session needs a name.", extra={"session_name": "Required."})
+    active = TradingSession.objects.filter(trading_mode=trading_mode, is_active=True).first()
+    if active is not None:
+        raise ApplicationError(
+            f"Session {active.session_name!r} is active in {trading_mode} trading.",
+            extra={"trading_mode": f"End session {active.pk} ({active.session_name}) first: "
+                                   "one active session per trading mode."},
+        )  # fmt: skip
+    if starting_balance is None:
+        try:
+            starting_balance = account_summary(broker=broker).net_liquidation
+        except BrokerError:
+            starting_balance = None
+    return TradingSession.objects.create(
+        session_name=session_name.strip(), trading_mode=trading_mode, notes=notes or "",
+        starting_balance=starting_balance,
+    )  # fmt: skip
+
+
+def trading_session_refresh(*, session, until=None):
+    """The session's figures from the exits and fills within it: trades with an exit in it
+    (won or lost by their exits' P&L net of fees in it), total P&L net of fees, the fills'
+    commissions, win rate, ending balance and the largest drawdown of the balance."""
+    end = session.ended_at or until or timezone.now()
+    # Booked within it (created_at: the fills of a simulated market carry its own clock)
+    exits = TradeExit.objects.filter(created_at__gte=session.started_at, created_at__lte=end)
+    per_trade = {}
+    curve = []
+    for exit_ in exits.order_by("exited_at", "id"):
+        net = exit_.realized_pnl - exit_.fees
+        per_trade[exit_.trade_id] = per_trade.get(exit_.trade_id, Decimal(0)) + net
+        curve.append(net)
+    total = sum(curve, Decimal(0))
+    commission = OrderExecution.objects.filter(
+        created_at__gte=session.started_at, created_at__lte=end
+    ).aggregate(total=Sum("commission"))["total"] or Decimal(0)
+    session.total_trades = len(per_trade)
+    session.winning_trades = sum(1 for v in per_trade.values() if v > 0)
+    session.losing_trades = sum(1 for v in per_trade.values() if v < 0)
+    session.total_pnl = quantize(total, CENTS)
+    session.total_commission = quantize(commission, CENTS)
+    session.win_rate = (
+        quantize(Decimal(100) * session.winning_trades / session.total_trades, CENTS)
+        if session.total_trades else None
+    )  # fmt: skip
+    balance = session.starting_balance
+    session.ending_balance = None if balance is None else quantize(balance + total, CENTS)
+    session.max_drawdown = None
+    if balance is not None and balance > 0:
+        peak, worst, value = balance, Decimal(0), balance
+        for net in curve:
+            value += net
+            peak = max(peak, value)
+            worst = max(worst, (peak - value) / peak * 100)
+        session.max_drawdown = quantize(worst, Decimal("0.0001"))
+    session.save()
+    return session
+
+
+@transaction.atomic
+def trading_session_end(*, session, notes=None):
+    """End an active session: its figures are computed a last time and kept."""
+    session = TradingSession.objects.select_for_update().get(pk=session.pk)
+    if not session.is_active:
+        when = f" at {session.ended_at:%Y-%m-%d %H:%M} UTC" if session.ended_at else ""
+        raise ApplicationError(
+            f"Session {session.pk} has ended already.",
+            extra={"is_active": f"It ended{when}; start a new one."},
+        )
+    session.ended_at, session.is_active = timezone.now(), False
+    if notes:
+        session.notes = notes
+    return trading_session_refresh(session=session)

@@ -30,26 +30,40 @@ ZERO = Decimal(0)
 
 def win_rate(results):
     """Percent of ``results`` (closed trades' net P&L) above zero; None without trades."""
-    if not results:
-        return None
-    return Decimal(100) * sum(1 for r in results if r > 0) / len(results)
+    return win_rate_of(wins=sum(1 for r in results if r > 0), count=len(results))
+
+
+def win_rate_of(*, wins, count):
+    """The same from counts (the snapshot job counts in SQL)."""
+    return Decimal(100) * wins / count if count else None
 
 
 def average_win(results):
     wins = [r for r in results if r > 0]
-    return sum(wins, ZERO) / len(wins) if wins else None
+    return mean_of(sum(wins, ZERO), len(wins))
 
 
 def average_loss(results):
     losses = [r for r in results if r < 0]
-    return sum(losses, ZERO) / len(losses) if losses else None
+    return mean_of(sum(losses, ZERO), len(losses))
+
+
+def mean_of(total, count):
+    return total / count if count else None
 
 
 def profit_factor(results):
-    loss = -sum((r for r in results if r < 0), ZERO)
-    if loss == 0:
+    return profit_factor_of(
+        gross_profit=sum((r for r in results if r > 0), ZERO),
+        gross_loss=sum((r for r in results if r < 0), ZERO),
+    )
+
+
+def profit_factor_of(*, gross_profit, gross_loss):
+    """``gross_profit`` over the absolute ``gross_loss`` (a sum of negative results)."""
+    if gross_loss == 0:
         return None
-    return sum((r for r in results if r > 0), ZERO) / loss
+    return gross_profit / -gross_loss
 
 
 def weekdays(first: date, last: date):
@@ -115,3 +129,15 @@ def max_drawdown(equity):
         if peak > 0 and fall / peak * 100 > worst_percent:
             worst_percent = fall / peak * 100
     return worst_money, worst_percent
+
+
+def drawdown_series(equity):
+    """Each point's fall below the highest value before it, in percent of that peak (0 at a
+    new peak): the drawdown chart; its largest value is ``max_drawdown``'s percent."""
+    peak, falls = None, []
+    for value in equity:
+        value = Decimal(value)
+        if peak is None or value > peak:
+            peak = value
+        falls.append((peak - value) / peak * 100 if peak > 0 else ZERO)
+    return falls

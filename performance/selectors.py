@@ -1,10 +1,12 @@
 """Reads of a strategy's trades for its performance figures, and of its snapshots."""
 
-from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
+from collections import defaultdict
+
+from django.db.models import Count, DecimalField, F, Min, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth, TruncWeek
 
-from orders.models import Position, Trade, TradeExit
-from orders.selectors import exits_by_day, instrument_code
+from marketdata.models import Code
+from orders.models import Order, Position, Trade, TradeExit
 
 from .models import AgentPerformance
 
@@ -13,29 +15,99 @@ ZERO = Value(0, output_field=DecimalField())
 
 def strategy_trades(strategy_id):
     """The trades a strategy's decisions opened (a manual order's trades have no strategy)."""
-    return Trade.objects.filter(order__decision__strategy_id=strategy_id)
+    return Trade.objects.filter(strategy_id=strategy_id)
 
 
-def closed_results(strategy_id):
-    """Each closed trade's net P&L (realized minus fees), oldest first."""
-    return list(
-        strategy_trades(strategy_id)
-        .filter(exit_quantity=F("entry_quantity"))
-        .order_by("exit_date", "id")
-        .values_list(F("realized_pnl") - F("fees"), flat=True)
+CLOSED = Q(exit_quantity=F("entry_quantity"))
+
+
+def _of(queryset, strategy_ids):
+    """``queryset`` narrowed to the trades (or exits) of ``strategy_ids``: one strategy's, or
+    every strategy's with None (a manual order's are nobody's)."""
+    if strategy_ids is None:
+        return queryset.filter(strategy_id__isnull=False)
+    return queryset.filter(strategy_id__in=list(strategy_ids))
+
+
+TOTALS = ("num_trades", "num_winning_trades", "num_losing_trades", "gross_profit", "gross_loss",
+          "fees")  # fmt: skip
+
+
+def closed_trade_totals(strategy_ids=None):
+    """({strategy_id: totals}, {strategy_id: [totals of one contract]}) from one query over
+    the trades: per strategy and contract, the closed trades' counts and sums of net results
+    (realized P&L minus fees; gross_loss is negative) and fees, and the first entry of any
+    trade; a strategy's totals are its contracts' added up (exact: NUMERIC sums)."""
+    net = F("realized_pnl") - F("fees")
+    rows = (
+        _of(Trade.objects, strategy_ids)
+        .annotate(net=net)
+        .values("strategy_id", "instrument_id")
+        .annotate(
+            first_entry=Min("entry_date"),
+            num_trades=Count("id", filter=CLOSED),
+            num_winning_trades=Count("id", filter=CLOSED & Q(net__gt=0)),
+            num_losing_trades=Count("id", filter=CLOSED & Q(net__lt=0)),
+            gross_profit=Coalesce(Sum("net", filter=CLOSED & Q(net__gt=0)), ZERO),
+            gross_loss=Coalesce(Sum("net", filter=CLOSED & Q(net__lt=0)), ZERO),
+            fees=Coalesce(Sum("fees", filter=CLOSED), ZERO),
+        )
+        .order_by()
     )
+    totals, by_contract = {}, defaultdict(list)
+    for row in rows:
+        strategy_id = row.pop("strategy_id")
+        by_contract[strategy_id].append(row)
+        total = totals.setdefault(strategy_id, {**dict.fromkeys(TOTALS, 0), "first_entry": None})
+        for name in TOTALS:
+            total[name] += row[name]
+        if total["first_entry"] is None or row["first_entry"] < total["first_entry"]:
+            total["first_entry"] = row["first_entry"]
+    return totals, by_contract
 
 
-def realized_by_day(strategy_id):
-    """{day (UTC): net realized P&L of the exits that day}."""
-    exits = TradeExit.objects.filter(trade__order__decision__strategy_id=strategy_id)
-    return {row["day"]: row["net"] for row in exits_by_day(exits)}
+def by_symbol(contracts):
+    """Per contract with closed trades (freqtrade's ``/performance``): how many, their net
+    P&L and fees, best first; ``contracts`` from ``closed_trade_totals``."""
+    symbols = dict(
+        Code.objects.filter(conid__in=[row["instrument_id"] for row in contracts]).values_list(
+            "conid", "symbol"
+        )
+    )
+    rows = [
+        {
+            "conid": row["instrument_id"],
+            "symbol": symbols.get(row["instrument_id"]),
+            "num_trades": row["num_trades"],
+            "net_pnl": row["gross_profit"] + row["gross_loss"],
+            "fees": row["fees"],
+        }
+        for row in contracts
+        if row["num_trades"]
+    ]
+    return sorted(rows, key=lambda row: (-row["net_pnl"], row["conid"]))
 
 
-def open_trades(strategy_id):
-    """The strategy's trades with quantity still open, each with ``remaining``, ``direction``
-    (1 long, -1 short), ``price`` (its contract's open position's price) and ``unbooked_fees``
-    (its fees not yet in an exit: the open quantity's share of the entry's)."""
+def realized_by_day(strategy_ids=None):
+    """{strategy_id: {day (UTC): net realized P&L of the exits that day}} in one query."""
+    rows = (
+        _of(TradeExit.objects, strategy_ids)
+        .annotate(day=TruncDate("exited_at"))
+        .values("strategy_id", "day")
+        .annotate(net=Sum(F("realized_pnl") - F("fees")))
+        .order_by("strategy_id", "day")
+    )
+    days = defaultdict(dict)
+    for row in rows:
+        days[row["strategy_id"]][row["day"]] = row["net"]
+    return days
+
+
+def open_trades(strategy_ids=None):
+    """{strategy_id: [trade]}: the trades with quantity still open, each with ``remaining``,
+    ``side``, ``entry_price``, ``price`` (its contract's open position's price) and
+    ``unbooked_fees`` (its fees not yet in an exit: the open quantity's share of the
+    entry's)."""
     exits_fees = (
         TradeExit.objects.filter(trade=OuterRef("pk"))
         .order_by()
@@ -48,22 +120,23 @@ def open_trades(strategy_id):
         .order_by()
         .values("current_price")[:1]
     )
-    return (
-        strategy_trades(strategy_id)
+    rows = (
+        _of(Trade.objects, strategy_ids)
         .filter(Q(exit_quantity__isnull=True) | Q(exit_quantity__lt=F("entry_quantity")))
         .annotate(
             remaining=F("entry_quantity") - Coalesce(F("exit_quantity"), ZERO),
             price=Subquery(price, output_field=DecimalField()),
             unbooked_fees=F("fees") - Coalesce(Subquery(exits_fees), ZERO),
+            # A subquery, not a join: the few open trades look their order up by its key
+            # rather than the planner hashing every order.
+            side=Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("side")[:1]),
         )
-        .values("remaining", "entry_price", "price", "unbooked_fees", "order__side")
+        .values("remaining", "entry_price", "price", "unbooked_fees", "side", "strategy_id")
     )
-
-
-def first_trade_day(strategy_id):
-    first = strategy_trades(strategy_id).order_by("entry_date").values_list("entry_date", flat=True)
-    first = first.first()
-    return first.date() if first else None
+    trades = defaultdict(list)
+    for row in rows:
+        trades[row.pop("strategy_id")].append(row)
+    return trades
 
 
 def latest_snapshots():
@@ -74,6 +147,14 @@ def latest_snapshots():
         .values("id")[:1]
     )
     return AgentPerformance.objects.filter(id=Subquery(newest)).select_related("strategy")
+
+
+def latest_snapshot_of(strategy_ids):
+    """{strategy_id: its newest snapshot} of ``strategy_ids``."""
+    return {
+        row.strategy_id: row
+        for row in latest_snapshots().filter(strategy_id__in=list(strategy_ids))
+    }
 
 
 def snapshots():
@@ -92,7 +173,7 @@ def pnl_by_period(strategy_id, period):
     week from Monday, or month; UTC), oldest first."""
     trunc = PERIODS[period]
     rows = (
-        TradeExit.objects.filter(trade__order__decision__strategy_id=strategy_id)
+        TradeExit.objects.filter(strategy_id=strategy_id)
         .annotate(period_start=trunc("exited_at"))
         .values("period_start")
         .annotate(net_pnl=Sum(F("realized_pnl") - F("fees")), fees=Sum("fees"), exits=Count("id"))
@@ -103,21 +184,3 @@ def pnl_by_period(strategy_id, period):
 
 def _day(value):
     return value.date() if hasattr(value, "date") else value
-
-
-def performance_by_symbol(strategy_id):
-    """Per contract, the strategy's closed trades: how many, their net P&L and fees, best
-    first."""
-    return list(
-        strategy_trades(strategy_id)
-        .filter(exit_quantity=F("entry_quantity"))
-        .values("instrument_id")
-        .annotate(
-            num_trades=Count("id"),
-            net_pnl=Sum(F("realized_pnl") - F("fees")),
-            fees=Sum("fees"),
-            symbol=instrument_code("symbol"),
-            conid=F("instrument_id"),
-        )
-        .order_by("-net_pnl", "instrument_id")
-    )

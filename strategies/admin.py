@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -11,6 +12,7 @@ from marketdata.models import Code
 from orders.models import Order, Position
 from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
+    FormattedNumbersMixin,
     ObjectActionsMixin,
     ReadOnlyAdmin,
     ServiceDeleteMixin,
@@ -36,7 +38,7 @@ from workflows.services import (
 )
 from workflows.templates import strategy_steps
 
-from .models import Decision, Strategy, StrategyCode
+from .models import Decision, Strategy
 from .schedules import schedule_check
 from .services import strategy_delete, strategy_pause
 
@@ -69,7 +71,13 @@ ParamFields = type(
 
 class StrategyForm(ServiceCheckedForm, ParamFields):
     """The strategy with its parameters as fields; an empty field means the workflow default,
-    shown as the field's placeholder."""
+    shown as the field's placeholder. Its codes are one compact multi-select, searched as
+    they are typed."""
+
+    traded_codes = forms.ModelMultipleChoiceField(
+        queryset=Code.objects.order_by("symbol"), required=False, label="Codes",
+        help_text="The codes it trades: type the first letters of a symbol.",
+    )  # fmt: skip
 
     class Meta:
         model = Strategy
@@ -83,6 +91,11 @@ class StrategyForm(ServiceCheckedForm, ParamFields):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        codes = self.fields["traded_codes"]
+        codes.widget = AutocompleteSelectMultiple(Strategy._meta.get_field("codes"), admin.site)
+        codes.widget.choices = codes.choices
+        if self.instance.pk is not None:
+            self.initial["traded_codes"] = [c.pk for c in self.instance.codes.order_by("symbol")]
         param = dict(self.instance.param or {})
         _, defaults = strategy_steps(
             strategy_type=self.instance.type or "two_indicator", workflow=self.instance.workflow
@@ -133,18 +146,6 @@ class StrategyForm(ServiceCheckedForm, ParamFields):
             self.add_error(target, f"{error_name(error)}: {error.message}")
 
 
-class StrategyCodeInline(admin.TabularInline):
-    model = StrategyCode
-    extra = 1
-    autocomplete_fields = ("code",)
-    verbose_name = "code"
-    verbose_name_plural = "codes traded"
-
-    def get_queryset(self, request):
-        # Each row is titled with its code's symbol.
-        return super().get_queryset(request).select_related("code")
-
-
 def _last_execution(field):
     return Subquery(
         WorkflowExecution.objects.filter(strategy=OuterRef("pk")).order_by("-id").values(field)[:1]
@@ -159,13 +160,14 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     list_filter = ("active", "type", "workflow")
     list_select_related = ("workflow", "periodic_task__interval", "periodic_task__crontab")
     search_fields = ("name", "codes__symbol")
-    inlines = [StrategyCodeInline]
     form = StrategyForm
     actions = ["run_now", "pause", "resume", "clone", "backtest_last_year"]
     object_actions = ("run_now", "pause", "resume", "clone")
+    # Adds the strategy's performance (figures, equity and drawdown) below its fields.
+    change_form_template = "admin/strategies/strategy/change_form.html"
     readonly_fields = ("related", "recent_runs")
     fieldsets = (
-        (None, {"fields": ("name", "type", "workflow", "active")}),
+        (None, {"fields": ("name", "type", "workflow", "traded_codes", "active")}),
         ("Parameters", {"fields": (*PARAM_FIELDS, "param")}),
         (
             "Schedule",
@@ -269,15 +271,7 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         # The codes go through strategy_update too, which syncs the schedule into beat.
-        codes = []
-        for formset in formsets:
-            formset.save(commit=False)  # what the history message lists; nothing is written
-            codes += [
-                row.cleaned_data["code"]
-                for row in formset.forms
-                if row.cleaned_data.get("code") and not row.cleaned_data.get("DELETE")
-            ]
-        strategy_update(strategy=form.instance, codes=codes)
+        strategy_update(strategy=form.instance, codes=list(form.cleaned_data["traded_codes"]))
 
     def delete_service(self, strategy):
         strategy_delete(strategy=strategy)
@@ -362,13 +356,17 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(ReadOnlyAdmin):
+class DecisionAdmin(FormattedNumbersMixin, ReadOnlyAdmin):
+    number_formats = {
+        "current_price": "price", "proposed_price": "price", "target_price": "price",
+        "stop_loss": "price", "r_coefficient": "reward_risk", "profit_margin": "percent",
+    }  # fmt: skip
     list_display = (
         "created_at", "code_link", "strategy_link", "type", "current_price", "price_at",
-        "target_price", "stop_loss", "r_coefficient", "profit_margin", "execution_link",
-        "order_link",
+        "target_price", "stop_loss", "r_coefficient", "profit_margin", "status", "confidence",
+        "llm_model", "execution_time_ms", "execution_link", "order_link",
     )  # fmt: skip
-    list_filter = ("type", "strategy")
+    list_filter = ("type", "status", "strategy")
     search_fields = ("^code__symbol",)
     search_help_text = "Search by symbol"
     date_hierarchy = "created_at"
@@ -376,7 +374,9 @@ class DecisionAdmin(ReadOnlyAdmin):
     readonly_fields = ("order_link", "execution_link")
 
     def get_queryset(self, request):
-        order = Order.objects.filter(decision=OuterRef("pk")).values("pk")[:1]
+        # the decision's own order: its entry (or exit), not a bracket's child
+        order = Order.objects.filter(decision=OuterRef("pk"), parent_order__isnull=True)
+        order = order.values("pk")[:1]
         rows = super().get_queryset(request).select_related("code", "strategy")
         return rows.annotate(order_id=Subquery(order))
 

@@ -85,8 +85,20 @@ class DecisionType(models.TextChoices):
     HOLD = "hold", "Hold"
 
 
+class DecisionStatus(models.TextChoices):
+    """Seed 002's audit of how a decision came about."""
+
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed (the model could not be asked)"
+    PARSING_ERROR = "parsing_error", "Parsing error (the model's reply was unusable)"
+
+
 class Decision(models.Model):
-    """A buy / sell / hold recommendation, with the ratios computed by ``decision_record``."""
+    """A buy / sell / hold recommendation, with the ratios computed by ``decision_record``.
+
+    A decision the model did not make (its reply could not be parsed, or it could not be
+    asked) is kept too, as a hold with its ``status`` and ``error_message``: no order follows
+    it, and the audit shows what went wrong."""
 
     code = models.ForeignKey(
         "marketdata.Code", on_delete=models.PROTECT, db_index=False, related_name="decisions"
@@ -122,6 +134,25 @@ class Decision(models.Model):
         related_name="decisions",
         help_text="The run that made this decision (none for decisions made elsewhere)",
     )
+    # Seed 002's audit columns (agent_decisions).
+    status = models.CharField(
+        max_length=20, choices=DecisionStatus.choices, default=DecisionStatus.SUCCESS
+    )
+    error_message = models.TextField(
+        null=True, blank=True, help_text="Why the model's reply was not a decision"
+    )
+    confidence = models.DecimalField(
+        max_digits=3, decimal_places=2, null=True, blank=True,
+        help_text="The model's confidence, 0.00 to 1.00 (none from the indicator rules)",
+    )  # fmt: skip
+    execution_time_ms = models.IntegerField(
+        "model time (ms)", null=True, blank=True,
+        help_text="How long the model took to decide (all its calls), in milliseconds",
+    )  # fmt: skip
+    llm_model = models.CharField(
+        "model", max_length=100, blank=True, default="",
+        help_text="The language model that decided (empty: the indicator rules)",
+    )  # fmt: skip
 
     class Meta:
         db_table = "decision"
@@ -130,8 +161,22 @@ class Decision(models.Model):
             models.Index(fields=["code"], name="ix_decision_code_id"),
             models.Index(fields=["strategy"], name="ix_decision_strategy_id"),
             models.Index(fields=["created_at"], name="ix_decision_created_at"),
+            models.Index(fields=["status"], name="ix_decision_status"),
         ]
-        constraints = [choices_check("type", DecisionType, "decision")]
+        constraints = [
+            choices_check("type", DecisionType, "decision"),
+            choices_check("status", DecisionStatus, "decision"),
+            models.CheckConstraint(
+                condition=models.Q(confidence__gte=0, confidence__lte=1)
+                | models.Q(confidence__isnull=True),
+                name="ck_decision_confidence",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(execution_time_ms__gte=0)
+                | models.Q(execution_time_ms__isnull=True),
+                name="ck_decision_execution_time_ms",
+            ),
+        ]
 
     def __str__(self):
         return f"Decision #{self.pk}: {self.summary}"

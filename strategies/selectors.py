@@ -1,6 +1,6 @@
 """Reads of strategies and decisions, shaped so that a page costs the same queries at any size."""
 
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 
 from marketdata.models import Code
 from tradingsite.querysets import built_once
@@ -17,5 +17,6 @@ def strategies_list():
 
 @built_once
 def decisions_list():
-    """Newest first, the order of the ``decision.created_at`` index."""
-    return Decision.objects.order_by("-created_at", "-id")
+    """Newest first, the order of the ``decision.created_at`` index; ``reward_risk`` is
+    ``-r_coefficient`` (positive for a sound trade, see ``tradingsite.money.reward_risk``)."""
+    return Decision.objects.annotate(reward_risk=-F("r_coefficient")).order_by("-created_at", "-id")

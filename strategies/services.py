@@ -4,13 +4,30 @@ A strategy's parameters are checked against its workflow, so its create, update,
 clone sit one layer up, in ``workflows.services``.
 """
 
-from django.db import transaction
+import logging
+from datetime import timedelta
+from decimal import Decimal
 
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from marketdata.models import Code
+from orders.models import Order, OrderStatus, Position, TradingAction, TradingActionKind
+from orders.selectors import trading_halt
+from orders.services import actor_name, position_exit
+from tradingsite.broker import BrokerError, get_broker
 from tradingsite.decimals import RATIO_PLACES, quantize, to_decimal
 from tradingsite.exceptions import ApplicationError, delete_or_refuse
+from tradingsite.querysets import delete_in_batches
 
-from .models import Decision, DecisionType, Strategy
+from .models import Decision, DecisionStatus, DecisionType, Strategy
 from .schedules import strategy_schedule_remove, strategy_schedule_sync
+
+logger = logging.getLogger(__name__)
+
+CONFIDENCE_PLACES = Decimal("0.01")
 
 
 def decision_ratios(*, current_price, target_price, stop_loss):
@@ -67,16 +84,30 @@ def decision_build(
     workflow_execution=None,
     price_at=None,
     proposed_price=None,
+    status=DecisionStatus.SUCCESS,
+    error_message=None,
+    confidence=None,
+    llm_model="",
+    execution_time_ms=None,
 ):
     """A decision, not yet stored, with its profit margin and r coefficient computed from its
     prices (a backtest keeps its decisions in memory).
 
     ``price_at`` is when IB gave ``current_price`` (a live price); ``proposed_price`` the
-    model's own price when the decision is made at IB's instead."""
-    if type not in DecisionType.values:
+    model's own price when the decision is made at IB's instead. The audit (seed 002):
+    ``status`` with ``error_message``, the model's ``confidence`` (0 to 1), which model
+    (``llm_model``) and how long it took (``execution_time_ms``)."""
+    for field, value, choices in (("type", type, DecisionType), ("status", status, DecisionStatus)):
+        if value not in choices.values:
+            raise ApplicationError(
+                f"Unknown decision {field}.",
+                extra={field: f"{value!r} is not one of {', '.join(choices.values)}."},
+            )
+    confidence = to_decimal(confidence, field="confidence", required=False)
+    if confidence is not None and not 0 <= confidence <= 1:
         raise ApplicationError(
-            "Unknown decision type.",
-            extra={"type": f"{type!r} is not one of {', '.join(DecisionType.values)}."},
+            "The confidence must be between 0 and 1.",
+            extra={"confidence": f"{confidence} is not between 0.00 and 1.00."},
         )
     current, target, stop = _validated_prices(
         current_price=current_price, target_price=target_price, stop_loss=stop_loss
@@ -97,10 +128,30 @@ def decision_build(
         workflow_execution=workflow_execution,
         price_at=price_at,
         proposed_price=to_decimal(proposed_price, field="proposed_price", required=False),
+        status=status,
+        error_message=error_message,
+        confidence=None if confidence is None else quantize(confidence, CONFIDENCE_PLACES),
+        llm_model=llm_model or "",
+        execution_time_ms=execution_time_ms,
     )
     if created_at is not None:
         decision.created_at = created_at
     return decision
+
+
+def decisions_purge(*, now=None, days=None):
+    """Delete the decisions older than ``days`` (``DECISION_RETENTION_DAYS``) that led to no
+    order (seed 002's retention); a decision behind an order stays as long as its order,
+    which is never deleted. Returns what it deleted."""
+    days = settings.DECISION_RETENTION_DAYS if days is None else days
+    before = (now or timezone.now()) - timedelta(days=days)
+    stale = Decision.objects.filter(created_at__lt=before).exclude(
+        Exists(Order.objects.filter(decision=OuterRef("pk")))
+    )
+    deleted = delete_in_batches(stale)
+    logger.info("retention: deleted %s decisions made before %s that led to no order",
+                deleted, before.isoformat())  # fmt: skip
+    return {"decisions_deleted": deleted, "before": before.isoformat()}
 
 
 # --- Strategies -----------------------------------------------------------------------------
@@ -126,3 +177,56 @@ def strategy_delete(*, strategy):
         message=f"Strategy {strategy.name!r} has decisions or executions and is kept as history.",
         extra={"strategy": "Pause it instead (active = false)."},
     )
+
+
+def trading_kill(*, user=None, flatten=False, broker=None):
+    """The kill switch: every strategy paused, every working order at IB cancelled (IB's global
+    cancel, whichever client placed it), and with ``flatten`` every open position closed at
+    market. Recorded with who and when; trading stays halted (no new entries, from any run)
+    until a person resumes it (``trading_resume``). Returns the recorded action."""
+    action = TradingAction.objects.create(
+        kind=TradingActionKind.KILL_SWITCH, user=actor_name(user), flatten=flatten
+    )  # halted first: a run between here and the cancel places no entry
+    paused = [strategy_pause(strategy=s).name for s in Strategy.objects.filter(active=True)]
+    try:
+        broker = broker or get_broker()
+        broker.cancel_all()
+    except BrokerError as exc:  # halted and paused all the same; IB's orders still work
+        action.detail = (
+            f"Paused {len(paused)} strategies ({', '.join(paused) or 'none active'}); IB could "
+            f"not be asked to cancel the working orders: {exc}"
+        )
+        action.save(update_fields=["detail"])
+        raise
+    working = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+    broker.wait(0.3)  # IB confirms each cancel with an orderStatus, applied as it comes
+    closed = []
+    if flatten:
+        for position in Position.objects.filter(closed_at__isnull=True):
+            code = Code.objects.filter(conid=position.instrument_id).first()
+            if code is not None:
+                exits = position_exit(code=code, order_type="MKT", broker=broker)
+                closed.append(f"{position.quantity:f} {code.symbol} (order {exits[0].pk})")
+    left = Order.objects.filter(status__in=working).exclude(role="exit").count()
+    action.detail = (
+        f"Paused {len(paused)} strategies ({', '.join(paused) or 'none active'}); asked IB to "
+        f"cancel every working order ({left} not yet confirmed cancelled)"
+        + (f"; closed {', '.join(closed) or 'no position'} at market." if flatten else ".")
+    )
+    action.save(update_fields=["detail"])
+    return action
+
+
+def trading_resume(*, user=None):
+    """Lift the kill switch: entries may be placed again. The strategies stay paused; each is
+    resumed by a person (``strategy_resume``)."""
+    halt = trading_halt()
+    if halt is None:
+        raise ApplicationError(
+            "Trading is not halted.", extra={"kill_switch": "There is nothing to resume."}
+        )
+    return TradingAction.objects.create(
+        kind=TradingActionKind.RESUME, user=actor_name(user),
+        detail=f"Resumed trading halted by {halt.user or 'the system'} at "
+        f"{halt.created_at:%Y-%m-%d %H:%M} UTC; strategies stay paused until resumed.",
+    )  # fmt: skip

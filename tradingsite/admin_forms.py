@@ -46,6 +46,16 @@ class PrettyJSONField(forms.JSONField):
             refusal = json_depth_refusal(value)
             if refusal:
                 raise forms.ValidationError(refusal, code="invalid")
+            if value.strip() and value not in self.empty_values:
+                try:
+                    json.loads(value, cls=self.decoder)
+                except json.JSONDecodeError as exc:  # where, as an editor counts
+                    raise forms.ValidationError(
+                        f"Enter a valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+                        code="invalid",
+                    ) from None
+                except ValueError:
+                    raise forms.ValidationError(TOO_MANY_DIGITS, code="invalid") from None
         # Python's json reads NaN and Infinity, and "\u0000" is valid JSON: PostgreSQL's jsonb
         # takes none of them, so they are refused here rather than by the database.
         try:

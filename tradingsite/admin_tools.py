@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from tradingsite import money
 from tradingsite.exceptions import ApplicationError
 
 COUNT_LIMIT = 10_000
@@ -52,6 +53,11 @@ def link(url, text):
     return format_html('<a href="{}">{}</a>', url, text)
 
 
+def short_link(url, text):
+    """A link whose long text is cut with an ellipsis in a table and shown whole as a tooltip."""
+    return format_html('<a href="{}" class="truncate" title="{}">{}</a>', url, text, text)
+
+
 class LargeTableAdmin(admin.ModelAdmin):
     """A change list that stays fast on millions of rows: no full count, capped page count."""
 
@@ -83,6 +89,7 @@ class ObjectActionsMixin:
     """
 
     object_actions = ()
+    object_action_confirms = {}  # action name -> the question the browser asks first
     change_form_template = "admin/change_form_with_actions.html"
 
     def object_action_allowed(self, request, obj, name):
@@ -124,6 +131,7 @@ class ObjectActionsMixin:
                     buttons.append({
                         "name": name,
                         "label": actions[name][2],
+                        "confirm": self.object_action_confirms.get(name, ""),
                         "url": reverse(
                             f"admin:{opts.app_label}_{opts.model_name}_object_action",
                             args=[obj.pk, name],
@@ -256,3 +264,49 @@ def date_range_hierarchy(cl):
             for y in range(first.year, last.year + 1)
         ],
     }
+
+
+def _number_display(name, kind, description):
+    shown = {
+        "price": lambda row: money.price_text(getattr(row, name)),
+        "quantity": lambda row: money.quantity_text(getattr(row, name)),
+        "money": lambda row: money.money_text(getattr(row, name)),
+        "pnl": lambda row: money.pnl_html(getattr(row, name)),
+        "percent": lambda row: money.percent_text(getattr(row, name)),
+        "reward_risk": money.decision_r_text,
+    }[kind]
+
+    def display(row):
+        return shown(row)
+
+    display.__name__ = f"{name}_shown"
+    return admin.display(description=description, ordering=name)(display)
+
+
+class FormattedNumbersMixin:
+    """Decimal columns as a trader reads them (``tradingsite.money``), in the change list and
+    on the change page: ``number_formats`` maps a field to its kind (price, quantity, money,
+    pnl, percent, reward_risk); ``list_display`` and ``fields`` keep naming the field."""
+
+    number_formats = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, kind in self.number_formats.items():
+            description = "reward / risk" if kind == "reward_risk" else (
+                self.model._meta.get_field(name).verbose_name
+            )  # fmt: skip
+            setattr(self, f"{name}_shown", _number_display(name, kind, description))
+
+    def _shown(self, names):
+        return [f"{n}_shown" if n in self.number_formats else n for n in names]
+
+    def get_list_display(self, request):
+        return self._shown(super().get_list_display(request))
+
+    def get_fields(self, request, obj=None):
+        return self._shown(super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return readonly + [f"{n}_shown" for n in self.number_formats]

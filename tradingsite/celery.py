@@ -23,8 +23,8 @@ def lease_an_ib_client_id(sender=None, **kwargs):
     pool's processes lease their own as they first talk to IB.)"""
     # Imported when a worker starts: this module is imported (tradingsite/__init__.py) before
     # Django is set up, and these need its settings and models.
-    from tradingsite.broker import client_role
-    from tradingsite.broker.leases import ClientIdUnavailable, lease_client_id
+    from tradingsite.broker import client_role  # when the worker starts (see above)
+    from tradingsite.broker.leases import ClientIdUnavailable, lease_client_id  # (see above)
 
     client_role("worker")
     try:
@@ -37,7 +37,7 @@ def lease_an_ib_client_id(sender=None, **kwargs):
         # The solo pool runs its tasks in this very process: connect now, so that every
         # worker shows at the gateway under its id from the start (a gateway that is down is
         # connected to at the first task that needs it).
-        from tradingsite.broker import BrokerUnavailable, get_broker
+        from tradingsite.broker import BrokerUnavailable, get_broker  # Django is set up by now
 
         try:
             get_broker()
@@ -48,7 +48,7 @@ def lease_an_ib_client_id(sender=None, **kwargs):
 @signals.worker_process_shutdown.connect
 @signals.worker_shutdown.connect
 def give_the_ib_client_id_back(**kwargs):
-    from tradingsite.broker import reset_broker
+    from tradingsite.broker import reset_broker  # in the handler: Django is set up by now
 
     reset_broker()
 

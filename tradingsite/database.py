@@ -6,8 +6,9 @@ the connection's time zone. It derives from psycopg's pure-Python loader, so eve
 psycopg's C extension installed every date-time read goes through Python (Django ticket
 #36960): a listing page of 50 orders reads 100 of them, a twentieth of the request.
 
-``timestamptz_adapters_register`` (on ``connection_created``) puts this loader on the
-connection instead. It gives the same date-times as Django's: the value psycopg's loader reads,
+``timestamptz_adapters_register`` (on ``connection_created``) puts the speed layer's loader
+(``tradingsite.fast.TimestamptzLoader``, unless ``API_FAST`` is off) on the connection
+instead. It gives the same date-times as Django's: the value psycopg's loader reads,
 its tzinfo replaced by the connection's time zone; only the reading is psycopg's registered
 loader, the C one when the extension is there. Django's ``create_cursor`` sees the same
 ``timezone`` on it and leaves it in place; were the connection's time zone to change (a test
@@ -20,37 +21,14 @@ date-time as its UTC moment, so whatever path brings one, the database gets a va
 """
 
 from datetime import UTC, datetime, timedelta
-from functools import cache
 
 from psycopg import adapters
-from psycopg.adapt import Dumper, Loader, PyFormat
-from psycopg.pq import Format
+from psycopg.adapt import Dumper, PyFormat
 
-TIMESTAMPTZ_OID = adapters.types["timestamptz"].oid
+from tradingsite.fast import TIMESTAMPTZ_OID, fast, timestamptz_loader
 
 #: PostgreSQL refuses a UTC offset from here on (its limit is 15:59:59)
 OFFSET_LIMIT = timedelta(hours=16)
-
-
-class TimestamptzLoader(Loader):
-    """psycopg's registered ``timestamptz`` loader, its tzinfo replaced as Django's does."""
-
-    timezone = None  # the connection's (None: naive date-times, as with USE_TZ = False)
-    psycopg_loader = adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
-
-    def __init__(self, oid, context=None):
-        super().__init__(oid, context)
-        self._load = self.psycopg_loader(oid, context).load
-
-    def load(self, data):
-        return self._load(data).replace(tzinfo=self.timezone)
-
-
-@cache
-def timestamptz_loader(timezone):
-    return type(
-        "TimestamptzLoader", (TimestamptzLoader,), {"timezone": timezone, "__module__": __name__}
-    )
 
 
 def offset_storable(moment):
@@ -108,5 +86,6 @@ def timestamptz_adapters_register(sender, connection, **kwargs):
     connection."""
     if connection.vendor == "postgresql":
         adapters = connection.connection.adapters
-        adapters.register_loader(TIMESTAMPTZ_OID, timestamptz_loader(connection.timezone))
+        if fast():  # the speed layer's loader (tradingsite.fast)
+            adapters.register_loader(TIMESTAMPTZ_OID, timestamptz_loader(connection.timezone))
         adapters.register_dumper(datetime, TimestamptzDumper)

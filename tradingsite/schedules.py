@@ -23,9 +23,28 @@ PERIODIC_JOBS = {
         "performance.tasks.performance_snapshot_task",
         {"crontab": "*/15 * * * *"},
     ),
+    # The day's own figures once the close's fills are in: five minutes after 16:00 in New
+    # York, whatever its daylight saving time.
+    "performance: snapshots after the close": (
+        "performance.tasks.performance_snapshot_task",
+        {"crontab": "5 16 * * 1-5", "timezone": "America/New_York"},
+    ),
     "workflows: daily metrics": (
         "workflows.tasks.workflow_metrics_task",
         {"crontab": "15 * * * *"},
+    ),
+    # Retention (seed 002), daily at night in UTC; each returns what it deleted.
+    "retention: decisions that led to no order": (
+        "strategies.tasks.decisions_purge_task",
+        {"crontab": "30 3 * * *"},
+    ),
+    "retention: performance snapshots, one a day past 180 days": (
+        "performance.tasks.performance_snapshots_purge_task",
+        {"crontab": "40 3 * * *"},
+    ),
+    "retention: execution logs": (
+        "workflows.tasks.execution_logs_purge_task",
+        {"crontab": "50 3 * * *"},
     ),
 }
 
@@ -65,7 +84,7 @@ def periodic_jobs_sync(**kwargs):
             minute, hour, dom, month, dow = when["crontab"].split()
             job.crontab = schedule_row(
                 CrontabSchedule, minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
-                day_of_week=dow, timezone="UTC",
+                day_of_week=dow, timezone=when.get("timezone", "UTC"),
             )  # fmt: skip
             job.expire_seconds = 3600
         job.save()

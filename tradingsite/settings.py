@@ -5,6 +5,7 @@ Defaults give a site that runs with no server at all (SQLite, a broker on SQLite
 production sets ``DEBUG=false`` and a ``SECRET_KEY``, and gets the secure defaults below.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -75,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tradingsite.context_processors.trading_mode",
+                "orders.context_processors.trading_halt_banner",
             ],
         },
     },
@@ -150,6 +152,21 @@ TRADING_MODE = env.str("TRADING_MODE", default="paper").strip().lower()
 if TRADING_MODE not in ("paper", "live"):
     raise ImproperlyConfigured(f"TRADING_MODE must be 'paper' or 'live', not {TRADING_MODE!r}.")
 
+# The site-wide daily loss limit (percent of ACCOUNT_SIZE; unset: none): once today's net
+# realized plus unrealized loss passes it, new entries are refused until the next day (UTC).
+# A strategy's own max_daily_loss_pct (of its account_size) applies to its runs instead.
+MAX_DAILY_LOSS_PCT = env.str("MAX_DAILY_LOSS_PCT", default="").strip() or None
+if MAX_DAILY_LOSS_PCT is not None:
+    try:
+        MAX_DAILY_LOSS_PCT = Decimal(MAX_DAILY_LOSS_PCT)
+    except ArithmeticError:
+        raise ImproperlyConfigured(
+            f"MAX_DAILY_LOSS_PCT must be a percent such as 3, not {MAX_DAILY_LOSS_PCT!r}."
+        ) from None
+    if not 0 < MAX_DAILY_LOSS_PCT <= 100:
+        raise ImproperlyConfigured("MAX_DAILY_LOSS_PCT must be above 0 and at most 100.")
+ACCOUNT_SIZE = Decimal(env.str("ACCOUNT_SIZE", default="100000"))
+
 IBKR_HOST = env.str("IBKR_HOST", default="")  # empty: the loopback gateway
 IBKR_PORT = env.int("IBKR_PORT", default=4002)
 IBKR_CLIENT_ID = env.int("IBKR_CLIENT_ID", default=1)
@@ -205,6 +222,13 @@ BAR_STORE_TIMEFRAMES = env.list("BAR_STORE_TIMEFRAMES", default=["1Day"])
 
 WORKFLOW_MAX_RUNTIME_SECONDS = env.int("WORKFLOW_MAX_RUNTIME_SECONDS", default=3600)
 
+# Retention (seed 002), each applied by a daily beat job: decisions that led to no order,
+# performance snapshots (older ones thinned to one a day), the runs' logs. Trades, orders and
+# their executions are never deleted.
+DECISION_RETENTION_DAYS = env.int("DECISION_RETENTION_DAYS", default=90)
+PERFORMANCE_RETENTION_DAYS = env.int("PERFORMANCE_RETENTION_DAYS", default=180)
+EXECUTION_LOG_RETENTION_DAYS = env.int("EXECUTION_LOG_RETENTION_DAYS", default=30)
+
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="")  # empty: the deterministic offline model
 LLM_MODEL = env.str("LLM_MODEL", default="")
 LLM_API_KEY = env.str("LLM_API_KEY", default="")
@@ -224,7 +248,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "tradingsite.beat:DatabaseScheduler"  # django-celery-beat's, faster
 # Three queues, so that a flood of runs never delays the broker's housekeeping: `runs` (the
 # workflow runs), `broker` (reconcile with IB, the sweep of orphaned runs) and `maintenance`
 # (metrics, snapshots, purges, and any task not routed). A worker started without -Q
@@ -275,6 +299,11 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
 
 # --- REST API -------------------------------------------------------------------------------
 # Token (`manage.py drf_create_token USERNAME`) or session; staff write, other users read.
+# The speed layer (tradingsite/fast.py): every override of a DRF, django-filter, Django or
+# psycopg internal made for speed. Off (API_FAST=false), the frameworks' own code runs: the same
+# bytes, slower (README, "Performance").
+API_FAST = env.bool("API_FAST", default=True)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tradingsite.api.authentication.TokenAuthentication",
@@ -324,6 +353,7 @@ SPECTACULAR_SETTINGS = {
         "DecisionTypeEnum": "strategies.models.DecisionType",
         "OrderStatusEnum": "orders.models.OrderStatus",
         "ExecutionStatusEnum": "workflows.models.ExecutionStatus",
+        "TradingModeEnum": "orders.models.TradingMode",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -335,15 +365,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="").upper() or None
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # AutoGen logs every message event at INFO; the conversation is stored anyway.
+    "root": {"handlers": ["console"], "level": LOG_LEVEL or "INFO"},
+    # Libraries say too much at INFO: AutoGen logs every message event (the conversation is
+    # stored anyway), ib_insync every order event and request, celery beat every due task.
+    # They log at WARNING and up unless LOG_LEVEL is set, which then applies to them too.
     "loggers": {
-        name: {"level": "WARNING"}
-        for name in ("autogen_core", "autogen_core.events", "autogen_agentchat", "httpx")
-    },
+        name: {"level": LOG_LEVEL or "WARNING"}
+        for name in (
+            "autogen_core",
+            "autogen_core.events",
+            "autogen_agentchat",
+            "httpx",
+            "ib_insync",
+            "celery.beat",
+            "django_celery_beat",
+        )
+    },  # fmt: skip
 }

@@ -1,7 +1,10 @@
+import json
 from pathlib import Path
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.db.models import Count, Sum
 from django.http import (
     FileResponse,
@@ -31,8 +34,10 @@ from tradingsite.admin_tools import (
     link,
     open_if_one,
     report,
+    short_link,
 )
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import decision_r_text, percent_text, quantity_text
 
 from .admin_diff import diff_summary, steps_diff
 from .models import (
@@ -46,11 +51,14 @@ from .models import (
 )
 from .services import (
     EDITABLE,
+    breaks_described,
     execution_cancel,
+    workflow_breaks,
     workflow_check,
     workflow_clone,
     workflow_create,
     workflow_delete,
+    workflow_is_builtin,
     workflow_revert,
     workflow_update,
 )
@@ -66,6 +74,15 @@ def admin_url(name, *args):
 
 
 class WorkflowForm(ServiceCheckedForm):
+    """A change that would break a strategy using the workflow is refused naming each; the
+    form comes back as a second screen with a box to tick: pause those strategies and save."""
+
+    pause_strategies = forms.BooleanField(
+        required=False, widget=forms.HiddenInput, label="Pause them and save",
+        help_text="The strategies above are paused (their schedules stop) and the workflow is "
+                  "saved. Resume each once its parameters fit the new steps.",
+    )  # fmt: skip
+
     class Meta:
         model = Workflow
         fields = ("name", "type", "description", "steps", "default_params")
@@ -77,6 +94,8 @@ class WorkflowForm(ServiceCheckedForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "steps" not in self.fields:  # a read-only page (a built-in template)
+            return
         self.fields["steps"].widget.attrs.update({"rows": 24, "cols": 90, "class": "code"})
         self.fields["default_params"].widget.attrs.update({"rows": 10, "cols": 90, "class": "code"})
 
@@ -85,6 +104,18 @@ class WorkflowForm(ServiceCheckedForm):
             data["default_params"] = {}
         # The service's own check, on the JSON fields that parsed (the others say why not).
         workflow_check({name: data[name] for name in ("steps", "default_params") if name in data})
+        if self.instance.pk is None or not {"steps", "default_params"} <= data.keys():
+            return
+        broken = workflow_breaks(
+            workflow=self.instance, steps=data["steps"], default_params=data["default_params"]
+        )
+        if broken and not data.get("pause_strategies"):
+            count = f"{len(broken)} {'strategy' if len(broken) == 1 else 'strategies'}"
+            self.add_error(None, f"Saving would break {count} using this workflow:")
+            for line in breaks_described(broken):
+                self.add_error(None, line)
+            self.add_error(None, "Tick 'Pause them and save' below to save and pause them.")
+            self.fields["pause_strategies"].widget = forms.CheckboxInput()
 
 
 @admin.register(Workflow)
@@ -99,13 +130,19 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     readonly_fields = ("used_by", "history")
     fieldsets = (
         (None, {"fields": ("name", "type", "description")}),
-        ("Steps", {"fields": ("steps", "default_params")}),
+        ("Steps", {"fields": ("steps", "default_params", "pause_strategies")}),
         ("Strategies using this workflow", {"fields": ("used_by",)}),
         ("Version history", {"fields": ("history",)}),
     )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(strategy_count=Count("strategies"))
+
+    def has_change_permission(self, request, obj=None):
+        # A built-in template is shown read-only, with its Clone button: edit the copy.
+        if obj is not None and workflow_is_builtin(obj):
+            return False
+        return super().has_change_permission(request, obj)
 
     def get_urls(self):
         return [
@@ -188,6 +225,7 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
             "against": against,
             "numbers": numbers,
             "changes": steps_diff(against.steps if against else [], version.steps),
+            "steps_json": json.dumps(version.steps, indent=2, ensure_ascii=False),
             "is_current": version.pk == workflow.current_version_id,
             "can_revert": self.has_change_permission(request, workflow),
             "revert_url": admin_url("workflows_workflow_revert", workflow.pk, number),
@@ -218,7 +256,13 @@ class WorkflowAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
         # Through the services, so a change of steps writes a version by this user.
         fields = {name: form.cleaned_data[name] for name in EDITABLE if name in form.cleaned_data}
         if change:
-            saved = workflow_update(workflow=obj, created_by=request.user, **fields)
+            saved = workflow_update(
+                workflow=obj, created_by=request.user,
+                pause_strategies=bool(form.cleaned_data.get("pause_strategies")), **fields,
+            )  # fmt: skip
+            if saved.paused_strategies:
+                names = ", ".join(s.name for s in saved.paused_strategies)
+                self.message_user(request, f"Paused, as confirmed: {names}.", messages.WARNING)
         else:
             saved = workflow_create(created_by=request.user, **fields)
         obj.pk = saved.pk
@@ -321,13 +365,13 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 
     @admin.display(description="strategy", ordering="strategy__name")
     def strategy_link(self, execution):
-        return link(change_url(execution.strategy), execution.strategy.name)
+        return short_link(change_url(execution.strategy), execution.strategy.name)
 
     @admin.display(description="workflow")
     def workflow_link(self, execution):
         if execution.workflow is None:
             return "legacy template"
-        return link(change_url(execution.workflow), execution.workflow.name)
+        return short_link(change_url(execution.workflow), execution.workflow.name)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, execution):
@@ -364,13 +408,13 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
         for decision in made:
             orders = format_html_join(
                 ", ", '<a href="{}">order #{} {} {} ({})</a>',
-                ((change_url(o), o.pk, o.side, o.quantity, o.status)
+                ((change_url(o), o.pk, o.side, quantity_text(o.quantity), o.status)
                  for o in decision.orders.all()),
             ) or "no order"  # fmt: skip
             rows.append(format_html(
-                '<li><a href="{}">{}</a> (r {}, margin {}) &rarr; {}</li>',
-                change_url(decision), decision.summary, decision.r_coefficient,
-                decision.profit_margin, orders,
+                '<li><a href="{}">{}</a> ({}, margin {}) &rarr; {}</li>',
+                change_url(decision), decision.summary, decision_r_text(decision),
+                percent_text(decision.profit_margin), orders,
             ))  # fmt: skip
         if not rows:
             return "none"
@@ -411,6 +455,10 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     def log(self, execution):
         lines = (execution.results or {}).get("execution_logs") or []
         if not lines:
+            gone = (execution.results or {}).get("execution_logs_deleted")
+            if gone:
+                return (f"{gone['lines']} lines, deleted on {gone['at'][:10]} "
+                        "(EXECUTION_LOG_RETENTION_DAYS)")  # fmt: skip
             return "empty"
         rows = [
             {"level": line.get("level", "info"), "time": (line.get("time") or "")[11:19],
@@ -431,9 +479,12 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     def progress_view(self, request, pk):
         execution = self._execution(request, pk)
         percent, text = execution.progress_shown()
+        # The page's status and start follow the bar: one row read, so they always agree.
         return JsonResponse({
             "id": execution.pk,
             "status": execution.status,
+            "status_html": status_html(execution.status),
+            "started_at": display_for_value(execution.started_at, "-"),
             "final": execution.status not in RUNNING,
             "percent": percent,
             "text": text,

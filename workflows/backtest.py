@@ -28,8 +28,8 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from marketdata.documents import document_of_columns
 from marketdata.models import OhlcvBar, Timeframe
-from marketdata.services import document_of_columns
 from strategies.services import decision_build
 from tradingsite.broker import AccountSummary, PriceReport
 from tradingsite.exceptions import ApplicationError
@@ -187,6 +187,13 @@ def _cut(series, stop):
 # --- the simulated book -------------------------------------------------------------------------
 
 
+class _NoChildren:
+    """A simulated entry's bracket children: none (see ``BacktestRun.bracket_place``)."""
+
+    def all(self):
+        return []
+
+
 @dataclass
 class SimOrder:
     pk: int
@@ -199,6 +206,7 @@ class SimOrder:
     placed_at: datetime
     decision: object = None
     ibkr_order_id: None = None
+    children: object = field(default_factory=lambda: _NoChildren())
 
 
 @dataclass
@@ -241,7 +249,21 @@ class Book:
         self.marks = {}  # code pk -> last close
         self.symbols = {}  # code pk -> symbol
 
-    # The risk gate's three questions.
+    # The risk gate's questions (strategies.risk.LiveBook answers them for the live site).
+    def held(self, code):
+        return Decimal(self.position(code))
+
+    def entries(self, code, *, strategy):
+        return (1 if self.lots.get(code.pk) else 0) + sum(
+            1 for o in self.orders if o.code.pk == code.pk
+        )
+
+    def trading_halt(self):
+        return None  # the site's kill switch halts live trading, not a replay
+
+    def daily_loss_status(self, *, percent, account_size, now):
+        return None  # off in a backtest
+
     def open_positions(self):
         return sum(1 for lots in self.lots.values() if lots)
 
@@ -377,6 +399,9 @@ class _Exiting:
     def orders_today(self, now, *, strategy):
         return self.book.orders_today(now, strategy=strategy)
 
+    def __getattr__(self, name):  # the other questions as the book answers them
+        return getattr(self.book, name)
+
 
 class MarketRow:
     """What ``fetch_data`` reads: a cache row's shape, from the store."""
@@ -440,9 +465,20 @@ class BacktestRun:
             book = _Exiting(self.book)
         return risk_check(**arguments, book=book)
 
-    def order_place(self, *, code, side, quantity, order_type, price, tif, decision=None):
-        return self.book.place(code=code, side=side, quantity=quantity, order_type=order_type,
-                               price=price, tif=tif, decision=decision)  # fmt: skip
+    def bracket_place(self, *, decision, side, quantity, entry_price, entry_type, tif,
+                      target_price=None, stop_loss=None):  # fmt: skip
+        # The entry alone: the simulated book leaves a position to the workflow's own exits
+        # (a sell closes the long), it does not work the bracket's take-profit and stop.
+        return self.book.place(code=decision.code, side=side, quantity=quantity,
+                               order_type=entry_type,
+                               price=entry_price if entry_type == "LMT" else None, tif=tif,
+                               decision=decision)  # fmt: skip
+
+    def position_exit(self, *, code, order_type, price, tif, decision=None):
+        held = self.book.position(code)
+        side = "SELL" if held > 0 else "BUY"
+        return [self.book.place(code=code, side=side, quantity=abs(held), order_type=order_type,
+                                price=price, tif=tif, decision=decision)]  # fmt: skip
 
     def account(self, freed=ZERO):
         equity = self.book.equity()

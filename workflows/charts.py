@@ -12,7 +12,8 @@ COLOURS = {"close": (34, 34, 34), "sma_20": (31, 119, 180), "sma_50": (255, 127,
 BAND = (215, 233, 251)  # the Bollinger band's fill
 GRID = (228, 228, 228)
 WIDTH, HEIGHT = 800, 360
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 30, 14
+LEFT, RIGHT, TOP, BOTTOM = 64, 12, 30, 28
+DATE_LABELS = 6
 
 
 def chart_render(*, execution_id, symbol, bar, document, indicators=None):
@@ -68,6 +69,11 @@ def chart_render(*, execution_id, symbol, bar, document, indicators=None):
             if len(points) > 1:
                 draw.line(points, fill=COLOURS[name], width=2 if name == "close" else 1)
     draw.rectangle([LEFT, TOP, WIDTH - RIGHT, HEIGHT - BOTTOM], outline=(160, 160, 160))
+    for i, label in date_labels(bars.get("time"), count=len(bars["close"])):
+        draw.line([(x(i), HEIGHT - BOTTOM), (x(i), HEIGHT - BOTTOM + 4)], fill=(160, 160, 160))
+        half = draw.textlength(label, font=font) / 2
+        left = min(max(x(i) - half, 0), WIDTH - 2 * half - 1)
+        draw.text((left, HEIGHT - BOTTOM + 7), label, fill=(90, 90, 90), font=font)
     draw.text((LEFT, 8), f"{symbol} {bar}", fill=(0, 0, 0), font=font)
     legend = LEFT + 8 + draw.textlength(f"{symbol} {bar}", font=font) + 24
     for name in [*lines, *(["bollinger"] if band else [])]:
@@ -80,6 +86,24 @@ def chart_render(*, execution_id, symbol, bar, document, indicators=None):
     target.parent.mkdir(parents=True, exist_ok=True)
     image.save(target, format="PNG", compress_level=1)
     return str(relative)
+
+
+def date_labels(times, *, count, labels=DATE_LABELS):
+    """[(bar index, label)] for the x axis: the bars' dates (UTC), "2025-03-14", with the time
+    when the bars are shorter than a day, at ``labels`` evenly spaced bars. None without a
+    time per bar (a document cached before times were kept)."""
+    from datetime import datetime
+
+    if not times or len(times) != count:
+        return []
+    try:
+        moments = [datetime.fromisoformat(t) for t in times]
+    except (TypeError, ValueError):
+        return []
+    intraday = count > 1 and (moments[-1] - moments[0]).total_seconds() / (count - 1) < 86_400
+    shape = "%Y-%m-%d %H:%M" if intraday else "%Y-%m-%d"
+    picked = sorted({round(k * (count - 1) / max(labels - 1, 1)) for k in range(labels)})
+    return [(i, moments[i].strftime(shape)) for i in picked]
 
 
 def _finite(value):

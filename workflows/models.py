@@ -153,6 +153,8 @@ class AgentConversation(models.Model):
     message_content = models.TextField()
     timestamp = models.DateTimeField(default=timezone.now)
     tokens_used = models.IntegerField(null=True, blank=True)
+    # Our own (not in the seeds): which model spoke, so that usage is summed per model.
+    llm_model = models.CharField("model", max_length=100, blank=True, default="")
 
     class Meta:
         db_table = "agent_conversations"

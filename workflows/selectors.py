@@ -1,6 +1,9 @@
 """Reads of workflows, their runs and what the agents said, shaped for the API."""
 
-from django.db.models import Avg, Count, F
+from datetime import UTC, datetime, time, timedelta
+
+from django.db.models import Avg, Count, F, Sum
+from django.db.models.functions import TruncDate
 
 from strategies.models import Decision
 from tradingsite.querysets import built_once
@@ -54,6 +57,23 @@ def agent_performance():
         .values_list(agent, "n")
     )
     return [{**row, "decisions_influenced": influenced.get(row["agent_name"], 0)} for row in rows]
+
+
+def token_usage(*, since=None, until=None):
+    """[{day, llm_model, messages, tokens_used}]: the tokens each model used per day (UTC),
+    newest day first, from the messages that report them."""
+    rows = AgentConversation.objects.filter(tokens_used__isnull=False)
+    if since is not None:
+        rows = rows.filter(timestamp__gte=datetime.combine(since, time(), tzinfo=UTC))
+    if until is not None:
+        end = datetime.combine(until + timedelta(days=1), time(), tzinfo=UTC)
+        rows = rows.filter(timestamp__lt=end)
+    return list(
+        rows.annotate(day=TruncDate("timestamp", tzinfo=UTC))
+        .values("day", "llm_model")
+        .annotate(messages=Count("id"), tokens_used=Sum("tokens_used"))
+        .order_by("-day", "llm_model")
+    )
 
 
 def probe_results_list():

@@ -6,6 +6,7 @@ because each checks the strategy's parameters against its workflow's steps, whic
 knows and the one below does not (README, "Layout").
 """
 
+import logging
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
@@ -16,14 +17,20 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from orders.models import Order
-from strategies.models import Decision, Strategy, StrategyType
+from strategies.models import Decision, DecisionStatus, Strategy, StrategyType
 from strategies.schedules import schedule_check, strategy_schedule_sync
 from strategies.services import strategy_pause
 from tradingsite.exceptions import ApplicationError, ServiceUnavailable, delete_or_refuse
 from tradingsite.names import copy_name
 
 from .backtest import BacktestSettings, backtest_run
-from .engine import error_name, param_value_errors, params_step_errors, workflow_errors
+from .engine import (
+    error_name,
+    param_value_errors,
+    params_errors,
+    params_step_errors,
+    workflow_errors,
+)
 from .engine.locks import LOCK_SECONDS, owner_gone, run_lock_drop, run_lock_owner
 from .engine.runner import execution_cancel, execution_run
 from .models import (
@@ -34,11 +41,13 @@ from .models import (
     WorkflowType,
     WorkflowVersion,
 )
-from .templates import strategy_steps
+from .templates import TEMPLATES, strategy_steps
 
 __all__ = ["execution_cancel", "execution_run"]  # the runner's services, re-exported
 
 EDITABLE = ("name", "type", "description", "steps", "default_params")
+
+logger = logging.getLogger(__name__)
 
 
 def workflow_check(fields):
@@ -98,9 +107,45 @@ def workflow_create(*, name, type=WorkflowType.CUSTOM, steps=None, default_param
     return workflow
 
 
+def workflow_is_builtin(workflow):
+    """One of the built-in templates (``workflows.templates``, loaded by a migration): read
+    only, since every strategy made from a template uses it; clone it to edit."""
+    template = TEMPLATES.get(workflow.type)
+    return template is not None and template["name"] == workflow.name
+
+
+def workflow_breaks(*, workflow, steps, default_params):
+    """[(strategy, {what: why})] for each strategy on ``workflow`` that could not run with
+    these ``steps`` and ``default_params`` (a missing or misspelt placeholder, a parameter
+    the new steps refuse, no steps at all)."""
+    broken = []
+    for strategy in workflow.strategies.order_by("name"):
+        if not steps:
+            problems = {"steps": "the workflow would have no steps"}
+        else:
+            problems = params_errors(steps, {**(default_params or {}), **(strategy.param or {})})
+        if problems:
+            broken.append((strategy, problems))
+    return broken
+
+
+def breaks_described(broken):
+    return [
+        f"{strategy.name} (#{strategy.pk}): "
+        + "; ".join(f"{name}: {reason}" for name, reason in problems.items())
+        for strategy, problems in broken
+    ]
+
+
 @transaction.atomic
-def workflow_update(*, workflow, created_by=None, note="", new_version=False, **fields):
-    """Change a workflow; a change of ``steps`` (or ``new_version``) writes the next version."""
+def workflow_update(*, workflow, created_by=None, note="", new_version=False,
+                    pause_strategies=False, **fields):  # fmt: skip
+    """Change a workflow; a change of ``steps`` (or ``new_version``) writes the next version.
+
+    Nothing saved may break what runs: a change that a strategy using the workflow could not
+    run with is refused naming each such strategy, unless ``pause_strategies``: then they are
+    paused (their schedules stop) in the same transaction. ``workflow.paused_strategies``
+    lists them. The built-in templates are read-only."""
     unknown = fields.keys() - set(EDITABLE)
     if unknown:
         raise ApplicationError(
@@ -108,6 +153,32 @@ def workflow_update(*, workflow, created_by=None, note="", new_version=False, **
         )
     workflow_check(fields)
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    changing = {name for name, value in fields.items() if value != getattr(workflow, name)}
+    if workflow_is_builtin(workflow) and (changing or new_version):
+        raise ApplicationError(
+            f"{workflow.name} is a built-in template and is read-only.",
+            extra={name: "A built-in template is read-only: clone it and edit the copy."
+                   for name in sorted(changing) or ["steps"]},
+        )  # fmt: skip
+    broken = []
+    if changing & {"steps", "default_params"}:
+        broken = workflow_breaks(
+            workflow=workflow,
+            steps=fields.get("steps", workflow.steps),
+            default_params=fields.get("default_params", workflow.default_params),
+        )
+    if broken and not pause_strategies:
+        raise ApplicationError(
+            f"Saving would break {len(broken)} "
+            f"{'strategy' if len(broken) == 1 else 'strategies'} using this workflow.",
+            extra={
+                "strategies": breaks_described(broken),
+                "pause_strategies": "Confirm (pause_strategies) to save and pause them.",
+            },
+        )
+    workflow.paused_strategies = [
+        strategy_pause(strategy=strategy) for strategy, _ in broken if strategy.active
+    ]
     steps_changed = "steps" in fields and fields["steps"] != workflow.steps
     for name, value in fields.items():
         setattr(workflow, name, value)
@@ -117,7 +188,7 @@ def workflow_update(*, workflow, created_by=None, note="", new_version=False, **
     return workflow
 
 
-def workflow_revert(*, workflow, version_number, created_by=None):
+def workflow_revert(*, workflow, version_number, created_by=None, pause_strategies=False):
     """Write version N+1 with version ``version_number``'s steps."""
     version = workflow.versions.filter(version_number=version_number).first()
     if version is None:
@@ -136,6 +207,7 @@ def workflow_revert(*, workflow, version_number, created_by=None):
         created_by=created_by,
         note=f"Reverted from v{version_number}",
         new_version=True,
+        pause_strategies=pause_strategies,
     )
 
 
@@ -161,16 +233,28 @@ STRATEGY_EDITABLE = frozenset(
 
 
 def params_check(*, type, param, workflow):
-    """Refuse ``param`` when the strategy's workflow could not run with it."""
-    _strategy_check(name="-", type=type, param=param, workflow=workflow)
+    """Refuse ``param`` when the strategy's workflow could not run with it (a run may use
+    another workflow than the strategy's own: its type is not compared)."""
+    _strategy_check(name=None, type=type, param=param, workflow=workflow)
 
 
-def _strategy_check(*, name, type, param, workflow):
+def _strategy_check(*, name, type, param, workflow, pk=None):
+    """``name=None`` checks the parameters only (``params_check``)."""
     problems, param_errors = {}, []
-    if not str(name or "").strip():
+    if name is not None and not str(name).strip():
         problems["name"] = "This field is required."
+    elif name is not None:
+        same = Strategy.objects.filter(name=name).exclude(pk=pk).values_list("pk", flat=True)
+        if same:
+            problems["name"] = f"Strategy #{same[0]} is named {name!r} already; names are unique."
     if type not in StrategyType.values:
         problems["type"] = f"{type!r} is not one of {', '.join(StrategyType.values)}."
+    elif name is not None and workflow is not None and type != workflow.type:
+        # The workflow's steps are what runs: a type that says otherwise would be ignored.
+        problems["type"] = (
+            f"The workflow {workflow.name!r} is of type {workflow.type!r}: the strategy's type "
+            "follows its workflow's (leave it out, or give that one)."
+        )
     if not isinstance(param, dict):
         problems["param"] = "Must be an object of parameter names to values."
     elif "type" not in problems:
@@ -184,10 +268,13 @@ def _strategy_check(*, name, type, param, workflow):
 
 @transaction.atomic
 def strategy_create(
-    *, name, type, param=None, workflow=None, codes=(), active=True,
+    *, name, type=None, param=None, workflow=None, codes=(), active=True,
     schedule_interval_minutes=None, schedule_crontab="",
 ):  # fmt: skip
+    """A new strategy; with a workflow and no ``type``, the workflow's type."""
     param = {} if param is None else param
+    if type is None:
+        type = workflow.type if workflow is not None else StrategyType.CUSTOM
     _strategy_check(name=name, type=type, param=param, workflow=workflow)
     schedule_check(interval_minutes=schedule_interval_minutes, crontab=schedule_crontab)
     strategy = Strategy.objects.create(
@@ -207,8 +294,12 @@ def strategy_create(
 def strategy_clone(*, strategy):
     """A new strategy "NAME (Copy)" (cut to fit) with the same workflow, parameters, codes and
     schedule; it starts paused, so that two copies never trade side by side unasked."""
+    max_length = Strategy._meta.get_field("name").max_length
+    taken = set(
+        Strategy.objects.filter(name__startswith=strategy.name[:20]).values_list("name", flat=True)
+    )
     return strategy_create(
-        name=copy_name(strategy.name, max_length=Strategy._meta.get_field("name").max_length),
+        name=copy_name(strategy.name, max_length=max_length, taken=taken),
         type=strategy.type,
         param=dict(strategy.param or {}),
         workflow=strategy.workflow,
@@ -230,11 +321,14 @@ def strategy_update(*, strategy, codes=None, **fields):
     if fields == {"active": False} and codes is None:  # PATCH {"active": false}: a pause
         return strategy_pause(strategy=strategy)
     strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    if fields.get("workflow") is not None and "type" not in fields:
+        fields["type"] = fields["workflow"].type  # the type follows a new workflow
     for name, value in fields.items():
         setattr(strategy, name, value)
     _strategy_check(
-        name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow
-    )
+        name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow,
+        pk=strategy.pk,
+    )  # fmt: skip
     schedule_check(
         interval_minutes=strategy.schedule_interval_minutes, crontab=strategy.schedule_crontab
     )
@@ -423,12 +517,17 @@ def workflow_metrics_compute(*, day):
     )
     decisions = (
         Decision.objects.filter(workflow_execution__in=executions)
-        .values("workflow_execution__workflow_id", "type")
+        .values("workflow_execution__workflow_id", "type", "status")
         .annotate(n=Count("id"))
     )
-    by_type = {}
+    by_type, by_status = {}, {}
     for row in decisions:
-        by_type.setdefault(row["workflow_execution__workflow_id"], {})[row["type"]] = row["n"]
+        workflow_id = row["workflow_execution__workflow_id"]
+        statuses = by_status.setdefault(workflow_id, {})
+        statuses[row["status"]] = statuses.get(row["status"], 0) + row["n"]
+        if row["status"] == DecisionStatus.SUCCESS:
+            types = by_type.setdefault(workflow_id, {})
+            types[row["type"]] = types.get(row["type"], 0) + row["n"]
     orders = dict(
         Order.objects.filter(decision__workflow_execution__in=executions)
         .values_list("decision__workflow_execution__workflow_id")
@@ -447,6 +546,10 @@ def workflow_metrics_compute(*, day):
                 t: by_type.get(workflow_id, {}).get(t, 0) for t in ("buy", "sell", "hold")
             },
             "orders_placed": orders.get(workflow_id, 0),
+            # Replies that could not be read as a decision, and models that could not be
+            # asked: each a decision row of that status (decision.error_message says why).
+            "parse_errors": by_status.get(workflow_id, {}).get(DecisionStatus.PARSING_ERROR, 0),
+            "model_failures": by_status.get(workflow_id, {}).get(DecisionStatus.FAILED, 0),
         }
         record, _ = WorkflowMetrics.objects.update_or_create(
             workflow_id=workflow_id, date=day, defaults={"metrics": metrics}
@@ -463,6 +566,32 @@ def workflow_delete(*, workflow):
         message=f"Workflow {workflow.name!r} is used by strategies or has executions.",
         extra={"id": "Referenced by strategies or executions; point them elsewhere first."},
     )
+
+
+def execution_logs_purge(*, now=None, days=None, batch=500):
+    """Drop the log (``results.execution_logs``) of the runs that ended before ``days``
+    (``EXECUTION_LOG_RETENTION_DAYS``); the execution itself, its counts, failures, decisions,
+    orders and transcript stay. Returns what it deleted."""
+    days = settings.EXECUTION_LOG_RETENTION_DAYS if days is None else days
+    now = now or timezone.now()
+    before = now - timedelta(days=days)
+    ended = WorkflowExecution.objects.filter(
+        status__in=[ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED],
+        created_at__lt=before,
+        results__has_key="execution_logs",
+    ).only("id", "results")
+    executions = lines = 0
+    while rows := list(ended.order_by("id")[:batch]):
+        for row in rows:
+            count = len(row.results.pop("execution_logs") or [])
+            row.results["execution_logs_deleted"] = {"lines": count, "at": now.isoformat()}
+            lines += count
+        WorkflowExecution.objects.bulk_update(rows, ["results"])
+        executions += len(rows)
+    logger.info("retention: deleted the logs of %s executions made before %s (%s lines)",
+                executions, before.isoformat(), lines)  # fmt: skip
+    return {"execution_logs_deleted": executions, "log_lines_deleted": lines,
+            "before": before.isoformat()}  # fmt: skip
 
 
 # --- Backtests -----------------------------------------------------------------------------

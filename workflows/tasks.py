@@ -116,3 +116,10 @@ def backtest_task(self, strategy_id, start, end, commission="ib_fixed", slippage
     outcome = backtest_execute(strategy=strategy, settings=settings, progress=progress)
     return {"run_id": outcome.run_id, "result_ids": [r.pk for r in outcome.results],
             "final_equity": str(outcome.final_equity), "failures": outcome.failures}  # fmt: skip
+
+
+@shared_task
+def execution_logs_purge_task():
+    from .services import execution_logs_purge
+
+    return execution_logs_purge()

@@ -176,6 +176,23 @@ def test_cancelling_an_unfilled_parent_cancels_its_children(ib, gateway, aapl):
     assert status(ib, target, "Cancelled") and status(ib, stop, "Cancelled")
 
 
+def test_a_global_cancel_ends_every_working_order_once(ib, gateway, aapl):
+    gateway.set_price("AAPL", 205)
+    resting = bracket(ib, aapl)  # its entry rests: the children are held
+    filled = bracket(ib, aapl, entry=206)  # its entry fills: the children work
+    assert status(ib, filled[0], "Filled") and status(ib, filled[1], "Submitted")
+    ib.reqGlobalCancel()
+    for trade in [*resting, *filled[1:]]:
+        assert status(ib, trade, "Cancelled")
+    why = {o.order_id: o.completed_status for o in gateway.orders()}
+    # the resting entry took its children with it; they are not cancelled a second time
+    assert [why[t.order.orderId] for t in resting] == [
+        "Cancelled by Trader", "Cancelled by System (parent)", "Cancelled by System (parent)"
+    ]  # fmt: skip
+    assert [why[t.order.orderId] for t in filled[1:]] == ["Cancelled by Trader"] * 2
+    assert not [o for o in gateway.orders() if o.status in ("PreSubmitted", "Submitted")]
+
+
 def test_orders_not_transmitted_wait_for_the_one_that_is(ib, gateway, aapl):
     parent = ibapi.LimitOrder("BUY", 10, 201, transmit=False)
     parent.orderId = ib.client.getReqId()
@@ -207,6 +224,8 @@ def test_an_oca_group_of_type_2_reduces_the_others_by_each_fill():
         first, second = [
             client.placeOrder(contract, o) for o in client.oneCancelsAll(orders, "oca-2", 2)
         ]
+        # both must be working before the price moves, or the stop would arrive after the fill
+        assert status(client, first, "Submitted") and status(client, second, "PreSubmitted")
         server.set_price("AAPL", 205)  # 3 of the limit fill: the stop is reduced to 7
         assert until(client, lambda: second.order.totalQuantity == 7)
         server.set_price("AAPL", 194)  # the stop sells the remaining 7

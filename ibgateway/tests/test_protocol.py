@@ -40,6 +40,30 @@ def test_contract_details_of_an_unknown_symbol_is_error_200(ib):
     assert ib.qualifyContracts(ibapi.Stock("AAPL", "LSE", "USD")) == []
 
 
+def test_the_universe_is_finite_so_a_typo_is_refused_as_ib_refuses_it(tmp_path):
+    """Its table and its bars files: APPL (AAPL mistyped) or ZZZZQ get error 200, as at IB."""
+    (tmp_path / "UPCO.csv").write_text("date,open,high,low,close,volume\n"
+                                       "2024-06-13,10,11,9,10.5,1000\n")  # fmt: skip
+    gateway = start_gateway(seed=7, bars_dir=tmp_path)
+    ib = connect(gateway)
+    errors = []
+    ib.errorEvent += lambda req_id, code, message, contract: errors.append((code, message))
+    try:
+        for typo in ("APPL", "ZZZZQ"):
+            assert ib.reqContractDetails(ibapi.Stock(typo, "SMART", "USD")) == []
+        assert errors == [(200, "No security definition has been found for the request")] * 2
+        assert [m.contract.symbol for m in ib.reqMatchingSymbols("ZZZZQ") or []] == []
+        [upco] = ib.reqContractDetails(ibapi.Stock("UPCO", "SMART", "USD"))  # a bars file's
+        assert upco.contract.conId > 1_000_000_000
+        (tmp_path / "LATECO.csv").write_text((tmp_path / "UPCO.csv").read_text())
+        assert len(ib.reqContractDetails(ibapi.Stock("LATECO", "SMART", "USD"))) == 1
+        gateway.list_symbol("NEWCO")  # a listing made on purpose
+        assert len(ib.reqContractDetails(ibapi.Stock("NEWCO", "SMART", "USD"))) == 1
+    finally:
+        ib.disconnect()
+        gateway.stop()
+
+
 def test_the_master_client_hears_every_clients_orders_fills_and_commissions():
     gateway = start_gateway(seed=7, master_client_id=9)
     trader, master = connect(gateway, client_id=1), connect(gateway, client_id=9)

@@ -12,7 +12,8 @@ class CodeSerializer(ModelSerializer):
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {"conid": {"min_value": 1}}
+        # A taken conid is refused by the service, naming the code that has it.
+        extra_kwargs = {"conid": {"min_value": 1, "validators": []}}
 
 
 class MarketDataSerializer(ModelSerializer):

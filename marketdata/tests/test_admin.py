@@ -51,11 +51,24 @@ def test_without_a_conid_the_symbol_is_looked_up_at_ib(admin_client, gateway):
     assert f"AAPL resolved at IB: conid {code.conid}." in response.content.decode()
 
 
+def test_adding_a_stored_code_again_is_refused_naming_it(admin_client, gateway):
+    admin_client.post("/admin/marketdata/code/add/", code_form(symbol="AAPL"), secure=True,
+                      follow=True)  # fmt: skip
+    stored = Code.objects.get(symbol="AAPL")
+    response = admin_client.post("/admin/marketdata/code/add/", code_form(symbol="aapl"),
+                                 secure=True)  # fmt: skip
+    assert response.context["adminform"].form.errors["symbol"] == [
+        f"conid {stored.conid} is already stored as code #{stored.pk}, {stored}."
+    ]
+    assert "was added successfully" not in response.content.decode()
+    assert Code.objects.count() == 1
+
+
 def test_an_unknown_symbol_is_refused_with_the_brokers_reason(admin_client, gateway):
-    response = admin_client.post("/admin/marketdata/code/add/", code_form(symbol="NOSUCHX"),
+    response = admin_client.post("/admin/marketdata/code/add/", code_form(symbol="APPL"),
                                  secure=True)  # fmt: skip
     errors = response.context["adminform"].form.errors
-    assert "symbol" in errors and not Code.objects.filter(symbol="NOSUCHX").exists()
+    assert "symbol" in errors and not Code.objects.filter(symbol="APPL").exists()
 
 
 def test_nothing_is_looked_up_or_stored_while_a_field_is_wrong(admin_client, gateway):

@@ -1,3 +1,5 @@
+from django.urls import reverse
+
 from marketdata.api.filters import CodeFilter, MarketDataFilter
 from marketdata.models import Code, MarketData
 from marketdata.tests.factories import CodeFactory
@@ -40,10 +42,21 @@ class TestCodes(APIViewTestCases.ModelViewSet):
         return {"exchange": "ARCA", "symbol": "SPY"}
 
     def test_a_taken_conid_is_a_400_naming_conid(self, staff_client):
-        CodeFactory(conid=265598)
+        taken = CodeFactory(conid=265598, symbol="AAPL")
         response = staff_client.post(self.list_url(), self.create_data(), format="json")
         assert_refused(response, 400, "conid")
+        assert response.json()["errors"]["conid"] == [
+            f"conid 265598 is already stored as code #{taken.pk}, AAPL (SMART, 265598)."
+        ]
         assert Code.objects.filter(conid=265598).count() == 1
+
+    def test_a_symbol_ib_does_not_know_is_a_400_naming_symbol(self, staff_client, gateway):
+        """The loopback gateway's universe is finite, as IB's: a typo is not a contract."""
+        response = staff_client.post(reverse("api:code-resolve"), {"symbol": "APPL"},
+                                     format="json")  # fmt: skip
+        assert_refused(response, 400, "symbol")
+        assert "No security definition has been found" in response.json()["errors"]["symbol"][0]
+        assert not Code.objects.exists()
 
     def test_symbols_are_stored_upper_case(self, staff_client):
         response = staff_client.post(

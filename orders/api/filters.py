@@ -1,7 +1,16 @@
 from django.db.models import F, Q
 from django_filters import rest_framework as filters
 
-from orders.models import Order, OrderSide, OrderStatus, OrderType, Position, TimeInForce, Trade
+from orders.models import (
+    Order,
+    OrderRole,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    TimeInForce,
+    Trade,
+)
 from tradingsite.api.filters import FilterSet, IdFilter, datetime_range
 
 
@@ -16,6 +25,9 @@ class OrderFilter(FilterSet):
     side = filters.ChoiceFilter(choices=OrderSide.choices)
     order_type = filters.ChoiceFilter(choices=OrderType.choices)
     tif = filters.ChoiceFilter(choices=TimeInForce.choices)
+    parent_order_id = IdFilter(field_name="parent_order")
+    role = filters.ChoiceFilter(choices=OrderRole.choices)
+    oca_group = filters.CharFilter()
     created_after, created_before = datetime_range("created_at")
     submitted_after, submitted_before = datetime_range("submitted_at")
     filled_after, filled_before = datetime_range("filled_at")
@@ -30,7 +42,7 @@ class OrderFilter(FilterSet):
 class TradeFilter(FilterSet):
     id = IdFilter()
     order_id = IdFilter(field_name="order")
-    strategy_id = IdFilter(field_name="order__decision__strategy")
+    strategy_id = IdFilter(field_name="strategy")
     manual = filters.BooleanFilter(
         field_name="order__decision", lookup_expr="isnull", label="opened by a manual order"
     )

@@ -3,7 +3,17 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from marketdata.models import Code
-from orders.models import Order, OrderSide, OrderType, Position, TimeInForce, Trade
+from orders.models import (
+    Order,
+    OrderSide,
+    OrderType,
+    Position,
+    TimeInForce,
+    Trade,
+    TradingAction,
+    TradingMode,
+    TradingSession,
+)
 from tradingsite.api.fields import TradingModeField
 from tradingsite.api.serializers import ModelSerializer
 from tradingsite.fields import price_field, quantity_field
@@ -17,6 +27,9 @@ class OrderSerializer(ModelSerializer):
     strategy_id = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="The strategy of the order's decision."
     )
+    parent_order_id = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The entry a bracket's child belongs to."
+    )
     conid = serializers.IntegerField(source="instrument_id", read_only=True)
     symbol = serializers.CharField(read_only=True, allow_null=True)
     trading_mode = TradingModeField()
@@ -24,8 +37,9 @@ class OrderSerializer(ModelSerializer):
     class Meta:
         model = Order
         fields = [
-            "id", "decision_id", "strategy_id", "ibkr_order_id", "conid", "symbol", "side",
-            "quantity", "price", "order_type", "tif", "status", "filled_quantity",
+            "id", "decision_id", "strategy_id", "parent_order_id", "role", "oca_group",
+            "ibkr_order_id", "conid", "symbol", "side", "quantity", "price", "order_type",
+            "stop_price", "trailing_amount", "trailing_percent", "tif", "status", "filled_quantity",
             "avg_fill_price", "error_message", "created_at", "submitted_at", "filled_at",
             "canceled_at", "updated_at", "trading_mode",
         ]  # fmt: skip
@@ -54,16 +68,35 @@ class OrderPlaceSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text="Limit price; required for LMT, ignored for MKT.",
+        help_text="Limit price; required for LMT and STP LMT, ignored for the others.",
+    )
+    stop_price = serializers.DecimalField(
+        max_digits=_PRICE.max_digits,
+        decimal_places=_PRICE.decimal_places,
+        min_value=Decimal("0.000001"),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Stop (trigger) price, IB's auxPrice; required for STP and STP LMT: below "
+        "IB's price now for a SELL, above it for a BUY.",
+    )
+    trailing_amount = serializers.DecimalField(
+        max_digits=_PRICE.max_digits,
+        decimal_places=_PRICE.decimal_places,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="TRAIL: the stop's distance from the price, in money (or trailing_percent).",
+    )
+    trailing_percent = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="TRAIL: the stop's distance from the price in percent, between 0 and 100.",
     )
     tif = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.DAY)
-
-    def validate(self, attrs):
-        if attrs["order_type"] == OrderType.LMT and attrs.get("price") is None:
-            raise serializers.ValidationError({"price": "Required for a limit (LMT) order."})
-        if attrs["order_type"] == OrderType.MKT:
-            attrs["price"] = None
-        return attrs
 
 
 class TradeSerializer(ModelSerializer):
@@ -122,3 +155,47 @@ class AccountSerializer(serializers.Serializer):
     available_funds = serializers.DecimalField(max_digits=20, decimal_places=2)
     time = serializers.DateTimeField(help_text="When IB's figures were read.")
     trading_mode = TradingModeField()
+
+
+class TradingActionSerializer(ModelSerializer):
+    order_id = serializers.IntegerField(read_only=True, allow_null=True)
+    position_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TradingAction
+        fields = ["id", "kind", "user", "flatten", "order_id", "position_id", "detail",
+                  "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class TradingStatusSerializer(serializers.Serializer):
+    """Whether trading is halted (the kill switch), and today's loss against the limit."""
+
+    halted = serializers.BooleanField()
+    halted_by = serializers.CharField(allow_null=True)
+    halted_at = serializers.DateTimeField(allow_null=True)
+    daily_loss_limit_pct = serializers.DecimalField(max_digits=7, decimal_places=4,
+                                                    allow_null=True)  # fmt: skip
+    daily_pnl = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    daily_loss_breached = serializers.BooleanField()
+
+
+class TradingSessionSerializer(ModelSerializer):
+    class Meta:
+        model = TradingSession
+        fields = [
+            "id", "session_name", "started_at", "ended_at", "total_trades", "winning_trades",
+            "losing_trades", "total_pnl", "total_commission", "win_rate", "starting_balance",
+            "ending_balance", "max_drawdown", "is_active", "broker", "trading_mode", "notes",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class TradingSessionStartSerializer(serializers.Serializer):
+    session_name = serializers.CharField(max_length=100)
+    trading_mode = serializers.ChoiceField(choices=TradingMode.choices, required=False)
+    starting_balance = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True,
+        help_text="Default: IB's net liquidation now",
+    )  # fmt: skip
+    notes = serializers.CharField(required=False, allow_blank=True, default="")

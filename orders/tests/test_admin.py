@@ -35,8 +35,12 @@ def test_every_order_screen_names_the_trading_mode(admin_client, filled, setting
 
 def test_orders_link_to_their_decision_code_and_trades(admin_client, filled):
     page = admin_client.get("/admin/orders/order/", secure=True).content.decode()
-    assert f'href="/admin/strategies/decision/{filled.decision_id}/change/">decision #' in page
-    assert f'href="/admin/marketdata/code/{filled.instrument.pk}/change/">AAPL (' in page
+    code = f'href="/admin/marketdata/code/{filled.instrument.pk}/change/" class="truncate"'
+    assert f'{code} title="AAPL ({filled.instrument_id})">AAPL (' in page
+    # the decision is a secondary column: on the order's page, not in the list
+    detail = admin_client.get(f"/admin/orders/order/{filled.pk}/change/", secure=True)
+    decision = f'href="/admin/strategies/decision/{filled.decision_id}/change/">decision #'
+    assert decision in detail.content.decode() and decision not in page
     trades = f"/admin/orders/trade/?order__id__exact={filled.pk}"
     assert f'href="{trades}">1 trades</a>' in page
     listing = admin_client.get(trades, secure=True).content.decode()
@@ -48,7 +52,7 @@ def test_a_position_links_to_its_code_and_trades(admin_client, filled):
     position = Position.objects.get(instrument=filled.instrument)
     page = admin_client.get(f"/admin/orders/position/{position.pk}/change/", secure=True)
     html = page.content.decode()
-    assert f'href="/admin/marketdata/code/{filled.instrument.pk}/change/">AAPL' in html
+    assert f'href="/admin/marketdata/code/{filled.instrument.pk}/change/" class="truncate"' in html
     assert f"/admin/orders/trade/?instrument__exact={filled.instrument_id}" in html
     assert '<div class="readonly">long</div>' in html
 
@@ -60,8 +64,10 @@ def test_a_trade_shows_each_exit_with_the_pnl_it_realized(admin_client, filled):
     page = admin_client.get(f"/admin/orders/trade/{trade.pk}/change/", secure=True)
     html = page.content.decode()
     assert "Trade exits" in html
-    exits = " ".join(html[html.index('<th class="column-realized_pnl">') :].split())
-    assert f'<td class="field-realized_pnl"> <p>{trade.realized_pnl}</p> </td>' in exits
+    exits = " ".join(html[html.index('<th class="column-realized_pnl_shown">') :].split())
+    # 10 x 2 less the fees, signed and green, as money reads
+    shown = f'<span class="pnl pnl-positive">+{trade.realized_pnl:,.2f}</span>'
+    assert f'<td class="field-realized_pnl_shown"> <p>{shown}</p> </td>' in exits
 
 
 def test_broker_rows_cannot_be_added_changed_or_deleted(admin_client, filled):
@@ -112,7 +118,7 @@ def test_an_order_page_uses_the_traders_words_for_its_fields(admin_client, fille
         assert f"<label>{label}</label>" in html
     assert "Ibkr" not in html and "<label>Tif:" not in html and "Avg fill" not in html
     listing = admin_client.get("/admin/orders/order/", secure=True).content.decode()
-    assert ">IB order id</a>" in listing and ">TIF</a>" in listing
+    assert ">Average fill price</a>" in listing and "Avg fill" not in listing
 
 
 def test_trade_and_position_pages_say_pnl_and_average_cost(admin_client, filled):
@@ -120,7 +126,7 @@ def test_trade_and_position_pages_say_pnl_and_average_cost(admin_client, filled)
     html = admin_client.get(f"/admin/orders/trade/{trade.pk}/change/", secure=True)
     html = html.content.decode()
     assert "<label>Realized P&amp;L:</label>" in html  # the trade's own field
-    assert '<th class="column-realized_pnl">Realized P&amp;L' in html  # each exit's
+    assert '<th class="column-realized_pnl_shown">Realized P&amp;L' in html  # each exit's
     position = Position.objects.get(instrument=filled.instrument)
     html = admin_client.get(f"/admin/orders/position/{position.pk}/change/", secure=True)
     html = html.content.decode()
@@ -179,3 +185,11 @@ def test_the_order_list_filters_to_one_strategy(admin_client):
     assert f"/admin/orders/order/{ours.pk}/change/" in html
     assert f"/admin/orders/order/{theirs.pk}/change/" not in html
     assert f'<li class="selected">\n    <a href="?strategy={mine.strategy_id}"' in html
+
+
+def test_the_order_list_reads_like_money(admin_client):
+    OrderFactory(instrument=CodeFactory(symbol="SPY"), quantity="17", price="540.82")
+    listing = admin_client.get("/admin/orders/order/", secure=True).content.decode()
+    assert '<td class="field-quantity_shown">17</td>' in listing
+    assert '<td class="field-price_shown">540.82</td>' in listing
+    assert "540.820000" not in listing and "17.0000" not in listing

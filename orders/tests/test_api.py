@@ -18,6 +18,7 @@ ORDER_FIELDS = {
     "id", "decision_id", "strategy_id", "ibkr_order_id", "conid", "symbol", "side", "quantity",
     "price", "order_type", "tif", "status", "filled_quantity", "avg_fill_price", "error_message",
     "created_at", "submitted_at", "filled_at", "canceled_at", "updated_at", "trading_mode",
+    "parent_order_id", "role", "oca_group", "stop_price", "trailing_amount", "trailing_percent",
 }  # fmt: skip
 TRADE_FIELDS = {
     "id", "order_id", "strategy_id", "status", "conid", "symbol", "entry_price", "entry_quantity",
@@ -50,7 +51,10 @@ class TestOrders(
     expected_fields = ORDER_FIELDS
     list_queries = 1
     filterset = OrderFilter
-    filter_ignore = {"quantity", "price", "filled_quantity", "avg_fill_price"}
+    filter_ignore = {
+        "quantity", "price", "filled_quantity", "avg_fill_price", "stop_price",
+        "trailing_amount", "trailing_percent",
+    }  # fmt: skip
 
     def make(self):
         return OrderFactory(decision=make_decision())
@@ -78,6 +82,17 @@ class TestOrders(
         for method in (staff_client.put, staff_client.patch, staff_client.delete):
             assert method(self.detail_url(order), {}, format="json").status_code == 405
 
+    def test_a_fraction_of_a_share_is_a_400_naming_quantity(self, staff_client):
+        code = CodeFactory(symbol="AAPL")
+        response = staff_client.post(
+            self.list_url(), self.manual_order(code, quantity="0.5"), format="json"
+        )
+        assert_refused(response, 400, "quantity")
+        assert response.json()["errors"]["quantity"] == [
+            "0.5 is not a whole number: AAPL (STK) trades in whole shares."
+        ]
+        assert not Order.objects.exists()
+
     def test_a_manual_order_is_refused_to_anonymous_and_readers(self, anonymous, reader_client):
         data = self.manual_order(CodeFactory())
         assert_refused(anonymous.post(self.list_url(), data, format="json"), 401)
@@ -93,7 +108,7 @@ class TestOrders(
             ({"quantity": "0"}, "quantity"),
             ({"quantity": "-3"}, "quantity"),
             ({"quantity": "1.00001"}, "quantity"),
-            ({"order_type": "STP"}, "order_type"),
+            ({"order_type": "MOC"}, "order_type"),
             ({"price": None}, "price"),
             ({"price": "0"}, "price"),
             ({"order_type": "LMT", "price": "1e30"}, "price"),

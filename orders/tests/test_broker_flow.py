@@ -19,7 +19,7 @@ from orders.services import (
     order_place,
     orders_reconcile,
 )
-from tradingsite.broker import BrokerError, BrokerUnavailable, get_broker, reset_broker
+from tradingsite.broker import BrokerError, BrokerUnavailable, OrderTicket, get_broker, reset_broker
 from tradingsite.exceptions import ApplicationError
 from tradingsite.testing.factories import make_decision
 
@@ -167,7 +167,7 @@ def test_live_mode_refuses_a_paper_account(gateway, settings):
 def test_bad_order_fields_are_named(gateway):
     code = code_resolve(symbol="AAPL")
     with pytest.raises(ApplicationError) as refused:
-        order_place(code=code, side="HOLD", quantity=1, order_type="STP", tif="IOC")
+        order_place(code=code, side="HOLD", quantity=1, order_type="MOC", tif="IOC")
     assert set(refused.value.extra) == {"side", "order_type", "tif"}
     with pytest.raises(ApplicationError) as refused:
         order_place(code=code, side="BUY", quantity=1, order_type="LMT", price=None)
@@ -315,9 +315,9 @@ def test_an_order_ib_refuses_for_its_price_step_ends_rejected(gateway, wait_for)
         instrument=code, side="BUY", quantity=1, price=D("100.123"), order_type="LMT", tif="DAY"
     )
     with pytest.raises(BrokerError) as refused:
-        get_broker().place_order(contract=contract_of(code), side="BUY", quantity=D(1),
-                                 order_type="LMT", price=D("100.123"), tif="DAY",
-                                 order_ref=f"ts-{order.pk}")  # fmt: skip
+        ticket = OrderTicket(side="BUY", quantity=D(1), order_type="LMT", price=D("100.123"),
+                             order_ref=f"ts-{order.pk}")  # fmt: skip
+        get_broker().place_order(contract=contract_of(code), ticket=ticket)
     assert "IB refused order" in str(refused.value) and "error 110" in str(refused.value)
 
     assert wait_for(lambda: reload(order).status == OrderStatus.REJECTED)

@@ -40,10 +40,23 @@ class SymbolPerformanceSerializer(serializers.Serializer):
     fees = serializers.DecimalField(max_digits=20, decimal_places=2)
 
 
+class EquityPointSerializer(serializers.Serializer):
+    """One weekday of the equity curve the figures come from (README: "Performance")."""
+
+    day = serializers.DateField()
+    equity = serializers.DecimalField(max_digits=20, decimal_places=2)
+    drawdown_percent = serializers.DecimalField(
+        max_digits=7, decimal_places=2, help_text="Fall below the peak so far, in percent"
+    )
+
+
 class StrategyPerformanceSerializer(serializers.Serializer):
     latest = PerformanceSerializer(allow_null=True, help_text="The newest snapshot")
     series = SeriesPointSerializer(many=True, help_text="Every snapshot, oldest first")
     by_symbol = SymbolPerformanceSerializer(many=True)
+    equity = EquityPointSerializer(
+        many=True, help_text="The daily equity curve now, with its drawdown, oldest first"
+    )
 
 
 class PeriodPnlSerializer(serializers.Serializer):

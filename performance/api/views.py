@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from performance import selectors, services
+from performance.panels import equity_points
 from strategies.models import Strategy
 
 from .filters import PerformanceFilter
@@ -36,15 +37,17 @@ class StrategyPerformanceView(APIView):
 
     @extend_schema(summary="A strategy's performance", responses=StrategyPerformanceSerializer)
     def get(self, request, pk):
-        strategy = get_object_or_404(Strategy, pk=pk)
+        strategy = get_object_or_404(Strategy.objects.select_related("workflow"), pk=pk)
         series = list(selectors.snapshot_series(strategy.pk))
         latest = series[-1] if series else None
         if latest is not None:
             latest.strategy = strategy
+        figures = services.strategy_figures(strategy=strategy)  # three reads of its trades
         body = {
             "latest": latest,
             "series": series,
-            "by_symbol": selectors.performance_by_symbol(strategy.pk),
+            "by_symbol": selectors.by_symbol(figures["by_symbol"]),
+            "equity": equity_points(figures["equity"]),
         }
         return Response(StrategyPerformanceSerializer(body).data)
 

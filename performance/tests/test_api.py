@@ -72,6 +72,17 @@ class TestStrategyPerformance(APITestCase):
             ("AAPL", 1, D("98"), D("2")),
             ("MSFT", 1, D("-52"), D("2")),
         ]  # fmt: skip  (the open PEP trade and the manual KO one are not there)
+        # Today's daily equity curve, with each day's fall below the peak so far.
+        equity = {point["day"]: point for point in body["equity"]}
+        assert body["equity"][0] == {"day": "2025-03-07", "equity": "10000.00",
+                                     "drawdown_percent": "0.00"}  # fmt: skip
+        assert (equity["2025-03-12"]["equity"], equity["2025-03-12"]["drawdown_percent"]) == (
+            "10098.00", "0.00",
+        )  # fmt: skip
+        assert (equity["2025-03-18"]["equity"], equity["2025-03-18"]["drawdown_percent"]) == (
+            "10046.00",
+            "0.51",
+        )  # fmt: skip  (52 below the 10,098 peak)
 
     def test_pnl_per_day_week_and_month(self, reader_client, two_weeks):
         week = reader_client.get(self.url(two_weeks.pk, "pnl"), {"period": "week"}).json()
@@ -91,6 +102,13 @@ class TestStrategyPerformance(APITestCase):
         assert refused.json()["errors"]["period"] == ["'fortnight' is not one of day, week, month."]
         assert reader_client.get(self.url(999999)).status_code == 404
         assert reader_client.get(self.url(999999, "pnl")).status_code == 404
+        assert reader_client.get(self.url("x1", "pnl")).status_code == 404  # not an id at all
+
+    def test_a_snapshot_of_a_strategy_that_does_not_exist_is_a_404_and_writes_nothing(
+        self, staff_client
+    ):
+        assert staff_client.post(self.url(999999)).status_code == 404
+        assert not AgentPerformance.objects.exists()
 
     def test_a_snapshot_on_demand_is_staffs(self, reader_client, staff_client, two_weeks):
         assert reader_client.post(self.url(two_weeks.pk)).status_code == 403

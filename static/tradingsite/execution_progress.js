@@ -1,5 +1,6 @@
-/* A running execution's progress bar refreshes itself from its progress URL; when the run
-   ends the page reloads, so results, logs, charts and the transcript appear. */
+/* A running execution's progress bar refreshes itself from its progress URL, and so do the
+   status and start shown beside it on the execution's page (one answer: they agree); when
+   the run ends the page reloads, so results, logs, charts and the transcript appear. */
 (function () {
   "use strict";
   var FINAL = ["completed", "failed", "cancelled"];
@@ -17,6 +18,10 @@
           box.querySelector(".percent").textContent = state.percent + "%";
           box.querySelector(".text").textContent = state.text;
           box.dataset.status = state.status;
+          var badge = document.querySelector(".field-status_badge .readonly");
+          if (badge && state.status_html) { badge.innerHTML = state.status_html; }
+          var started = document.querySelector(".field-started_at .readonly");
+          if (started && state.started_at) { started.textContent = state.started_at; }
           if (state.final) {
             window.clearInterval(timer);
             window.location.reload();

@@ -1,4 +1,5 @@
-/* Price charts: closes, indicators on the price scale, and decisions marked on their bar.
+/* Price charts: closes, indicators on the price scale, decisions marked on their bar, and
+   the trades' entries and exits at their fill price.
    Each <canvas data-chart-id="X"> reads its data from <script id="X" type="application/json">. */
 (function () {
   "use strict";
@@ -9,19 +10,25 @@
   var MARKERS = {
     buy: { colour: "#2e7d32", style: "triangle", rotation: 0 },
     sell: { colour: "#c62828", style: "triangle", rotation: 180 },
-    hold: { colour: "#757575", style: "circle", rotation: 0 }
+    hold: { colour: "#757575", style: "circle", rotation: 0 },
+    "entry long": { colour: "#1b5e20", style: "rectRot", rotation: 0, label: "entries (long)" },
+    "entry short": { colour: "#b71c1c", style: "rectRot", rotation: 0, label: "entries (short)" },
+    exit: { colour: "#0d47a1", style: "crossRot", rotation: 0, label: "exits" }
   };
 
   function markerDataset(chart, type) {
     var points = chart.labels.map(function () { return null; });
     var labels = {};
     chart.markers.forEach(function (m) {
-      if (m.type === type) { points[m.index] = m.price; labels[m.index] = m.label; }
+      if (m.type !== type) { return; }
+      points[m.index] = m.price;  // several on one bar: one point, every label
+      labels[m.index] = labels[m.index] ? labels[m.index] + "; " + m.label : m.label;
     });
     var look = MARKERS[type];
     return {
-      label: type + " decisions", data: points, showLine: false, pointStyle: look.style,
-      pointRotation: look.rotation, pointRadius: 8, pointHoverRadius: 10,
+      label: look.label || type + " decisions", data: points, showLine: false, pointStyle: look.style,
+      pointRotation: look.rotation, pointRadius: look.label ? 6 : 8, pointHoverRadius: 10,
+      pointBorderWidth: look.style === "crossRot" ? 3 : 1,
       backgroundColor: look.colour, borderColor: look.colour, decisionLabels: labels
     };
   }
@@ -42,7 +49,7 @@
         spanGaps: false
       });
     });
-    ["buy", "sell", "hold"].forEach(function (type) {
+    Object.keys(MARKERS).forEach(function (type) {
       if (chart.markers.some(function (m) { return m.type === type; })) {
         datasets.push(markerDataset(chart, type));
       }

@@ -1,6 +1,6 @@
 from django_filters import rest_framework as filters
 
-from strategies.models import Decision, DecisionType, Strategy, StrategyType
+from strategies.models import Decision, DecisionStatus, DecisionType, Strategy, StrategyType
 from tradingsite.api.filters import FilterSet, IdFilter, datetime_range
 
 
@@ -25,6 +25,8 @@ class DecisionFilter(FilterSet):
     strategy_id = IdFilter(field_name="strategy")
     workflow_execution_id = IdFilter(field_name="workflow_execution")
     type = filters.ChoiceFilter(choices=DecisionType.choices)
+    status = filters.ChoiceFilter(choices=DecisionStatus.choices)
+    llm_model = filters.CharFilter()
     created_after, created_before = datetime_range("created_at")
     price_after, price_before = datetime_range("price_at")
 

@@ -4,7 +4,7 @@ from marketdata.models import Code
 from strategies.models import Decision, Strategy
 from strategies.schedules import MAX_INTERVAL_MINUTES
 from tradingsite.api.fields import JSONObjectField
-from tradingsite.api.serializers import ModelSerializer
+from tradingsite.api.serializers import DecimalField, ModelSerializer
 from workflows.models import Workflow
 
 
@@ -33,18 +33,28 @@ class StrategySerializer(ModelSerializer):
             "schedule_interval_minutes", "schedule_crontab", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            "type": {"required": False, "help_text": "Follows the workflow's type: leave it out "
+                     "(a different one is refused); without a workflow, the legacy template's."},
+        }  # fmt: skip
 
 
 class DecisionSerializer(ModelSerializer):
     code_id = serializers.IntegerField(read_only=True)
     strategy_id = serializers.IntegerField(read_only=True)
     workflow_execution_id = serializers.IntegerField(read_only=True, allow_null=True)
+    reward_risk = DecimalField(
+        max_digits=18, decimal_places=6, read_only=True, allow_null=True,
+        help_text="Reward-to-risk, -r_coefficient: positive for a sound trade (2.000000 is "
+                  "a target twice as far as the stop); null without a target or a stop",
+    )  # fmt: skip
 
     class Meta:
         model = Decision
         fields = [
             "id", "code_id", "strategy_id", "type", "current_price", "price_at",
             "proposed_price", "target_price", "stop_loss", "profit_margin", "r_coefficient",
-            "analysis_text", "created_at", "workflow_execution_id",
+            "reward_risk", "analysis_text", "created_at", "workflow_execution_id", "status",
+            "error_message", "confidence", "llm_model", "execution_time_ms",
         ]  # fmt: skip
         read_only_fields = fields

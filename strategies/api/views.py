@@ -1,10 +1,17 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from orders.api.serializers import TradingActionSerializer, TradingStatusSerializer
+from orders.selectors import trading_status
 from strategies import selectors, services
+from strategies.services import trading_kill, trading_resume
 from tradingsite.api.pagination import NewestFirstCursorPagination
+from tradingsite.api.parsers import JSONParser
+from tradingsite.api.schema import BROKER_ERRORS
 from tradingsite.api.views import ShapedMixin, ValuesListMixin
 from workflows.api.serializers import (
     BacktestRequestSerializer,
@@ -124,3 +131,46 @@ class DecisionViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.decisions_list()
+
+
+class TradingView(APIView):
+    """Trading's state: halted by the kill switch or not, and today's loss against the daily
+    loss limit (the site's MAX_DAILY_LOSS_PCT)."""
+
+    @extend_schema(summary="Is trading halted? Today's loss against the limit",
+                   responses={200: TradingStatusSerializer})  # fmt: skip
+    def get(self, request):
+        return Response(TradingStatusSerializer(trading_status()).data)
+
+
+class TradingKillSerializer(serializers.Serializer):
+    flatten = serializers.BooleanField(
+        default=False, help_text="Also close every open position at market."
+    )
+
+
+class TradingKillView(APIView):
+    """The kill switch: every working order cancelled at IB, every strategy paused, every
+    position closed when ``flatten``; trading stays halted until resumed. Staff only."""
+
+    permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser]  # a JSON body ({"flatten": true}) or none
+
+    @extend_schema(summary="Kill switch", request=TradingKillSerializer,
+                   responses={200: TradingActionSerializer, **BROKER_ERRORS})  # fmt: skip
+    def post(self, request):
+        asked = TradingKillSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        action = trading_kill(user=request.user, flatten=asked.validated_data["flatten"])
+        return Response(TradingActionSerializer(action).data)
+
+
+class TradingResumeView(APIView):
+    """Lift the kill switch (the strategies stay paused until each is resumed). Staff only."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(summary="Resume trading after the kill switch", request=None,
+                   responses={200: TradingActionSerializer})  # fmt: skip
+    def post(self, request):
+        return Response(TradingActionSerializer(trading_resume(user=request.user)).data)

@@ -4,7 +4,7 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from marketdata.tests.factories import CodeFactory
-from strategies.models import Strategy, StrategyCode
+from strategies.models import Strategy
 from tradingsite.testing.factories import ExecutionFactory, make_decision, make_fill
 from workflows.models import Workflow, WorkflowExecution
 from workflows.services import strategy_create
@@ -21,11 +21,8 @@ def add_form(workflow, codes, **overrides):
         "active": "on",
         "schedule_interval_minutes": "15",
         "schedule_crontab": "",
-        "strategycode_set-TOTAL_FORMS": str(len(codes)),
-        "strategycode_set-INITIAL_FORMS": "0",
+        "traded_codes": [code.pk for code in codes],
     }
-    for index, code in enumerate(codes):
-        data[f"strategycode_set-{index}-code"] = code.pk
     data.update(overrides)
     return data
 
@@ -148,20 +145,12 @@ def test_other_parameters_postgresql_or_the_service_refuse_show_at_the_field(
     assert refused_on_add(admin_client, param=param)["param"] == [reason]
 
 
-def test_codes_removed_in_the_inline_leave_the_strategy(admin_client):
+def test_codes_removed_from_the_multi_select_leave_the_strategy(admin_client):
     workflow = Workflow.objects.get(type="two_indicator")
     keep, drop = CodeFactory(symbol="KEEP"), CodeFactory(symbol="DROP")
     strategy = strategy_create(name="Two", type="two_indicator", workflow=workflow,
                                codes=[keep, drop])  # fmt: skip
-    rows = list(StrategyCode.objects.filter(strategy=strategy).order_by("code__symbol"))
-    data = add_form(workflow, [], name="Two")
-    data.update({
-        "strategycode_set-TOTAL_FORMS": "2", "strategycode_set-INITIAL_FORMS": "2",
-        "strategycode_set-0-id": rows[0].pk, "strategycode_set-0-code": rows[0].code_id,
-        "strategycode_set-0-strategy": strategy.pk, "strategycode_set-0-DELETE": "on",
-        "strategycode_set-1-id": rows[1].pk, "strategycode_set-1-code": rows[1].code_id,
-        "strategycode_set-1-strategy": strategy.pk,
-    })  # fmt: skip
+    data = add_form(workflow, [keep], name="Two")
     response = admin_client.post(f"/admin/strategies/strategy/{strategy.pk}/change/", data,
                                  secure=True)  # fmt: skip
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -371,13 +360,15 @@ def test_decisions_are_searched_by_symbol(admin_client):
     assert ">NVDA</a>" in page and ">TSLA</a>" not in page
 
 
-def test_each_code_row_of_a_strategy_is_titled_with_its_symbol(admin_client, listed):
+def test_a_strategys_codes_are_one_compact_multi_select(admin_client, listed):
     html = admin_client.get(f"/admin/strategies/strategy/{listed.pk}/change/", secure=True)
-    rows = " ".join(html.content.decode().split())
-    rows = rows[rows.index('id="strategycode_set-group"') :]
-    for symbol in ("AAPL", "MSFT"):
-        assert f'<td class="original"> <p> {symbol} </p>' in rows
-    assert " -&gt; " not in rows
+    html = " ".join(html.content.decode().split())
+    field = html[html.index('<select name="traded_codes"') :]
+    field = field[: field.index("</select>")]
+    assert "multiple" in field and 'data-field-name="codes"' in field  # select2, as typed
+    for code in listed.codes.order_by("symbol"):
+        assert f'<option value="{code.pk}" selected>{code}</option>' in field
+    assert "strategycode_set" not in html  # no longer one dropdown row per code
 
 
 def test_a_strategy_page_links_to_its_decisions_orders_positions_and_runs(admin_client, listed):
@@ -417,3 +408,20 @@ def test_a_decision_is_titled_with_its_symbol(admin_client):
     assert f"<h2>Decision #{decision.pk}: buy SPY @ 559.05</h2>" in html
     breadcrumbs = html[html.index('<div class="breadcrumbs">') :].split("</div>")[0]
     assert f"Decision #{decision.pk}: buy SPY @ 559.05" in breadcrumbs
+
+
+def test_a_decision_reads_like_money_in_the_list_and_on_its_page(admin_client):
+    sound = make_decision(current_price="540.82", target_price="560.5", stop_loss="530.98")
+    hold = make_decision(type="hold", current_price="100", target_price=None, stop_loss=None)
+    listing = admin_client.get("/admin/strategies/decision/", secure=True).content.decode()
+    assert '<td class="field-current_price_shown">540.82</td>' in listing
+    # r = (560.5 - 540.82) / (530.98 - 540.82) = -2: a reward twice the risk
+    assert '<td class="field-r_coefficient_shown">2.0 R</td>' in listing
+    assert '<td class="field-profit_margin_shown">3.64%</td>' in listing
+    assert '<td class="field-r_coefficient_shown">no target</td>' in listing
+    assert ">Reward / risk</a>" in listing
+    page = admin_client.get(f"/admin/strategies/decision/{sound.pk}/change/", secure=True)
+    page = " ".join(page.content.decode().split())
+    assert '<div class="readonly">560.50</div>' in page
+    assert "540.820000" not in page and "None" not in page
+    assert hold.r_coefficient is None

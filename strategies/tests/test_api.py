@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+import pytest
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
@@ -10,7 +11,7 @@ from strategies.models import Decision, Strategy
 from strategies.tests.factories import StrategyFactory
 from tradingsite.testing.api import APIViewTestCases, assert_refused, ids
 from tradingsite.testing.factories import ExecutionFactory, make_decision
-from workflows.models import WorkflowExecution
+from workflows.models import Workflow, WorkflowExecution
 from workflows.tests.factories import WorkflowFactory
 
 STRATEGY_FIELDS = {
@@ -20,7 +21,8 @@ STRATEGY_FIELDS = {
 DECISION_FIELDS = {
     "id", "code_id", "strategy_id", "type", "current_price", "price_at", "proposed_price",
     "target_price", "stop_loss", "profit_margin", "r_coefficient", "analysis_text", "created_at",
-    "workflow_execution_id",
+    "workflow_execution_id", "reward_risk", "status", "error_message", "confidence", "llm_model",
+    "execution_time_ms",
 }  # fmt: skip
 
 
@@ -70,6 +72,52 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         strategy.codes.set([CodeFactory(), CodeFactory()])
         return strategy
 
+    def test_a_taken_name_is_a_400_naming_the_strategy_that_has_it(self, staff_client):
+        taken = StrategyFactory(name="Swing")
+        response = staff_client.post(self.list_url(), self.create_data(), format="json")
+        assert_refused(response, 400, "name")
+        assert response.json()["errors"]["name"] == [
+            f"Strategy #{taken.pk} is named 'Swing' already; names are unique."
+        ]
+        other = self.make()
+        response = staff_client.patch(self.detail_url(other), {"name": "Swing"}, format="json")
+        assert_refused(response, 400, "name")
+        assert Strategy.objects.filter(name="Swing").count() == 1
+
+    def test_the_type_follows_the_workflow_or_is_refused(self, staff_client):
+        data = self.create_data()
+        workflow = Workflow.objects.get(pk=data["workflow_id"])  # a two_indicator workflow
+        response = staff_client.post(
+            self.list_url(), {**data, "type": "three_indicator"}, format="json"
+        )
+        assert_refused(response, 400, "type")
+        assert response.json()["errors"]["type"] == [
+            f"The workflow {workflow.name!r} is of type 'two_indicator': the strategy's type "
+            "follows its workflow's (leave it out, or give that one)."
+        ]
+        assert not Strategy.objects.filter(name=data["name"]).exists()
+        del data["type"]
+        response = staff_client.post(self.list_url(), data, format="json")
+        assert response.status_code == 201, response.content
+        assert response.json()["type"] == "two_indicator"
+
+    @pytest.mark.parametrize(
+        ("param", "reason"),
+        [
+            ({"period_1": "100 Y"}, "'100 Y' is longer than IB's history (30 Y at most)."),
+            ({"period_1": "1 Y", "bar_1": "1 min"},
+             "IB gives '1 Y' of history in bars of '1 day' or longer, not '1 min'."),
+        ],
+    )  # fmt: skip
+    def test_a_history_ib_would_refuse_is_a_400_naming_the_parameter(
+        self, staff_client, param, reason
+    ):
+        data = {**self.create_data(), "param": param}
+        response = staff_client.post(self.list_url(), data, format="json")
+        assert_refused(response, 400, "param")
+        assert response.json()["errors"]["param"] == {"period_1": [reason]}
+        assert not Strategy.objects.exists()
+
     def test_param_sent_as_a_form_field_nested_too_deep_is_refused_naming_it(self, staff_client):
         data = {**self.create_data(), "param": '{"x": ' + "[" * 2000 + "]" * 2000 + "}"}
         for content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
@@ -99,13 +147,14 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         }
 
     def update_data(self, obj):
-        return {"name": "Swing weekly", "param": {**PARAM, "bar_1": "1 hour"}, "codes": []}
+        return {"name": "Swing weekly", "param": {**PARAM, "period_1": "1 M", "bar_1": "1 hour"},
+                "codes": []}  # fmt: skip
 
     def test_param_problems_name_each_parameter(self, staff_client):
         workflow = WorkflowFactory(default_params={})
         response = staff_client.post(
             self.list_url(),
-            {"name": "S", "type": "custom", "workflow_id": workflow.pk, "param": {"bar_1": "x"}},
+            {"name": "S", "workflow_id": workflow.pk, "param": {"bar_1": "x"}},
             format="json",
         )
         assert_refused(response, 400, "param")
@@ -299,16 +348,36 @@ class TestDecisions(APIViewTestCases.ReadOnlyViewSet):
     filterset = DecisionFilter
     filter_ignore = {
         "current_price", "proposed_price", "target_price", "stop_loss", "profit_margin",
-        "r_coefficient",
+        "r_coefficient", "error_message", "confidence", "execution_time_ms",
     }  # fmt: skip
 
     def make(self):
         return make_decision()
 
+    def test_the_audit_of_a_decision_and_its_filters(self, reader_client):
+        decided = make_decision(confidence="0.85", llm_model="llama3.1", execution_time_ms=1234)
+        unreadable = make_decision(
+            status="parsing_error", error_message="confidence: Input should be less than or "
+            "equal to 1", llm_model="llama3.1",
+        )  # fmt: skip
+        body = reader_client.get(self.detail_url(decided)).json()
+        assert (body["status"], body["confidence"], body["llm_model"]) == (
+            "success", "0.85", "llama3.1",
+        )  # fmt: skip
+        assert (body["execution_time_ms"], body["error_message"]) == (1234, None)
+        listed = reader_client.get(self.list_url(), {"status": "parsing_error"}).json()
+        assert [row["id"] for row in listed["results"]] == [unreadable.pk]
+        assert listed["results"][0]["error_message"].startswith("confidence: Input should")
+        listed = reader_client.get(self.list_url(), {"llm_model": "llama3.1"}).json()
+        assert {row["id"] for row in listed["results"]} == {decided.pk, unreadable.pk}
+        refused = reader_client.get(self.list_url(), {"status": "shaky"})
+        assert refused.status_code == 400 and "status" in refused.json()["errors"]
+
     def test_a_decision_as_stored(self, reader_client):
         decision = make_decision(current_price="100", target_price="110", stop_loss="95")
         body = reader_client.get(self.detail_url(decision)).json()
         assert body["r_coefficient"] == "-2.000000"  # (110 - 100) / (95 - 100)
+        assert body["reward_risk"] == "2.000000"  # the same, positive for a sound long
         assert body["profit_margin"] == "0.100000"
         assert (body["code_id"], body["strategy_id"]) == (decision.code_id, decision.strategy_id)
 

@@ -38,16 +38,20 @@ def test_a_sound_long_is_sized_by_risk_and_capped_at_ten_percent(strategy):
     # floor(100000 x 0.01 / |100 - 95|) = 200, capped at floor(10000 / 100) = 100
     assert (outcome.side, outcome.quantity, outcome.entry) == ("BUY", 100, D("100"))
     assert [rule for rule, _, _ in outcome.checks] == [
-        "action", "sides", "reward_to_risk", "profit_margin", "quantity", "open_positions",
-        "open_order", "daily_orders",
+        "action", "trading_halted", "entries_per_symbol", "sides", "reward_to_risk",
+        "profit_margin", "quantity", "open_positions", "open_order", "daily_orders",
     ]  # fmt: skip
 
 
 def test_a_sound_short(strategy):
     decision = decide(strategy, "sell", current="50", target="40", stop="55")
-    outcome = risk_check(decision=decision, strategy=strategy, params={"account_size": "20000"})
+    params = {"account_size": "20000", "allow_short": True}
+    outcome = risk_check(decision=decision, strategy=strategy, params=params)
     # floor(20000 x 0.01 / 5) = 40; cap floor(2000 / 50) = 40
     assert outcome.approved and (outcome.side, outcome.quantity) == ("SELL", 40)
+    assert ("short", True, "allow_short is on") in outcome.checks
+    refused = risk_check(decision=decision, strategy=strategy, params={"account_size": "20000"})
+    assert failed_rule(refused) == "short"
 
 
 def test_hold_places_nothing(strategy):
@@ -62,7 +66,7 @@ def test_hold_places_nothing(strategy):
     ("kwargs", "params", "rule"),
     [
         ({"target": "90"}, {}, "sides"),  # a buy whose target is below the price
-        ({"type_": "sell", "target": "110", "stop": "95"}, {}, "sides"),
+        ({"type_": "sell", "target": "110", "stop": "95"}, {"allow_short": True}, "sides"),
         ({"target": "104", "stop": "95"}, {}, "reward_to_risk"),  # 4 / 5 = 0.8 < 1
         (
             {"target": "104", "stop": "95"},
@@ -119,7 +123,7 @@ def test_no_second_order_while_one_is_open_for_the_code(strategy):
     earlier = decide(strategy, code=code)
     OrderFactory(instrument=code, decision=earlier, status=OrderStatus.SUBMITTED)
     outcome = risk_check(decision=decide(strategy, code=code), strategy=strategy, params={})
-    assert failed_rule(outcome) == "open_order"
+    assert failed_rule(outcome) == "entries_per_symbol"  # its working entry counts
     other = StrategyFactory()  # another strategy may still trade the code
     assert risk_check(decision=decide(other, code=code), strategy=other, params={}).approved
 

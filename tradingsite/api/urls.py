@@ -19,6 +19,7 @@ from orders.api.urls import extra_urlpatterns as orders_extra
 from orders.api.urls import router as orders_router
 from performance.api.urls import extra_urlpatterns as performance_extra
 from performance.api.urls import router as performance_router
+from strategies.api.urls import extra_urlpatterns as strategies_extra
 from strategies.api.urls import router as strategies_router
 from workflows.api.urls import extra_urlpatterns as workflows_extra
 from workflows.api.urls import router as workflows_router
@@ -53,6 +54,7 @@ urlpatterns = [
     re_path(r"^docs/assets/", not_found),
     *workflows_extra,
     *orders_extra,
+    *strategies_extra,
     *performance_extra,
     path("", include(router.urls)),
     # Paths without the trailing slash are left to APPEND_SLASH's redirect.

@@ -16,6 +16,7 @@ from .types import (
     ClientIdInUse,
     ContractInfo,
     ExecutionReport,
+    OrderTicket,
     PriceReport,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "ClientIdInUse",
     "ContractInfo",
     "ExecutionReport",
+    "OrderTicket",
     "PriceReport",
     "broker_connect",
     "client_role",

@@ -60,6 +60,29 @@ def _decimal(value):
     return Decimal(str(value))
 
 
+def _ib_order(ticket):
+    """ib_insync's order for a ticket (IB's auxPrice is a stop's trigger, or a trailing
+    stop's amount)."""
+    order = ibapi.Order(
+        action=ticket.side,
+        totalQuantity=float(ticket.quantity),
+        orderType=ticket.order_type,
+        tif=ticket.tif,
+        orderRef=ticket.order_ref,
+    )
+    if ticket.price is not None:
+        order.lmtPrice = float(ticket.price)
+    if ticket.stop_price is not None:
+        order.auxPrice = float(ticket.stop_price)
+    if ticket.trailing_amount is not None:
+        order.auxPrice = float(ticket.trailing_amount)
+    if ticket.trailing_percent is not None:
+        order.trailingPercent = float(ticket.trailing_percent)
+    if ticket.oca_group:
+        order.ocaGroup, order.ocaType = ticket.oca_group, ticket.oca_type
+    return order
+
+
 def _as_utc(moment):
     if isinstance(moment, datetime):
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -420,19 +443,44 @@ class IBBroker:
 
     # --- orders --------------------------------------------------------------------------
     @_on_own_loop
-    def place_order(self, *, contract, side, quantity, order_type, price, tif, order_ref):
-        if order_type == "LMT":
-            order = ibapi.LimitOrder(side, float(quantity), float(price))
-        else:
-            order = ibapi.MarketOrder(side, float(quantity))
-        order.tif = tif
-        order.orderRef = order_ref
+    def place_order(self, *, contract, ticket):
+        order = _ib_order(ticket)
         trade = self._request("placeOrder", self.ib.placeOrder, self._contract(contract), order)
         try:
             self._acknowledged(trade)
         finally:
             self._deliver()
         return trade.order.orderId
+
+    @_on_own_loop
+    def place_bracket(self, *, contract, entry, children, oca_group):
+        """The entry and its children (take profit, stop loss) as IB's bracket: the children
+        name the entry as their parent and share one OCA group that reduces the others on each
+        fill (ocaType 2); only the last order is transmitted, which sends the whole group, so
+        IB never works an entry without its protection. Returns IB's ids, entry first."""
+        parent = _ib_order(entry)
+        parent.orderId = self.ib.client.getReqId()
+        parent.transmit = False
+        orders = [parent]
+        for number, ticket in enumerate(children, start=1):
+            child = _ib_order(ticket)
+            child.parentId = parent.orderId
+            child.ocaGroup, child.ocaType = oca_group, 2
+            child.transmit = number == len(children)
+            orders.append(child)
+        ib_contract = self._contract(contract)
+        trades = [self._request("placeOrder", self.ib.placeOrder, ib_contract, o) for o in orders]
+        try:
+            for trade in trades:
+                self._acknowledged(trade)
+        except BrokerError:
+            for trade in trades:  # none of it may work at IB when the site calls it refused
+                if trade.orderStatus.status not in REFUSED and self.ib.isConnected():
+                    self.ib.cancelOrder(trade.order)
+            raise
+        finally:
+            self._deliver()
+        return [trade.order.orderId for trade in trades]
 
     def _acknowledged(self, trade):
         """Wait until IB has taken the order (its openOrder / orderStatus), at most
@@ -477,6 +525,12 @@ class IBBroker:
                 self._request("cancelOrder", self.ib.cancelOrder, trade.order)
                 return
         raise BrokerError(f"IB has no open order {broker_order_id} in this session.")
+
+    @_on_own_loop
+    def cancel_all(self):
+        """IB's global cancel: every working order of the account, whichever client placed it
+        (cancelOrder reaches only the placing client's own orders)."""
+        self._request("reqGlobalCancel", self.ib.reqGlobalCancel)
 
     @_on_own_loop
     def order_statuses(self):

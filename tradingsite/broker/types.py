@@ -39,6 +39,24 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class OrderTicket:
+    """One order to send: IB's order type with its prices (``price`` the limit, ``stop_price``
+    IB's auxPrice, a trailing stop's amount or percent), and our id as ``order_ref``."""
+
+    side: str
+    quantity: Decimal
+    order_type: str
+    order_ref: str
+    tif: str = "DAY"
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trailing_amount: Decimal | None = None
+    trailing_percent: Decimal | None = None
+    oca_group: str = ""  # one-cancels-all with the orders of this group (IB's ocaGroup)
+    oca_type: int = 0
+
+
+@dataclass(frozen=True)
 class BrokerOrderStatus:
     broker_order_id: int
     order_ref: str
@@ -115,19 +133,20 @@ class Broker(Protocol):
         on_wait=None,
     ) -> list[Bar]: ...
 
-    def place_order(
+    def place_order(self, *, contract: ContractInfo, ticket: OrderTicket) -> int: ...
+
+    def place_bracket(
         self,
         *,
         contract: ContractInfo,
-        side: str,
-        quantity: Decimal,
-        order_type: str,
-        price: Decimal | None,
-        tif: str,
-        order_ref: str,
-    ) -> int: ...
+        entry: OrderTicket,
+        children: list[OrderTicket],
+        oca_group: str,
+    ) -> list[int]: ...
 
     def cancel_order(self, *, broker_order_id: int) -> None: ...
+
+    def cancel_all(self) -> None: ...
 
     def order_statuses(self) -> list[BrokerOrderStatus]: ...
 

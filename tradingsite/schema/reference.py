@@ -151,7 +151,8 @@ Table(
     Column("side", String(4), nullable=False),
     Column("quantity", QUANTITY, nullable=False),
     Column("price", PRICE, nullable=True),
-    Column("order_type", String(3), nullable=False),
+    # Widened from seed 000's LMT/MKT (String(3)) to IB's STP, STP LMT and TRAIL (seed 003).
+    Column("order_type", String(7), nullable=False),
     Column("tif", String(3), nullable=False),
     Column("status", String(16), nullable=False),
     _moment("created_at"),
@@ -294,7 +295,7 @@ TIMEFRAMES = frozenset({"1Min", "5Min", "15Min", "30Min", "1Hour", "1Day", "1Wee
 ALLOWED_VALUES = {
     ("decision", "type"): frozenset({"buy", "sell", "hold"}),
     ("orders", "side"): frozenset({"BUY", "SELL"}),
-    ("orders", "order_type"): frozenset({"LMT", "MKT"}),
+    ("orders", "order_type"): frozenset({"LMT", "MKT", "STP", "STP LMT", "TRAIL"}),
     ("orders", "tif"): frozenset({"GTC", "DAY"}),
     ("orders", "status"): frozenset(
         {"submitted", "partially_filled", "filled", "cancelled", "rejected"}

@@ -44,23 +44,24 @@ def executions(n):
         ExecutionFactory()
 
 
-# (url, rows maker, queries whatever the number of rows)
+# (url, rows maker, queries whatever the number of rows; one of them reads whether trading
+# is halted, for the header)
 CASES = {
-    "strategies": ("/admin/strategies/strategy/", strategies, 7),
-    "decisions": ("/admin/strategies/decision/", decisions, 6),
-    "workflows": ("/admin/workflows/workflow/", WorkflowFactory.create_batch, 5),
-    "executions": ("/admin/workflows/workflowexecution/", executions, 6),
+    "strategies": ("/admin/strategies/strategy/", strategies, 8),
+    "decisions": ("/admin/strategies/decision/", decisions, 7),
+    "workflows": ("/admin/workflows/workflow/", WorkflowFactory.create_batch, 6),
+    "executions": ("/admin/workflows/workflowexecution/", executions, 7),
     "conversations": (
         "/admin/workflows/agentconversation/",
         AgentMessageFactory.create_batch,
-        4,
+        5,
     ),  # fmt: skip
-    "metrics": ("/admin/workflows/workflowmetrics/", WorkflowMetricsFactory.create_batch, 6),
-    "orders": ("/admin/orders/order/", fills, 5),
-    "trades": ("/admin/orders/trade/", fills, 5),
-    "positions": ("/admin/orders/position/", fills, 4),
-    "codes": ("/admin/marketdata/code/", CodeFactory.create_batch, 7),
-    "market data": ("/admin/marketdata/marketdata/", MarketDataFactory.create_batch, 5),
+    "metrics": ("/admin/workflows/workflowmetrics/", WorkflowMetricsFactory.create_batch, 7),
+    "orders": ("/admin/orders/order/", fills, 6),
+    "trades": ("/admin/orders/trade/", fills, 6),
+    "positions": ("/admin/orders/position/", fills, 5),
+    "codes": ("/admin/marketdata/code/", CodeFactory.create_batch, 8),
+    "market data": ("/admin/marketdata/marketdata/", MarketDataFactory.create_batch, 6),
 }
 
 

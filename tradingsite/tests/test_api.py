@@ -15,10 +15,11 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.throttling import UserRateThrottle
 
 from marketdata.tests.factories import CodeFactory
-from tradingsite.api.authentication import TokenAuthentication, _TokenRead
+from tradingsite.api.authentication import TokenAuthentication
 from tradingsite.api.exceptions import api_exception_handler
 from tradingsite.api.parsers import json_depth_refusal
 from tradingsite.exceptions import ServiceUnavailable
+from tradingsite.fast import _TokenRead
 from tradingsite.testing.api import APITestCase, SecureAPIClient, assert_refused, results
 from tradingsite.testing.factories import (
     AgentMessageFactory,
@@ -332,7 +333,8 @@ class TestAProgramHoldingOnlyAToken:
         response = api.post(
             "/api/strategies/",
             {"name": "Daily and weekly", "type": "two_indicator", "workflow_id": workflow["id"],
-             "codes": [c["id"] for c in codes], "param": {"account_size": "50000"}},
+             "codes": [c["id"] for c in codes],
+             "param": {"account_size": "50000", "allow_short": True}},
             format="json",
         )  # fmt: skip
         assert response.status_code == 201, response.content
@@ -366,8 +368,12 @@ class TestAProgramHoldingOnlyAToken:
             codes[0]["id"]: "buy",
             codes[1]["id"]: "sell",
         }
-        orders = results(api.get("/api/orders/", {"strategy_id": strategy["id"]}))
-        assert len(orders) == execution["results"]["orders_placed"] == 2
+        orders = results(api.get("/api/orders/", {"strategy_id": strategy["id"], "role": "entry"}))
+        assert len(orders) == execution["results"]["orders_placed"] == 2  # each a bracket's entry
+        children = results(api.get("/api/orders/", {"strategy_id": strategy["id"]}))
+        assert sorted(o["role"] for o in children) == [
+            "entry", "entry", "stop_loss", "stop_loss", "take_profit", "take_profit",
+        ]  # fmt: skip
         trading = {d["id"]: d for d in decisions}
         for order in orders:
             decision = trading[order["decision_id"]]

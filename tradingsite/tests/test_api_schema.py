@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from orders.models import Position
+from orders.models import Position, TradingAction, TradingSession
 from performance.services import performance_snapshot
 from tradingsite.broker import reset_broker
 from tradingsite.testing.api import SecureAPIClient
@@ -128,6 +128,10 @@ def stored_ids(db):
         "market-data": MarketDataFactory().pk,
         "performance": performance_snapshot(strategy=decision.strategy).pk,
         "backtests": probe_result().pk,
+        "trading-actions": TradingAction.objects.create(kind="resume", user="fuzz").pk,
+        "trading-sessions": TradingSession.objects.create(
+            session_name="fuzz", trading_mode="paper", is_active=False
+        ).pk,
     }
 
 

@@ -44,8 +44,7 @@ def chromium():
             browser.close()
 
 
-@pytest.fixture
-def page(chromium, live_server, admin_user, settings):
+def logged_in_tab(chromium, live_server, admin_user, settings, viewport):
     """A browser tab on the live server, logged in as the admin.
 
     The test settings redirect plain HTTP to HTTPS; the tab says it came through an HTTPS
@@ -58,7 +57,7 @@ def page(chromium, live_server, admin_user, settings):
     context = chromium.new_context(
         base_url=live_server.url,
         extra_http_headers={"X-Forwarded-Proto": "https"},
-        viewport={"width": 1400, "height": 1000},
+        viewport=viewport,
     )
     tab = context.new_page()
     tab.set_default_timeout(15_000)
@@ -68,6 +67,14 @@ def page(chromium, live_server, admin_user, settings):
     tab.click("input[type=submit]")
     tab.wait_for_selector("#site-name")
     assert "Site administration" in tab.content()
+    return context, tab
+
+
+@pytest.fixture
+def page(chromium, live_server, admin_user, settings):
+    context, tab = logged_in_tab(
+        chromium, live_server, admin_user, settings, {"width": 1400, "height": 1000}
+    )
     yield tab
     context.close()
 
@@ -107,10 +114,10 @@ def two_indicator_workflow():
     )  # fmt: skip
 
 
-def pick_code(tab, row, typed, symbol):
-    """Choose a code in the inline's autocomplete (select2) of form ``row``."""
-    tab.click(f"#strategycode_set-{row} .select2-selection")
-    tab.fill(".select2-container--open .select2-search__field", typed)
+def pick_code(tab, typed, symbol):
+    """Add a code in the strategy's codes multi-select (select2), searched as typed."""
+    tab.click(".field-traded_codes .select2-selection")
+    tab.fill(".field-traded_codes .select2-search__field", typed)
     tab.click(f".select2-results__option >> text=/^{symbol} /")
 
 
@@ -124,9 +131,8 @@ def test_a_strategy_made_in_the_browser_runs_and_its_decision_and_order_are_foun
     page.fill("#id_name", "Browser trend")
     page.select_option("#id_type", "two_indicator")
     page.select_option("#id_workflow", str(workflow.pk))
-    pick_code(page, 0, "AAP", "AAPL")
-    page.click(".add-row a")
-    pick_code(page, 1, "MSF", "MSFT")
+    pick_code(page, "AAP", "AAPL")
+    pick_code(page, "MSF", "MSFT")
     shot(page, "01-strategy-add")
     page.click("input[name=_save]")
     page.wait_for_selector("ul.messagelist")
@@ -164,7 +170,7 @@ def test_a_strategy_made_in_the_browser_runs_and_its_decision_and_order_are_foun
 
     page.go_back()
     decision = Decision.objects.get(workflow_execution=execution, code__symbol="AAPL")
-    order = Order.objects.get(decision=decision)
+    order = Order.objects.get(decision=decision, parent_order__isnull=True)  # the entry
     page.click(".field-decisions a >> text=/^buy AAPL @/")
     page.wait_for_url(f"**/admin/strategies/decision/{decision.pk}/change/")
     shot(page, "06-decision")
@@ -176,6 +182,10 @@ def test_a_strategy_made_in_the_browser_runs_and_its_decision_and_order_are_foun
 
     page.goto("/admin/dashboard/")
     page.wait_for_selector("canvas[data-chart-id][data-drawn=true]")
+    # The strategy's performance: its equity curve and drawdown drawn by Chart.js.
+    strategy = Strategy.objects.get(name="Browser trend")
+    page.wait_for_selector(f"canvas[data-equity-id='equity-{strategy.pk}'][data-drawn=true]")
+    page.wait_for_selector(f"canvas[data-drawdown-id='equity-{strategy.pk}'][data-drawn=true]")
     assert page.inner_text("#executions-today") == "1"
     assert page.inner_text("#success-rate") == "100%"
     shot(page, "08-dashboard")

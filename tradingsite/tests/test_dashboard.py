@@ -1,6 +1,7 @@
 """The dashboard: today's runs, open positions, realized P&L, recent decisions, price charts."""
 
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -34,11 +35,11 @@ def test_the_accounts_money_is_ibs_and_a_position_says_when_it_was_priced(admin_
     fill(aapl, "BUY", 4, "100")
     position_mark_price(conid=aapl.conid, price="105")
     page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
-    assert '<div class="figure" id="net-liquidation">1000000.00</div>' in page
-    assert '<div class="figure" id="available-funds">1000000.00</div>' in page
+    assert '<div class="figure" id="net-liquidation">1,000,000.00</div>' in page
+    assert '<div class="figure" id="available-funds">1,000,000.00</div>' in page
     assert "Account DU0000001, as IB reported it at" in page
     priced = Position.objects.get(instrument=aapl).updated_at.strftime("%Y-%m-%d %H:%M:%S")
-    assert f"<td>105.000000</td><td>{priced}</td>" in page
+    assert f'<td class="number">105.00</td><td>{priced}</td>' in page
 
 
 def test_without_ib_the_dashboard_says_the_account_is_not_available(admin_client):
@@ -115,12 +116,13 @@ def test_open_positions_with_unrealized_pnl_and_realized_pnl_by_day(admin_client
     fill(aapl, "BUY", 4, "100")
     position_mark_price(conid=aapl.conid, price="105")
     page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
-    assert '<th id="unrealized-total" class="pnl-positive">20.00' in page  # 4 x (105 - 100)
+    # 4 x (105 - 100), signed and green
+    assert '<th id="unrealized-total" class="number"><span class="pnl pnl-positive">+20.00<' in page
     assert ">AAPL</a></td>" in page and ">MSFT</a></td>" not in page
     pnl = script(page, "pnl-data")
     assert [float(v) for v in pnl["daily"]] == [40.0, -10.0]
     assert [float(v) for v in pnl["cumulative"]] == [40.0, 30.0]
-    assert '<span id="realized-total" class="pnl-positive">30.00' in page
+    assert '<span id="realized-total"><span class="pnl pnl-positive">+30.00<' in page
 
 
 def test_a_trade_closed_over_several_days_counts_on_each(admin_client):
@@ -143,8 +145,8 @@ def test_realized_pnl_is_net_of_ibs_commissions(admin_client):
     order_fill_record(order=sold, quantity="4", price="101.31", commission=Decimal("1.00"))
     page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
     # 4 x 1.31 = 5.24 gross, less the sell's 1.00 and 4/10 of the buy's 1.00: IB's 3.84.
-    assert '<span id="realized-total" class="pnl-positive">3.84' in page
-    assert '<span id="fees-total">1.40' in page
+    assert '<span id="realized-total"><span class="pnl pnl-positive">+3.84<' in page
+    assert '<span id="fees-total">1.40<' in page
     assert [float(v) for v in script(page, "pnl-data")["daily"]] == [3.84]
 
 
@@ -163,7 +165,7 @@ def test_recent_decisions_link_to_their_order_and_charts_mark_them(admin_client)
     # Made after the last cached bar: marked on that bar, the one it was made on.
     assert chart["markers"] == [{
         "index": 179, "price": 100.0, "type": "buy",
-        "label": f"buy #{decision.pk} @ 100.000000 ({decision.created_at:%Y-%m-%d %H:%M} UTC)",
+        "label": f"buy #{decision.pk} @ 100.00 ({decision.created_at:%Y-%m-%d %H:%M} UTC)",
     }]  # fmt: skip
     assert "vendor/chart.umd.min.js" in page
 
@@ -194,3 +196,60 @@ def test_charts_read_the_bar_store_dated_on_the_x_axis_when_the_cache_is_empty(
         f"buy #{decision.pk}"
     )
     assert script(page, f"price-{codes[1].pk}")["title"] == "SPY - daily bars"
+
+
+def test_price_charts_mark_the_trades_entries_and_exits(admin_client):
+    code = CodeFactory(symbol="MSFT")
+    StrategyFactory(active=True).codes.set([code])
+    row = cache_market_data(code, period="1 Y", bar="1 day", trend="up")
+    fill(code, "BUY", 10, "100", days_ago=1)
+    fill(code, "SELL", 10, "104")  # closed today: +40 gross
+    trade = Trade.objects.get()
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    markers = script(page, f"price-{code.pk}")["markers"]
+    marks = [(m["type"], m["price"], m["index"]) for m in markers]
+    last = len(row.data["bars"]["close"][-180:]) - 1  # both after the last cached bar
+    assert marks == [("entry long", 100.0, last), ("exit", 104.0, last)]
+    labels = [m["label"] for m in markers]
+    assert labels[0].startswith(f"trade #{trade.pk} entry long @ 100.000000 (")
+    assert labels[1].startswith(f"trade #{trade.pk} exit @ 104.000000, net 40.000000 (")
+
+
+def test_the_trader_chooses_which_codes_to_chart(admin_client):
+    codes = [CodeFactory(symbol=f"S{n:02d}") for n in range(10)]
+    StrategyFactory(active=True).codes.set(codes)
+    other = CodeFactory(symbol="ZZZ")  # no active strategy trades it
+    for code in [*codes, other]:
+        cache_market_data(code, period="1 Y", bar="1 day", trend="flat")
+
+    def charted(query=""):
+        page = admin_client.get(f"/admin/dashboard/{query}", secure=True).content.decode()
+        return page, re.findall(r'aria-label="(\w+) price chart"', page)
+
+    page, symbols = charted()
+    assert symbols == [f"S{n:02d}" for n in range(8)]  # none chosen: the first eight
+    assert 'name="code"' in page
+    page, symbols = charted(f"?code={other.pk}&code={codes[9].pk}")
+    assert symbols == ["S09", "ZZZ"]
+    page, symbols = charted("?code=999999")  # not a code: said at the chooser, default shown
+    assert "Select a valid choice. 999999 is not one of the available choices." in page
+    assert symbols == [f"S{n:02d}" for n in range(8)]
+
+
+def test_each_strategy_shows_its_performance_with_a_few_queries(
+    admin_client, django_assert_max_num_queries
+):
+    strategies = [StrategyFactory(active=True, name=f"Strategy {n}") for n in range(3)]
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+    for strategy in strategies:
+        assert f'id="performance-{strategy.pk}"' in page
+        assert script(page, f"equity-{strategy.pk}")["title"] == strategy.name
+    for _ in range(8):
+        StrategyFactory(active=True)
+    with django_assert_max_num_queries(30) as counted:
+        admin_client.get("/admin/dashboard/", secure=True)
+    few = len(counted)
+    for _ in range(8):
+        StrategyFactory(active=True)
+    with django_assert_max_num_queries(few):  # the same queries for more strategies
+        admin_client.get("/admin/dashboard/", secure=True)

@@ -243,3 +243,48 @@ def test_adoption_stops_at_a_row_the_new_checks_refuse(scratch_databases):
     assert 'check constraint "ck_orders_status" of relation "orders" is violated' in result.stderr
     with scratch_databases.connect(name) as conn:
         assert conn.execute("SELECT status FROM orders").fetchall() == [("open",)]
+
+
+def test_trades_booked_before_they_kept_their_strategy_get_it(scratch_databases, migrated_database):
+    back = scratch_databases.run(migrated_database, "manage.py", "migrate", "orders", "0009")
+    assert back.returncode == 0, back.stderr
+    with scratch_databases.connect(migrated_database) as conn:
+        conn.execute(
+            "INSERT INTO code (id, symbol, conid, exchange, currency, sec_type, is_active, name,"
+            " created_at, updated_at) VALUES (1, 'AAPL', 265598, 'SMART', 'USD', 'STK', true, '',"
+            " now(), now())"
+        )
+        conn.execute(
+            "INSERT INTO strategy (id, name, type, param, active, schedule_crontab, created_at,"
+            " updated_at) VALUES (5, 'Trend', 'two_indicator', '{}', true, '', now(), now())"
+        )
+        conn.execute(
+            "INSERT INTO decision (id, code_id, strategy_id, type, current_price, analysis_text,"
+            " status, llm_model, created_at) VALUES (9, 1, 5, 'buy', 100, '', 'success', '',"
+            " now())"
+        )
+        for order_id, decision in ((1, "9"), (2, "NULL")):  # the strategy's, and a manual one
+            conn.execute(
+                "INSERT INTO orders (id, decision_id, ibkr_order_id, conid, side, quantity, price,"
+                " order_type, tif, status, filled_quantity, created_at, updated_at) VALUES"
+                f" ({order_id}, {decision}, {order_id}, 265598, 'BUY', 4, 100, 'LMT', 'DAY',"
+                " 'filled', 4, now(), now())"
+            )
+            conn.execute(
+                "INSERT INTO trades (id, order_id, conid, entry_price, entry_quantity, entry_date,"
+                " exit_price, exit_quantity, exit_date, realized_pnl, fees, created_at,"
+                f" updated_at) VALUES ({order_id}, {order_id}, 265598, 100, 4, '2025-03-03', 110,"
+                " 4, '2025-03-04T15:00Z', 40, 0, now(), now())"
+            )
+            conn.execute(
+                "INSERT INTO trade_exits (trade_id, quantity, price, realized_pnl, fees, exited_at,"
+                f" created_at) VALUES ({order_id}, 4, 110, 40, 0, '2025-03-04T15:00Z', now())"
+            )
+
+    forward = scratch_databases.run(migrated_database, "manage.py", "migrate", "--noinput")
+
+    assert forward.returncode == 0, forward.stderr
+    with scratch_databases.connect(migrated_database) as conn:
+        trades = conn.execute("SELECT id, strategy_id FROM trades ORDER BY id").fetchall()
+        exits = conn.execute("SELECT trade_id, strategy_id FROM trade_exits ORDER BY 1").fetchall()
+    assert trades == [(1, 5), (2, None)] and exits == [(1, 5), (2, None)]

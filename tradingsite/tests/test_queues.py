@@ -12,9 +12,12 @@ ROUTES = {
     "orders.tasks.orders_reconcile_task": "broker",
     "workflows.tasks.executions_sweep_task": "broker",
     "marketdata.tasks.market_data_purge_task": "maintenance",
+    "marketdata.tasks.bars_sync_task": "maintenance",
     "performance.tasks.performance_snapshot_task": "maintenance",
     "workflows.tasks.workflow_metrics_task": "maintenance",
-    "marketdata.tasks.bars_sync_task": "maintenance",  # IB's history, paced: never urgent
+    "strategies.tasks.decisions_purge_task": "maintenance",
+    "performance.tasks.performance_snapshots_purge_task": "maintenance",
+    "workflows.tasks.execution_logs_purge_task": "maintenance",
 }
 
 

@@ -182,7 +182,7 @@ REFUSALS = [
     ("decision", "type", "maybe"),
     ("orders", "side", "HOLD"),
     ("orders", "side", "buy"),
-    ("orders", "order_type", "STP"),
+    ("orders", "order_type", "MOC"),
     ("orders", "tif", "IOC"),
     ("orders", "status", "open"),
     ("workflow", "type", "scalping"),

@@ -1,10 +1,11 @@
 """One model call that analyses a code (the ``ai_analyze`` step), and the indicator rules
 alone (the ``decide`` step when no model took part)."""
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .llm import model_client_from_settings
+from .llm import model_client_from_settings, model_name
 from .offline import assess, executor_decision, role_marker
 from .team import (
     DECISION_FORMAT,
@@ -28,6 +29,8 @@ class AnalysisOutcome:
     decision: dict | None
     parse_error: str | None
     messages: list = field(default_factory=list)
+    llm_model: str = ""
+    execution_time_ms: int | None = None
 
 
 def analyze(symbol, timeframes, *, prompt_template, model=None, temperature=None,
@@ -48,6 +51,7 @@ def analyze(symbol, timeframes, *, prompt_template, model=None, temperature=None
         UserMessage(content=prompt, source="user"),
     ]
     asked = datetime.now(UTC)
+    began = time.perf_counter()
 
     async def call():
         try:
@@ -57,16 +61,19 @@ def analyze(symbol, timeframes, *, prompt_template, model=None, temperature=None
                 await client.close()
 
     result = run_isolated(call())
+    elapsed = round((time.perf_counter() - began) * 1000)
     text = result.content if isinstance(result.content, str) else str(result.content)
     decision, error = parse_decision(text)
     usage = result.usage
+    name = model_name(model)
     records = [
-        ConversationRecord(ANALYST, "request", prompt, asked, usage.prompt_tokens, 1),
+        ConversationRecord(ANALYST, "request", prompt, asked, usage.prompt_tokens, 1, name),
         ConversationRecord(
-            ANALYST, "response", text, datetime.now(UTC), usage.completion_tokens, 1
+            ANALYST, "response", text, datetime.now(UTC), usage.completion_tokens, 1, name
         ),
     ]
-    return AnalysisOutcome(text=text, decision=decision, parse_error=error, messages=records)
+    return AnalysisOutcome(text=text, decision=decision, parse_error=error, messages=records,
+                           llm_model=name, execution_time_ms=elapsed)  # fmt: skip
 
 
 def rules_decision(symbol, timeframes):

@@ -22,6 +22,17 @@ COMPATIBLE_MODEL_INFO = {
 }
 
 
+OFFLINE_MODEL = "offline"
+
+
+def model_name(model=None):
+    """The name of the model ``model_client_from_settings(model=model)`` talks to, as a
+    decision and the token usage record it: ``offline`` for the offline rules."""
+    if not settings.LLM_BASE_URL:
+        return OFFLINE_MODEL
+    return model or settings.LLM_MODEL
+
+
 def model_client_from_settings(*, temperature=None, max_tokens=None, model=None):
     """The offline client when ``LLM_BASE_URL`` is empty, else an OpenAI-compatible client.
 

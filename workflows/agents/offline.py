@@ -34,6 +34,10 @@ ATR yet there is no stop to place, so the answer is hold. Prices are rounded to 
 
 A hold carries the current price and null target and stop.
 
+Confidence: of every vote cast (each timeframe's three trend votes, abstentions left out, and
+its momentum), the share on the decision's side for a buy or a sell; for a hold, how evenly
+they balance (1 - |bullish - bearish| / votes). Two places; none without a vote.
+
 Usage: prompt tokens are the words of every message sent, completion tokens the words of the
 reply, so token counts are deterministic and grow with the conversation like a real model's.
 
@@ -220,6 +224,19 @@ def _risk_reply(assessment):
     )
 
 
+def _confidence(assessment, kind):
+    votes = [
+        vote for view in assessment.views
+        for vote in [*(v for _, v in view.trend_votes if v is not None), view.momentum]
+    ]  # fmt: skip
+    if not votes:
+        return None
+    if kind == "hold":
+        return round(1 - abs(sum(votes)) / len(votes), 2)
+    side = 1 if kind == "buy" else -1
+    return round(sum(1 for vote in votes if vote == side) / len(votes), 2)
+
+
 def executor_decision(assessment):
     """The decision the Executor's rules give, as the JSON-ready dict it replies with."""
     current = _price(assessment.close)
@@ -235,6 +252,7 @@ def executor_decision(assessment):
             "current_price": current,
             "target_price": None,
             "stop_loss": None,
+            "confidence": _confidence(assessment, "hold"),
             "analysis": f"Hold {assessment.symbol}: {reason}.",
         }
     stop, first, second = levels
@@ -244,6 +262,7 @@ def executor_decision(assessment):
         "current_price": current,
         "target_price": second,
         "stop_loss": stop,
+        "confidence": _confidence(assessment, kind),
         "analysis": (
             f"{kind.capitalize()} {assessment.symbol}: every timeframe is "
             f"{WORDS[assessment.consensus]} ({', '.join(v.bar for v in assessment.views)}). "

@@ -24,6 +24,7 @@ Choices worth knowing:
 
 import asyncio
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +37,7 @@ from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .llm import model_client_from_settings
+from .llm import model_client_from_settings, model_name
 from .offline import MARKET_DATA_BEGIN, MARKET_DATA_END, role_marker
 
 DEFAULT_AGENTS = ("TechnicalAnalyst", "RiskManager", "Executor")
@@ -52,7 +53,8 @@ _UNIT_SECONDS = {"sec": 1, "min": 60, "hour": 3600, "day": 86400, "week": 604800
 
 DECISION_FORMAT = (
     '{"type": "buy" | "sell" | "hold", "current_price": number, "target_price": number or null, '
-    '"stop_loss": number or null, "analysis": "why, in a few sentences"}'
+    '"stop_loss": number or null, "confidence": number from 0 to 1, '
+    '"analysis": "why, in a few sentences"}'
 )
 ROLE_PROMPTS = {
     "technical_analyst": (
@@ -89,6 +91,9 @@ class ExecutorDecision(BaseModel):
     current_price: Decimal = Field(gt=0, allow_inf_nan=False)
     target_price: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
     stop_loss: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # Optional: a model that does not say how sure it is still decides; one that says 1.7
+    # has not answered the question, and its reply is refused like any other bad field.
+    confidence: Decimal | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     analysis: str
 
     @field_validator("type", mode="before")
@@ -127,6 +132,7 @@ class ConversationRecord:
     timestamp: datetime
     tokens_used: int | None
     attempt: int
+    llm_model: str = ""
 
 
 @dataclass
@@ -139,6 +145,9 @@ class TeamOutcome:
     parse_errors: list = field(default_factory=list)
     attempts: int = 1
     stop_reason: str = ""
+    llm_model: str = ""
+    execution_time_ms: int | None = None  # the whole team's time, retries included
+    last_reply: str | None = None  # the Executor's last answer, kept when it was unusable
 
 
 def _decision_object(text):
@@ -258,7 +267,7 @@ def _system_message(name, executor):
     return f"{ROLE_PROMPTS[role].replace('{name}', name)}\n{role_marker(role)}"
 
 
-def _records(messages, attempt):
+def _records(messages, attempt, llm_model=""):
     # TaskResult.messages also holds events (thoughts, tool calls): only chat messages are kept.
     records = []
     for message in messages:
@@ -273,6 +282,7 @@ def _records(messages, attempt):
                 timestamp=message.created_at,
                 tokens_used=usage.prompt_tokens + usage.completion_tokens if usage else None,
                 attempt=attempt,
+                llm_model=llm_model if usage else "",
             )
         )
     return records
@@ -296,62 +306,79 @@ def _silent_hold(snapshots, max_rounds, stop_reason):
 
 
 async def decide_async(
-    symbol, timeframes, *, agents=None, max_rounds=10, model_client=None, instructions=""
-):
+    symbol, timeframes, *, agents=None, max_rounds=10, model_client=None, instructions="",
+    model=None,
+):  # fmt: skip
     """Run the team once for ``symbol`` and return its decision and conversation.
 
     ``max_rounds`` counts agent turns (autogen's ``max_turns``), so with three agents and
-    ``max_rounds=2`` the Executor never gets to speak and the outcome is a hold.
+    ``max_rounds=2`` the Executor never gets to speak and the outcome is a hold. ``model``
+    names the model instead of ``LLM_MODEL`` (the strategy's ``llm_model``).
     """
     snapshots = market_snapshots(timeframes)
     names, executor_name = _speaking_order(agents)
     owns_client = model_client is None
     if owns_client:
-        model_client = model_client_from_settings()
+        model_client = model_client_from_settings(model=model)
+    llm_model = model_name(model)
+    began = time.perf_counter()
     try:
-        participants = [
-            AssistantAgent(name, model_client, system_message=_system_message(name, executor_name))
-            for name in names
-        ]
-        executor = participants[-1]
-        team = RoundRobinGroupChat(
-            participants,
-            termination_condition=SourceMatchTermination([executor_name]),
-            max_turns=max_rounds,
-        )
-        task = TextMessage(content=task_text(symbol, snapshots, instructions), source=ORCHESTRATOR)
-        result = await team.run(task=task)
-        outcome = TeamOutcome(
-            decision=None, messages=_records(result.messages, 1), stop_reason=result.stop_reason
-        )
-        reply = _reply_of(result.messages, executor_name)
-        if reply is None:
-            outcome.decision = _silent_hold(snapshots, max_rounds, result.stop_reason)
-            return outcome
-        while True:
-            outcome.decision, reason = parse_decision(reply)
-            if outcome.decision is not None:
-                return outcome
-            outcome.parse_errors.append(f"attempt {outcome.attempts}: {reason}")
-            if outcome.attempts == MAX_ATTEMPTS:
-                return outcome
-            outcome.attempts += 1
-            again = TextMessage(
-                content=(
-                    f"Your reply could not be used as a decision: {reason}. Reply again with "
-                    f"exactly one JSON object and no other text: {DECISION_FORMAT}"
-                ),
-                source=ORCHESTRATOR,
-            )
-            retry = await executor.run(task=again)
-            outcome.messages += _records(retry.messages, outcome.attempts)
-            reply = _reply_of(retry.messages, executor_name) or ""
+        outcome = await _converse(
+            symbol, snapshots, names, executor_name, model_client, max_rounds=max_rounds,
+            instructions=instructions, llm_model=llm_model,
+        )  # fmt: skip
     finally:
         if owns_client:
             await model_client.close()
+    outcome.execution_time_ms = round((time.perf_counter() - began) * 1000)
+    return outcome
 
 
-def decide(symbol, timeframes, *, agents=None, max_rounds=10, model_client=None, instructions=""):
+async def _converse(symbol, snapshots, names, executor_name, model_client, *, max_rounds,
+                    instructions, llm_model):  # fmt: skip
+    participants = [
+        AssistantAgent(name, model_client, system_message=_system_message(name, executor_name))
+        for name in names
+    ]
+    executor = participants[-1]
+    team = RoundRobinGroupChat(
+        participants,
+        termination_condition=SourceMatchTermination([executor_name]),
+        max_turns=max_rounds,
+    )
+    task = TextMessage(content=task_text(symbol, snapshots, instructions), source=ORCHESTRATOR)
+    result = await team.run(task=task)
+    outcome = TeamOutcome(
+        decision=None, messages=_records(result.messages, 1, llm_model),
+        stop_reason=result.stop_reason, llm_model=llm_model,
+    )  # fmt: skip
+    reply = _reply_of(result.messages, executor_name)
+    if reply is None:
+        outcome.decision = _silent_hold(snapshots, max_rounds, result.stop_reason)
+        return outcome
+    while True:
+        outcome.decision, reason = parse_decision(reply)
+        if outcome.decision is not None:
+            return outcome
+        outcome.parse_errors.append(f"attempt {outcome.attempts}: {reason}")
+        outcome.last_reply = reply
+        if outcome.attempts == MAX_ATTEMPTS:
+            return outcome
+        outcome.attempts += 1
+        again = TextMessage(
+            content=(
+                f"Your reply could not be used as a decision: {reason}. Reply again with "
+                f"exactly one JSON object and no other text: {DECISION_FORMAT}"
+            ),
+            source=ORCHESTRATOR,
+        )
+        retry = await executor.run(task=again)
+        outcome.messages += _records(retry.messages, outcome.attempts, llm_model)
+        reply = _reply_of(retry.messages, executor_name) or ""
+
+
+def decide(symbol, timeframes, *, agents=None, max_rounds=10, model_client=None, instructions="",
+           model=None):  # fmt: skip
     """Synchronous ``decide_async`` for Celery tasks and management commands.
 
     Trap: a client passed in is used on this call's event loop; an HTTP client (OpenAI) keeps
@@ -365,6 +392,7 @@ def decide(symbol, timeframes, *, agents=None, max_rounds=10, model_client=None,
         max_rounds=max_rounds,
         model_client=model_client,
         instructions=instructions,
+        model=model,
     )
     return run_isolated(run)
 

@@ -23,12 +23,18 @@ class WorkflowSerializer(ModelSerializer):
     )
     current_version_id = serializers.IntegerField(read_only=True, allow_null=True)
     current_version_number = serializers.IntegerField(read_only=True, allow_null=True)
+    pause_strategies = serializers.BooleanField(
+        write_only=True, required=False,
+        help_text="A change that a strategy using the workflow could not run with is refused, "
+                  "naming each (400, `strategies`); true saves it and pauses those strategies.",
+    )  # fmt: skip
 
     class Meta:
         model = Workflow
         fields = [
             "id", "name", "type", "steps", "default_params", "description",
             "current_version_id", "current_version_number", "created_at", "updated_at",
+            "pause_strategies",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 
@@ -83,7 +89,7 @@ class AgentMessageSerializer(ModelSerializer):
         model = AgentConversation
         fields = [
             "id", "workflow_execution_id", "agent_name", "message_type", "message_content",
-            "timestamp", "tokens_used",
+            "timestamp", "tokens_used", "llm_model",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -130,6 +136,25 @@ class ExecutionStartedSerializer(serializers.Serializer):
     execution_id = serializers.IntegerField(source="pk")
     task_id = serializers.CharField(help_text="The Celery task that runs it.")
     status = serializers.CharField(help_text="pending until a worker picks it up.")
+
+
+class AgentUsageSerializer(serializers.Serializer):
+    """The tokens one model used on one day (UTC)."""
+
+    day = serializers.DateField()
+    llm_model = serializers.CharField(help_text="The model; offline for the offline rules")
+    messages = serializers.IntegerField(help_text="Messages that report their tokens")
+    tokens_used = serializers.IntegerField()
+
+
+class AgentUsageQuerySerializer(serializers.Serializer):
+    since = serializers.DateField(required=False, help_text="First day (UTC), included")
+    until = serializers.DateField(required=False, help_text="Last day (UTC), included")
+
+    def validate(self, attrs):
+        if "since" in attrs and "until" in attrs and attrs["since"] > attrs["until"]:
+            raise serializers.ValidationError({"until": "Must not be before since."})
+        return attrs
 
 
 class BacktestRequestSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from .views import (
     AgentPerformanceView,
+    AgentUsageView,
     BacktestTaskView,
     ExecutionViewSet,
     ProbeResultViewSet,
@@ -19,6 +20,7 @@ router.register("backtests", ProbeResultViewSet, basename="backtest")
 # Endpoints that are not a viewset; the API root includes them beside the routers.
 extra_urlpatterns = [
     path("agents/performance/", AgentPerformanceView.as_view(), name="agent-performance"),
+    path("agents/usage/", AgentUsageView.as_view(), name="agent-usage"),
     path("backtests/tasks/<str:task_id>/", BacktestTaskView.as_view(), name="backtest-task"),
 ]
 

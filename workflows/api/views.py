@@ -13,6 +13,8 @@ from .filters import ExecutionFilter, ProbeResultFilter, WorkflowFilter, Workflo
 from .serializers import (
     AgentMessageSerializer,
     AgentPerformanceSerializer,
+    AgentUsageQuerySerializer,
+    AgentUsageSerializer,
     BacktestRequestSerializer,
     BacktestTaskSerializer,
     ExecutionSerializer,
@@ -67,9 +69,8 @@ class WorkflowViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
         return selectors.workflows_list()
 
     def perform_create(self, serializer):
-        workflow = services.workflow_create(
-            **serializer.validated_data, created_by=self.request.user
-        )
+        fields = {k: v for k, v in serializer.validated_data.items() if k != "pause_strategies"}
+        workflow = services.workflow_create(**fields, created_by=self.request.user)
         serializer.instance = self._shaped(workflow)
 
     def perform_update(self, serializer):
@@ -205,6 +206,22 @@ class AgentPerformanceView(APIView):
     def get(self, request):
         rows = selectors.agent_performance()
         return Response(AgentPerformanceSerializer(rows, many=True).data)
+
+
+class AgentUsageView(APIView):
+    """The tokens each model used per day (UTC), summed over the agents' messages: what the
+    language model costs, per model. ``?since=`` and ``?until=`` (dates) narrow the days."""
+
+    @extend_schema(
+        summary="Token usage per model and day",
+        parameters=[AgentUsageQuerySerializer],
+        responses=AgentUsageSerializer(many=True),
+    )
+    def get(self, request):
+        query = AgentUsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.token_usage(**query.validated_data)
+        return Response(AgentUsageSerializer(rows, many=True).data)
 
 
 @extend_schema_view(

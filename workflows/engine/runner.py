@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from marketdata.services import market_data_get, price_now
 from orders.selectors import account_summary
-from orders.services import order_place
+from orders.services import bracket_place, position_exit
 from strategies.risk import risk_check
 from strategies.services import decision_record
 from tradingsite.broker import BrokerError
@@ -54,6 +54,9 @@ class SymbolRun:
     order: object = None
     halted: str | None = None  # why deciding and ordering steps are skipped for this code
     unparsed: list = field(default_factory=list)  # parse errors of single model answers
+    unparsed_reply: str | None = None  # the last model answer that could not be parsed
+    llm_model: str = ""  # the model that proposed (empty: the indicator rules decide)
+    model_time_ms: int | None = None  # the model calls' time, all steps together
 
     @property
     def name(self):
@@ -100,8 +103,11 @@ class Run:
     def risk_check(self, **arguments):
         return risk_check(**arguments)
 
-    def order_place(self, **arguments):
-        return order_place(**arguments)
+    def bracket_place(self, **arguments):
+        return bracket_place(**arguments)
+
+    def position_exit(self, **arguments):
+        return position_exit(**arguments)
 
     def chart_render(self, **arguments):
         return chart_render(execution_id=self.execution.pk, **arguments)
@@ -121,7 +127,7 @@ class Run:
 
     def conversation_record(self, messages):
         """Store the agents' messages (records with agent_name, message_type, content,
-        timestamp, tokens_used) of this run in one insert."""
+        timestamp, tokens_used, llm_model) of this run in one insert."""
         return AgentConversation.objects.bulk_create(
             AgentConversation(
                 workflow_execution=self.execution,
@@ -130,6 +136,7 @@ class Run:
                 message_content=m.content,
                 timestamp=m.timestamp,
                 tokens_used=m.tokens_used,
+                llm_model=m.llm_model,
             )
             for m in messages
         )

@@ -10,11 +10,16 @@ marketdata, strategies and orders directly. Only the agents are imported where a
 them, with the reason said there.
 """
 
+import time
 from decimal import Decimal, InvalidOperation
 
+from celery.exceptions import SoftTimeLimitExceeded
+
+from strategies.risk import CLOSE
 from tradingsite.broker import BrokerError
-from tradingsite.broker.vocabulary import bar_error, period_error
+from tradingsite.broker.vocabulary import bar_error, history_error, period_error
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import decision_r_text, percent_text, price_text
 
 from .locks import LOCK_SECONDS
 from .params import is_placeholder
@@ -143,6 +148,16 @@ class FetchData(Step):
         "indicators": (False, _indicator_list),
     }
 
+    def check(self, config):
+        problems = super().check(config)
+        if isinstance(config, dict) and not problems.keys() & {"period", "bar", "config"}:
+            period, bar = config.get("period"), config.get("bar")
+            if not (is_placeholder(period) or is_placeholder(bar)):
+                reason = history_error(period, bar)
+                if reason:
+                    problems["period"] = reason
+        return problems
+
     def run(self, run, symbol, config):
         def waiting(seconds):
             run.log(
@@ -165,7 +180,7 @@ class FetchData(Step):
             run,
             symbol,
             f"{symbol.name} {config['period']} / {config['bar']}: {len(closes)} bars from "
-            f"{source}, last close {closes[-1]}",
+            f"{source}, last close {price_text(Decimal(str(closes[-1])))}",
         )
 
 
@@ -203,16 +218,21 @@ class AiAnalyze(Step):
         # engine (the web's too, which never runs a step) about a second at start-up.
         from ..agents.analyze import analyze
 
-        outcome = analyze(
+        model = config.get("model") or run.params.get("llm_model") or None
+        outcome = _ask_model(self, run, symbol, model, lambda: analyze(
             symbol.name, symbol.timeframes, prompt_template=config["prompt_template"],
-            model=config.get("model"), temperature=config.get("temperature"),
+            model=model, temperature=config.get("temperature"),
             max_tokens=config.get("max_tokens"),
-        )  # fmt: skip
+        ))  # fmt: skip
+        if outcome is None:
+            return
         run.conversation_record(outcome.messages)
+        _model_used(symbol, outcome)
         symbol.analyses.append(outcome.text)
         self.log(run, symbol, f"analysis by the model: {outcome.text[:200]}")
         if outcome.decision is None:
             symbol.unparsed.append(outcome.parse_error)
+            symbol.unparsed_reply = outcome.text
             self.log(run, symbol, f"parsing error: {outcome.parse_error}", level="error")
         elif symbol.proposal is None:
             symbol.proposal = outcome.decision
@@ -232,14 +252,16 @@ class AutogenTeam(Step):
     def run(self, run, symbol, config):
         from ..agents.team import decide  # where it runs: AutoGen is slow to import (above)
 
-        outcome = decide(
-            symbol.name,
-            symbol.timeframes,
-            agents=config.get("agents"),
+        model = run.params.get("llm_model") or None
+        outcome = _ask_model(self, run, symbol, model, lambda: decide(
+            symbol.name, symbol.timeframes, agents=config.get("agents"),
             max_rounds=int(config.get("max_rounds", 10)),
-            instructions=config.get("instructions", ""),
-        )
+            instructions=config.get("instructions", ""), model=model,
+        ))  # fmt: skip
+        if outcome is None:
+            return
         run.conversation_record(outcome.messages)
+        _model_used(symbol, outcome)
         for error in outcome.parse_errors:
             self.log(run, symbol, f"parsing error: {error}", level="error")
         if outcome.decision is None:
@@ -247,6 +269,9 @@ class AutogenTeam(Step):
             self.log(
                 run, symbol, f"{symbol.name}: {symbol.halted}; no order follows", level="error"
             )
+            symbol.unparsed_reply = outcome.last_reply
+            _record_unusable(self, run, symbol, status="parsing_error",
+                             error="; ".join(outcome.parse_errors))  # fmt: skip
             return
         symbol.proposal = outcome.decision
         symbol.analyses.append(outcome.decision.get("analysis", ""))
@@ -375,6 +400,8 @@ class Decide(Step):
             self.log(
                 run, symbol, f"{symbol.name}: {symbol.halted}; no order follows", level="error"
             )
+            _record_unusable(self, run, symbol, status="parsing_error",
+                             error="; ".join(symbol.unparsed))  # fmt: skip
             return
         if proposal is None:
             # Where it runs, and only then: AutoGen is slow to import (a rules step proposes).
@@ -404,19 +431,24 @@ class Decide(Step):
             stop_loss=proposal.get("stop_loss"),
             analysis_text=proposal.get("analysis", ""),
             workflow_execution=run.execution,
+            confidence=proposal.get("confidence"),
+            llm_model=symbol.llm_model,
+            execution_time_ms=symbol.model_time_ms,
             **price,
         )
         run.counts["decisions_made"] += 1
         d = symbol.decision
         at_ib = "" if live is None else (
             f" (IB's {'delayed ' if live.delayed else ''}price at "
-            f"{live.time:%Y-%m-%d %H:%M:%S} UTC; proposed {d.proposed_price})"
+            f"{live.time:%Y-%m-%d %H:%M:%S} UTC; proposed {price_text(d.proposed_price)})"
         )  # fmt: skip
+        target = "no target" if d.target_price is None else price_text(d.target_price)
         self.log(
             run,
             symbol,
-            f"decision {d.type} at {d.current_price}{at_ib}, target {d.target_price}, "
-            f"stop {d.stop_loss}, r {d.r_coefficient}, margin {d.profit_margin}",
+            f"decision {d.type} at {price_text(d.current_price)}{at_ib}, target {target}, "
+            f"stop {price_text(d.stop_loss)}, {decision_r_text(d)}, "
+            f"margin {percent_text(d.profit_margin)}",
         )
 
 
@@ -465,25 +497,36 @@ class PlaceOrder(Step):
             return
         order_type = config.get("order_type", "LMT")
         tif = config.get("tif", "DAY")
-        if run.dry_run:
-            self.log(
-                run,
-                symbol,
-                f"dry run: skipped {risk.side} {risk.quantity} {symbol.name} "
-                f"{order_type} at {risk.entry} {tif}",
+        price = risk.entry if order_type == "LMT" else None
+        what = f"{risk.side} {risk.quantity} {symbol.name} {order_type}"
+        if risk.intent == CLOSE:
+            what += f" {tif} to close the position"
+        else:
+            what += (
+                f" at {risk.entry} {tif} with take profit {risk.target_price} and stop "
+                f"{risk.stop_loss}"
             )
+        if run.dry_run:
+            self.log(run, symbol, f"dry run: skipped {what}")
             return
-        symbol.order = run.order_place(
-            code=symbol.code, side=risk.side, quantity=risk.quantity, order_type=order_type,
-            price=risk.entry if order_type == "LMT" else None, tif=tif, decision=symbol.decision,
-        )  # fmt: skip
+        if risk.intent == CLOSE:
+            exits = run.position_exit(code=symbol.code, order_type=order_type, price=price,
+                                      tif=tif, decision=symbol.decision)  # fmt: skip
+            symbol.order = exits[0]
+            placed = ", ".join(f"{o.pk} (IB order {o.ibkr_order_id})" for o in exits)
+            message = (f"exit {what} placed: order {placed}; the position's bracket children "
+                       "are cancelled by IB as it fills")  # fmt: skip
+        else:
+            symbol.order = run.bracket_place(
+                decision=symbol.decision, side=risk.side, quantity=risk.quantity,
+                entry_price=risk.entry, target_price=risk.target_price,
+                stop_loss=risk.stop_loss, entry_type=order_type, tif=tif,
+            )  # fmt: skip
+            children = ", ".join(f"{c.role} {c.pk}" for c in symbol.order.children.all())
+            message = (f"bracket {what} placed: entry {symbol.order.pk} (IB order "
+                       f"{symbol.order.ibkr_order_id}), {children}")  # fmt: skip
         run.counts["orders_placed"] += 1
-        self.log(
-            run,
-            symbol,
-            f"order {symbol.order.pk} placed: {risk.side} {risk.quantity} {order_type} "
-            f"{tif} (IB order {symbol.order.ibkr_order_id})",
-        )
+        self.log(run, symbol, message)
 
 
 def _wait_seconds(value):
@@ -520,3 +563,59 @@ def _last_atr(symbol):
         if values:
             return values[-1]
     return None
+
+
+def _model_used(symbol, outcome):
+    """Keep which model proposed, and add its time to the code's model time."""
+    symbol.llm_model = outcome.llm_model
+    if outcome.execution_time_ms is not None:
+        symbol.model_time_ms = (symbol.model_time_ms or 0) + outcome.execution_time_ms
+
+
+def _ask_model(step, run, symbol, model, ask):
+    """``ask()``'s outcome; or None when the model could not be asked (its endpoint down, a
+    refused key, a model it does not serve): that is a decision that failed, kept with the
+    reason, and the code goes no further."""
+    from ..agents.llm import model_name  # where it runs: AutoGen is slow to import (above)
+
+    began = time.perf_counter()
+    try:
+        return ask()
+    except SoftTimeLimitExceeded:
+        raise  # the whole run stops, not this code
+    except Exception as exc:
+        if not symbol.timeframes:
+            raise  # nothing to decide on: the code fails as before
+        error = _model_error(exc)
+        symbol.llm_model = model_name(model)
+        symbol.model_time_ms = round((time.perf_counter() - began) * 1000)
+        symbol.halted = f"the model could not be asked ({error})"
+        step.log(run, symbol, f"{symbol.name}: {symbol.halted}; no order follows", level="error")
+        _record_unusable(step, run, symbol, status="failed", error=error)
+        return None
+
+
+def _model_error(exc):
+    """``Type: message`` of a model call's error. Trap: autogen's group chat re-raises an
+    agent's error as a RuntimeError whose text is ``Type: message`` and then the whole
+    traceback; the first line is the reason."""
+    text = str(exc).split("\nTraceback", 1)[0].strip()
+    if isinstance(exc, RuntimeError) and "Traceback" in str(exc):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _record_unusable(step, run, symbol, *, status, error):
+    """A decision the model did not make, kept for the audit: a hold at the last close of the
+    shortest timeframe, with its status, the reason and the model's last answer."""
+    from ..agents.team import market_snapshots  # where it runs: AutoGen is slow to import
+
+    symbol.decision = run.decision_record(
+        code=symbol.code, strategy=run.strategy, type="hold",
+        current_price=Decimal(str(round(market_snapshots(symbol.timeframes)[0]["close"], 4))),
+        analysis_text=symbol.unparsed_reply or "", workflow_execution=run.execution,
+        status=status, error_message=error, llm_model=symbol.llm_model,
+        execution_time_ms=symbol.model_time_ms,
+    )  # fmt: skip
+    step.log(run, symbol, f"decision {symbol.decision.pk} recorded as {status}: {error}",
+             level="error")  # fmt: skip

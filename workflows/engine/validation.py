@@ -8,7 +8,7 @@ The rules come from the step classes themselves (``steps.Step``): what each need
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tradingsite.broker.vocabulary import bar_error, period_error
+from tradingsite.broker.vocabulary import bar_error, history_error, period_error
 
 from .params import PLACEHOLDER, fill_placeholders, required_params
 from .steps import REGISTRY, number_error
@@ -99,6 +99,9 @@ _PARAM_CHECKS = {
     "account_size": _between(1, 10**12),
     "max_open_positions": _between(0, 10_000, integer=True),
     "max_orders_per_day": _between(0, 10_000, integer=True),
+    "max_entries_per_symbol": _between(1, 1_000, integer=True),
+    "allow_short": lambda value: None if isinstance(value, bool) else "must be true or false",
+    "max_daily_loss_pct": _between(Decimal("0.01"), 100),
 }
 
 
@@ -112,6 +115,13 @@ def param_value_errors(params):
         reason = check(value) if check else None
         if reason:
             problems[name] = reason
+    for name, period in params.items():  # period_1 with bar_1: a pair IB serves
+        if name.startswith("period") and name not in problems:
+            bar_name = "bar" + name[len("period") :]
+            if bar_name in params and bar_name not in problems:
+                reason = history_error(period, params[bar_name])
+                if reason:
+                    problems[name] = reason
     return problems
 
 

@@ -14,7 +14,7 @@ from tradingsite.testing.factories import (
 )
 from workflows.charts import chart_render
 from workflows.models import Workflow, WorkflowExecution
-from workflows.services import workflow_update
+from workflows.services import workflow_create, workflow_update
 from workflows.templates import TEMPLATES
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,53 @@ def form(workflow, steps):
 
 @pytest.fixture
 def template():
-    return Workflow.objects.get(type="two_indicator")
+    """A copy of the built-in two_indicator template (the template itself is read-only)."""
+    return workflow_create(name="Two indicator, mine", type="two_indicator", steps=TWO["steps"],
+                           default_params=TWO["default_params"])  # fmt: skip
+
+
+def test_a_built_in_template_is_read_only_and_offers_its_clone(admin_client):
+    builtin = Workflow.objects.get(type="two_indicator", name=TWO["name"])
+    page = admin_client.get(f"/admin/workflows/workflow/{builtin.pk}/change/", secure=True)
+    html = page.content.decode()
+    assert 'name="_save"' not in html and ">Clone (a copy with the same steps)</button>" in html
+    response = admin_client.post(f"/admin/workflows/workflow/{builtin.pk}/change/",
+                                 form(builtin, []), secure=True)  # fmt: skip
+    assert response.status_code == 403
+    builtin.refresh_from_db()
+    assert builtin.steps == TWO["steps"]
+
+
+def test_broken_json_says_where(admin_client, template):
+    data = {**form(template, TWO["steps"]), "steps": '[\n  {"type": "fetch_data",\n  }\n]'}
+    response = admin_client.post(f"/admin/workflows/workflow/{template.pk}/change/", data,
+                                 secure=True)  # fmt: skip
+    assert response.context["adminform"].form.errors["steps"] == [
+        "Enter a valid JSON: Expecting property name enclosed in double quotes at line 3, column 3."
+    ]
+
+
+def test_a_save_that_would_break_a_strategy_is_refused_naming_it_then_confirmed(
+    admin_client, template
+):
+    strategy = StrategyFactory(name="Trend", workflow=template, active=True)
+    typo = json.loads(json.dumps(TWO["steps"]).replace("{{period_1}}", "{{perod_1}}"))
+    url = f"/admin/workflows/workflow/{template.pk}/change/"
+    response = admin_client.post(url, form(template, typo), secure=True)
+    errors = response.context["adminform"].form.non_field_errors()
+    assert errors[0] == "Saving would break 1 strategy using this workflow:"
+    assert errors[1] == f"Trend (#{strategy.pk}): perod_1: is required by the workflow"
+    html = response.content.decode()
+    assert 'type="checkbox" name="pause_strategies"' in html  # the second screen
+    template.refresh_from_db()
+    assert template.steps == TWO["steps"]
+
+    response = admin_client.post(url, {**form(template, typo), "pause_strategies": "on"},
+                                 secure=True, follow=True)  # fmt: skip
+    assert "Paused, as confirmed: Trend." in response.content.decode()
+    template.refresh_from_db()
+    strategy.refresh_from_db()
+    assert template.steps == typo and not strategy.active
 
 
 def test_saving_steps_in_the_admin_writes_a_version_by_that_user(admin_client, template):
@@ -129,6 +175,8 @@ def test_the_version_page_diffs_steps_naming_each_step(admin_client, template):
     assert "config.period: &#x27;{{period_1}}&#x27; -&gt; &#x27;6 M&#x27;" in html
     assert '<tr class="removed"> <td>8</td><td></td> <td>wait</td>' in " ".join(html.split())
     assert 'value="Revert to version 2"' not in html  # v2 is the current one
+    # its steps as indented JSON, not a Python repr
+    assert '<pre class="steps">[\n  {\n    &quot;type&quot;: &quot;fetch_data&quot;,' in html
     assert (
         'value="Revert to version 1"'
         in admin_client.get(
@@ -145,7 +193,7 @@ def test_revert_writes_a_new_version_with_the_old_steps(admin_client, template):
     assert template.steps == TWO["steps"]
     assert (template.current_version.version_number, template.current_version.created_by,
             template.current_version.note) == (3, "admin", "Reverted from v1")  # fmt: skip
-    assert "Reverted Two indicator (daily + weekly) to the steps of v1, saved as v3." in (
+    assert "Reverted Two indicator, mine to the steps of v1, saved as v3." in (
         response.content.decode()
     )
     missing = admin_client.post(f"/admin/workflows/workflow/{template.pk}/versions/9/revert/",

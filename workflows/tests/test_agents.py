@@ -96,6 +96,7 @@ def test_rising_market_buys_with_stop_and_target_from_the_daily_atr():
         "current_price": price(close),
         "target_price": price(close + 4 * DAY_ATR),
         "stop_loss": price(close - 2 * DAY_ATR),
+        "confidence": Decimal("1.0"),  # every vote of the one timeframe is bullish
         "analysis": outcome.decision["analysis"],
     }
     assert "every timeframe is bullish" in outcome.decision["analysis"]
@@ -238,6 +239,7 @@ def test_a_replayed_client_drives_the_same_team_and_sees_the_instructions():
         "current_price": Decimal("209.25"),
         "target_price": Decimal("215.25"),
         "stop_loss": Decimal("206.25"),
+        "confidence": None,  # the model did not say
         "analysis": "Trend up on the daily.",
     }
     first_prompt = client.create_calls[0]["messages"]
@@ -270,6 +272,12 @@ def test_a_replayed_client_drives_the_same_team_and_sees_the_instructions():
          '"analysis": ""}', "a buy needs stop < current < target"),
         ('{"type": "sell", "current_price": 10, "target_price": null, "stop_loss": 11, '
          '"analysis": ""}', "a sell needs both target_price and stop_loss"),
+        ('{"type": "hold", "current_price": 10, "confidence": 1.7, "analysis": ""}',
+         "confidence: Input should be less than or equal to 1"),
+        ('{"type": "hold", "current_price": 10, "confidence": -0.1, "analysis": ""}',
+         "confidence: Input should be greater than or equal to 0"),
+        ('{"type": "hold", "current_price": 10, "confidence": "sure", "analysis": ""}',
+         "confidence: Input should be a valid decimal"),
     ],
 )  # fmt: skip
 def test_replies_that_are_not_decisions_are_refused_with_a_reason(reply, reason):
@@ -306,6 +314,7 @@ def test_a_decision_is_found_in_the_prose_real_models_write(reply):
         "current_price": Decimal("150"),
         "target_price": Decimal("160"),
         "stop_loss": Decimal("145"),
+        "confidence": None,
         "analysis": "Trend up.",
     }
 
@@ -332,6 +341,7 @@ def test_a_hold_needs_no_levels_and_keeps_none(reply):
         "current_price": Decimal("150"),
         "target_price": None,
         "stop_loss": None,
+        "confidence": None,
         "analysis": "No edge.",
     }
 

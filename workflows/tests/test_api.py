@@ -27,7 +27,7 @@ EXECUTION_FIELDS = {
 }  # fmt: skip
 MESSAGE_FIELDS = {
     "id", "workflow_execution_id", "agent_name", "message_type", "message_content", "timestamp",
-    "tokens_used",
+    "tokens_used", "llm_model",
 }  # fmt: skip
 
 
@@ -77,6 +77,51 @@ class TestWorkflows(APIViewTestCases.ModelViewSet):
 
     def update_data(self, obj):
         return {"name": "Swing (daily)", "steps": TWO["steps"][:2] + TWO["steps"][3:]}
+
+    def test_a_change_that_would_break_a_strategy_is_refused_naming_it(self, staff_client):
+        workflow = self.make()
+        trend = StrategyFactory(name="Trend", workflow=workflow)
+        swing = StrategyFactory(name="Swing", workflow=workflow, param={"period_1": "1 Y"})
+        response = staff_client.patch(self.detail_url(workflow), {"steps": []}, format="json")
+        assert_refused(response, 400, "strategies", "pause_strategies")
+        assert response.json()["errors"]["strategies"] == [
+            f"Swing (#{swing.pk}): steps: the workflow would have no steps",
+            f"Trend (#{trend.pk}): steps: the workflow would have no steps",
+        ]
+        typo = [
+            {**step, "config": {**step["config"], "period": "{{perod_1}}"}}
+            if step["type"] == "fetch_data" and step["config"]["period"] == "{{period_1}}"
+            else step
+            for step in TWO["steps"]
+        ]
+        response = staff_client.patch(self.detail_url(workflow), {"steps": typo}, format="json")
+        assert_refused(response, 400, "strategies")
+        assert (
+            f"Trend (#{trend.pk}): perod_1: is required by the workflow"
+            in (response.json()["errors"]["strategies"])
+        )
+        workflow.refresh_from_db()
+        assert workflow.steps == TWO["steps"] and workflow.versions.count() == 1
+
+        response = staff_client.patch(
+            self.detail_url(workflow), {"steps": typo, "pause_strategies": True}, format="json"
+        )
+        assert response.status_code == 200, response.content
+        trend.refresh_from_db()
+        swing.refresh_from_db()
+        assert not trend.active and not swing.active
+        workflow.refresh_from_db()
+        assert workflow.steps == typo
+
+    def test_a_built_in_template_is_read_only(self, staff_client):
+        builtin = Workflow.objects.get(type="two_indicator", name=TWO["name"])
+        response = staff_client.patch(self.detail_url(builtin), {"steps": []}, format="json")
+        assert_refused(response, 400, "steps")
+        assert response.json()["errors"]["steps"] == [
+            "A built-in template is read-only: clone it and edit the copy."
+        ]
+        builtin.refresh_from_db()
+        assert builtin.steps == TWO["steps"]
 
     def test_steps_problems_name_the_step(self, staff_client):
         steps = [{"type": "fetch_data", "config": {"period": "forever", "bar": "1 day"}}]

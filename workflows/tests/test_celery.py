@@ -55,7 +55,7 @@ def test_a_two_indicator_run_from_start_to_completed(worker_gateway):
     assert execution.task_id and execution.started_at and execution.completed_at
     assert execution.results["decisions_made"] == 1 and execution.results["orders_placed"] == 1
     decision = Decision.objects.get(workflow_execution=execution)
-    order = Order.objects.get(decision=decision)
+    order = Order.objects.get(decision=decision, role="entry")
     assert (decision.type, order.side, order.order_type) == ("buy", "BUY", "LMT")
     assert order.ibkr_order_id is not None
     # The decision's price on IB's steps of a cent, rounded down for a buy.

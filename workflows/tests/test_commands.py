@@ -47,7 +47,7 @@ def test_a_sync_run_records_what_ib_filled_before_it_exits(gateway):
 
     output = run_workflow(strategy.name, "--sync")
 
-    order = Order.objects.get()
+    order = Order.objects.get(role="entry")
     assert (order.status, order.executions.count()) == ("filled", 1)
     assert Position.objects.get(closed_at__isnull=True).quantity == order.quantity
     assert "\nReconciled with IB: " in output, output

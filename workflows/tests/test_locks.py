@@ -23,6 +23,8 @@ def no_redis(settings, tmp_path):
 
 
 def strategy_with_cached_code(gateway=None):
+    if gateway is not None:
+        gateway.list_symbol("UPCO")  # a made-up symbol: listed at the gateway
     code = CodeFactory(symbol="UPCO") if gateway is None else code_resolve(symbol="UPCO")
     cache_run_bars(code, gateway=gateway)
     return strategy_create(name="Racing", type="two_indicator", codes=[code])

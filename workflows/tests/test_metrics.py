@@ -41,14 +41,20 @@ def test_daily_metrics_by_hand():
         decision_record(code=code, strategy=strategy, type="hold", current_price="10",
                         workflow_execution=first)  # fmt: skip
     OrderFactory(instrument=code, decision=buy)
+    # Replies that were no decision: one unreadable, one model that could not be asked.
+    for status in ("parsing_error", "failed"):
+        decision_record(code=code, strategy=strategy, type="hold", current_price="10",
+                        workflow_execution=first, status=status, error_message="...")  # fmt: skip
 
     (record,) = workflow_metrics_compute(day=DAY)
     assert record.metrics == {
         "total_executions": 4,
         "success_rate": 0.6667,  # 2 completed of 3 finished (the cancelled one is not judged)
         "avg_duration": 60.0,  # (30 + 90) / 2 completed
-        "decisions_by_type": {"buy": 1, "sell": 0, "hold": 2},
+        "decisions_by_type": {"buy": 1, "sell": 0, "hold": 2},  # the model's decisions only
         "orders_placed": 1,
+        "parse_errors": 1,
+        "model_failures": 1,
     }
     # computing again updates the same row
     workflow_metrics_compute(day=DAY)

@@ -19,6 +19,7 @@ from marketdata.tests.factories import CodeFactory, cache_run_bars, live_at_cach
 from orders.models import Order
 from strategies.models import Decision
 from tradingsite.exceptions import ApplicationError
+from tradingsite.money import price_text
 from workflows.agents import team
 from workflows.agents.offline import OfflineChatCompletionClient, _role
 from workflows.engine.locks import RedisRunLock
@@ -52,6 +53,8 @@ def cached_strategy(trends, *, workflow=None, param=None, type_="two_indicator",
     ``gateway``, its codes are resolved there and IB's price now is the bars' last close."""
     codes = []
     for symbol, trend in trends.items():
+        if gateway is not None:
+            gateway.list_symbol(symbol)  # a made-up symbol: listed at the gateway
         code = CodeFactory(symbol=symbol) if gateway is None else code_resolve(symbol=symbol)
         cache_run_bars(code, trend=trend, gateway=gateway)
         codes.append(code)
@@ -160,7 +163,20 @@ def test_an_unreadable_answer_is_a_parsing_error_and_no_order(monkeypatch):
     log = messages(execution)
     assert sum(line.startswith("parsing error:") for line in log) == 3
     assert any("no decision could be parsed after 3 attempts" in line for line in log)
-    assert not Decision.objects.exists() and not Order.objects.exists()
+    # The audit keeps it: a hold at the last close with its status, reasons and last reply.
+    decision = Decision.objects.get()
+    assert (decision.type, decision.status, decision.llm_model) == ("hold", "parsing_error",
+                                                                    "offline")  # fmt: skip
+    assert decision.error_message == (
+        "attempt 1: no JSON object in the reply; attempt 2: decision: Value error, a buy needs "
+        "both target_price and stop_loss; attempt 3: type: Input should be 'buy', 'sell' or "
+        "'hold'"
+    )
+    assert '"type": "strong_buy"' in decision.analysis_text  # the third, last reply
+    close = MarketData.objects.get(bar="1 day").data["bars"]["close"][-1]
+    assert decision.current_price == Decimal(str(round(close, 4)))
+    assert decision.execution_time_ms >= 0 and decision.confidence is None
+    assert not Order.objects.exists()
     assert execution.status == ExecutionStatus.COMPLETED
 
 
@@ -219,9 +235,9 @@ def test_a_decision_is_made_at_ibs_live_price_when_the_cached_bars_went_stale(mo
     assert abs(decision.proposed_price - close) < CENT  # the model's price: the bars' close
     # When the snapshot came (ib_insync stamps a tick as it arrives), before the decision.
     assert before <= decision.price_at <= decision.created_at
-    order = Order.objects.get(decision=decision)
+    order = Order.objects.get(decision=decision, role="entry")
     assert order.price <= moved and moved - order.price < CENT  # on IB's cent steps, not above
-    assert any(f"decision buy at {moved} (IB's" in line
+    assert any(f"decision buy at {price_text(moved)} (IB's" in line
                for line in messages(execution)), messages(execution)  # fmt: skip
 
 
@@ -316,7 +332,7 @@ def test_a_redelivered_scheduled_run_is_one_execution_and_one_order(gateway):
     assert first["execution_id"] == again["execution_id"] == execution.pk
     assert execution.task_id == beat_task_id
     assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
-    assert Decision.objects.count() == 1 and Order.objects.count() == 1
+    assert Decision.objects.count() == 1 and Order.objects.count() == 3  # one bracket
 
 
 def test_a_scheduled_run_redelivered_after_its_worker_died_is_failed_not_rerun():
@@ -368,3 +384,26 @@ def test_a_run_that_loses_its_lock_stops_and_says_why():
     )
     assert messages(execution)[-1] == execution.error_message
     assert not Decision.objects.filter(code__symbol="BBB").exists()
+
+
+def test_a_second_run_on_the_same_bars_does_not_buy_the_held_symbol_again(gateway, wait_for):
+    """The demo runs every minute: its second run sees the same bars and the same buy, and
+    the risk gate refuses it while the first bracket's entry is held (the issue's ORCL -152)."""
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
+    first = run(strategy)
+    assert first.status == ExecutionStatus.COMPLETED, first.error_message
+    entry = Order.objects.get(role="entry")
+    assert sorted(Order.objects.filter(parent_order=entry).values_list("role", flat=True)) == [
+        "stop_loss", "take_profit"
+    ]  # fmt: skip
+    assert any(line.startswith("bracket BUY") for line in messages(first)), messages(first)
+
+    second = run(strategy)
+    assert second.status == ExecutionStatus.COMPLETED, second.error_message
+    assert second.results["orders_placed"] == 0
+    refused = [line for line in messages(second) if line.startswith("risk entries_per_symbol")]
+    assert refused == [
+        "risk entries_per_symbol: REFUSED - 1 open or working on UPCO (maximum 1; held "
+        f"{Order.objects.get(pk=entry.pk).filled_quantity:f})"
+    ], messages(second)
+    assert Order.objects.count() == 3  # still the one bracket

@@ -163,3 +163,35 @@ def test_a_chart_draws_the_lines_asked_for_in_their_colours(settings, tmp_path):
     some = colours(indicators=["sma_20"])
     assert some.get(COLOURS["close"], 0) > 300 and some.get(COLOURS["sma_20"], 0) > 300
     assert COLOURS["sma_200"] not in some and BAND not in some
+
+
+def test_a_chart_has_the_bars_dates_on_its_x_axis():
+    from marketdata.tests.factories import market_document
+    from workflows.charts import date_labels
+
+    bars = market_document(bars=120)["bars"]  # daily bars from 2025-01-01 to 2025-04-30
+    assert date_labels(bars["time"], count=120) == [
+        (0, "2025-01-01"), (24, "2025-01-25"), (48, "2025-02-18"), (71, "2025-03-13"),
+        (95, "2025-04-06"), (119, "2025-04-30"),
+    ]  # fmt: skip
+    hourly = [f"2025-03-14T{h:02d}:30:00+00:00" for h in range(14, 20)]
+    assert date_labels(hourly, count=6, labels=3) == [
+        (0, "2025-03-14 14:30"), (2, "2025-03-14 16:30"), (5, "2025-03-14 19:30"),
+    ]  # fmt: skip
+    assert date_labels(None, count=3) == []  # a document without times: no labels
+
+
+def test_a_fetch_ib_would_refuse_is_refused_naming_the_step():
+    from workflows.engine.validation import workflow_errors
+
+    steps = [
+        {"type": "fetch_data", "config": {"period": "100 Y", "bar": "1 day"}},
+        {"type": "fetch_data", "config": {"period": "1 D", "bar": "1 week"}},
+        {"type": "fetch_data", "config": {"period": "{{period_1}}", "bar": "1 day"}},
+        {"type": "decide", "config": {}},
+    ]
+    assert [str(error) for error in workflow_errors(steps)] == [
+        "step 1 (fetch_data): period: '100 Y' is longer than IB's history (30 Y at most).",
+        "step 2 (fetch_data): period: IB gives '1 D' of history in bars of '1 day' or shorter, "
+        "not '1 week'.",
+    ]

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('strategies', '0005_decision_live_price'),
-        ('workflows', '0005_execution_task_id_unique'),
+        ('workflows', '0006_conversation_llm_model'),
     ]
 
     operations = [

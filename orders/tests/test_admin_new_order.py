@@ -1,0 +1,90 @@
+"""The admin's "New order" form: the API's service and risk limits, from the screen."""
+
+from decimal import Decimal
+
+import pytest
+
+from marketdata.services import code_resolve
+from orders.models import Order, OrderStatus
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+URL = "/admin/orders/order/new/"
+
+
+def post(client, **fields):
+    return client.post(URL, fields, secure=True)
+
+
+def limit_below_market(gateway, symbol, share="0.95"):
+    return (D(str(gateway.price(symbol))) * D(share)).quantize(D("0.01"))
+
+
+def test_the_order_list_offers_a_new_order_and_the_form_searches_codes(admin_client):
+    listing = admin_client.get("/admin/orders/order/", secure=True).content.decode()
+    assert f'<a href="{URL}" class="addlink" id="new-order">New order</a>' in listing
+    page = admin_client.get(URL, secure=True).content.decode()
+    assert "Paper trading: these orders go to the IB paper account" in page
+    # the symbol is a select2 autocomplete over the codes, searched as it is typed
+    assert 'data-app-label="orders" data-model-name="order" data-field-name="instrument"' in page
+    assert 'value="Place order"' in page
+
+
+def test_a_limit_order_placed_from_the_admin_goes_to_ib(admin_client, gateway):
+    aapl = code_resolve(symbol="AAPL")
+    limit = limit_below_market(gateway, "AAPL")
+    response = post(admin_client, code=aapl.conid, side="BUY", quantity="3", order_type="LMT",
+                    price=str(limit), tif="DAY")  # fmt: skip
+    order = Order.objects.get()
+    assert response.status_code == 302 and response["Location"] == (
+        f"/admin/orders/order/{order.pk}/change/"
+    )
+    assert (order.side, order.quantity, order.price, order.decision_id) == ("BUY", 3, limit, None)
+    assert order.status == OrderStatus.SUBMITTED and order.ibkr_order_id is not None
+    assert [(o.action, o.quantity, o.lmt_price) for o in gateway.orders()] == [("BUY", 3, limit)]
+    page = admin_client.get(response["Location"], secure=True).content.decode()
+    assert f"Order #{order.pk} placed: BUY 3 AAPL LMT @ {limit:.2f} DAY (submitted)." in page
+
+
+def test_the_risk_limits_of_the_api_refuse_on_the_form_and_nothing_is_placed(admin_client, gateway):
+    aapl = code_resolve(symbol="AAPL")
+    limit = limit_below_market(gateway, "AAPL")
+    page = post(admin_client, code=aapl.conid, side="BUY", quantity="100000", order_type="LMT",
+                price=str(limit), tif="DAY").content.decode()  # fmt: skip
+    assert "The position would cost" in page and "over 10 % of the account" in page
+    page = post(admin_client, code=aapl.conid, side="BUY", quantity="1", order_type="LMT",
+                price="100.123", tif="DAY").content.decode()  # fmt: skip
+    assert "100.123 is not a multiple of 0.01, IB&#x27;s price step for AAPL" in page
+    page = post(admin_client, code=aapl.conid, side="BUY", quantity="1", order_type="LMT",
+                tif="DAY").content.decode()  # fmt: skip
+    assert "Required for a limit (LMT) order." in page
+    assert not Order.objects.exists() and not gateway.orders()
+
+
+def test_in_live_mode_the_order_is_repeated_and_goes_only_once_confirmed(
+    admin_client, gateway, settings
+):
+    settings.TRADING_MODE = "live"
+    aapl = code_resolve(symbol="AAPL")
+    limit = limit_below_market(gateway, "AAPL")
+    fields = {"code": aapl.conid, "side": "SELL", "quantity": "2", "order_type": "LMT",
+              "price": str(limit), "tif": "GTC"}  # fmt: skip
+    page = admin_client.get(URL, secure=True).content.decode()
+    assert "LIVE trading: these orders are real" in page
+    page = post(admin_client, **fields).content.decode()
+    assert "Send this order to the <strong>live</strong> IB account" in page
+    assert f'<p class="order-in-words" id="order-in-words">SELL 2 AAPL LMT @ {limit:.2f} GTC' in (
+        page
+    )
+    assert not Order.objects.exists() and not gateway.orders()  # nothing sent yet
+    # Confirmed, it reaches the service, which refuses a live order to a paper gateway.
+    page = post(admin_client, **fields, confirmed="on").content.decode()
+    assert "TRADING_MODE is live but the gateway is logged in to a paper account." in page
+    assert not gateway.orders()
+
+
+def test_placing_needs_the_permission_to_add_orders(client, django_user_model):
+    clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(clerk)
+    assert client.get(URL, secure=True).status_code == 403
