@@ -9,6 +9,8 @@ from datetime import datetime
 
 from django.utils.html import json_script
 
+from tradingsite.money import price_text
+
 # Indicators on the price scale; the others (RSI, MACD, ATR) have scales of their own.
 PRICE_LINES = ("sma_20", "sma_50", "sma_200", "bb_upper", "bb_lower", "supertrend")
 
@@ -77,7 +79,7 @@ def document_chart(document, *, title, decisions, fills=(), last=None):
     parsed = _bar_times(times)
     marks = [
         (decision.created_at, decision.current_price, decision.type,
-         f"{decision.type} #{decision.pk} @ {decision.current_price} "
+         f"{decision.type} #{decision.pk} @ {price_text(decision.current_price)} "
          f"({decision.created_at:%Y-%m-%d %H:%M} UTC)")
         for decision in decisions
     ]  # fmt: skip
