@@ -7,6 +7,7 @@ per-bar Python on any path (see bench/indicators.py for a million bars beside TA
 """
 
 import math
+from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
@@ -119,27 +120,53 @@ def _json(values):
     return [None if np.isnan(v) else round(float(v), 6) for v in values]
 
 
+# Each name of the chart set: (the group computed together, the index in the group's answer).
+_GROUPS = {
+    "sma_20": lambda h, lo, c: (sma(c, 20),),
+    "sma_50": lambda h, lo, c: (sma(c, 50),),
+    "sma_200": lambda h, lo, c: (sma(c, 200),),
+    "ema_12": lambda h, lo, c: (ema(c, 12),),
+    "ema_26": lambda h, lo, c: (ema(c, 26),),
+    "macd": lambda h, lo, c: macd(c),
+    "rsi_14": lambda h, lo, c: (rsi(c, 14),),
+    "atr_14": lambda h, lo, c: (atr(h, lo, c, 14),),
+    "bollinger": lambda h, lo, c: bollinger(c),
+    "supertrend": lambda h, lo, c: supertrend(h, lo, c),
+}
+INDICATOR_NAMES = {
+    "sma_20": ("sma_20", 0), "sma_50": ("sma_50", 0), "sma_200": ("sma_200", 0),
+    "ema_12": ("ema_12", 0), "ema_26": ("ema_26", 0), "macd": ("macd", 0),
+    "macd_signal": ("macd", 1), "macd_hist": ("macd", 2), "rsi_14": ("rsi_14", 0),
+    "atr_14": ("atr_14", 0), "bb_upper": ("bollinger", 0), "bb_middle": ("bollinger", 1),
+    "bb_lower": ("bollinger", 2), "supertrend": ("supertrend", 0),
+    "supertrend_direction": ("supertrend", 1),
+}  # fmt: skip
+
+
+class LazyIndicatorSet(Mapping):
+    """``indicator_set``'s mapping, each indicator computed when first read: a backtest reads
+    a few of them at each of thousands of bars."""
+
+    def __init__(self, high, low, close):
+        self._columns = (high, low, _floats(close))
+        self._groups = {}
+        self._values = {}
+
+    def __getitem__(self, name):
+        if name not in self._values:
+            group, index = INDICATOR_NAMES[name]
+            if group not in self._groups:
+                self._groups[group] = _GROUPS[group](*self._columns)
+            self._values[name] = _json(self._groups[group][index])
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(INDICATOR_NAMES)
+
+    def __len__(self):
+        return len(INDICATOR_NAMES)
+
+
 def indicator_set(open_, high, low, close, volume):
     """The chart set stored with cached bars, as JSON-ready lists (None during warm-up)."""
-    close = _floats(close)
-    macd_line, macd_signal, macd_hist = macd(close)
-    bb_upper, bb_middle, bb_lower = bollinger(close)
-    trend_line, trend_direction = supertrend(high, low, close)
-    series = {
-        "sma_20": sma(close, 20),
-        "sma_50": sma(close, 50),
-        "sma_200": sma(close, 200),
-        "ema_12": ema(close, 12),
-        "ema_26": ema(close, 26),
-        "macd": macd_line,
-        "macd_signal": macd_signal,
-        "macd_hist": macd_hist,
-        "rsi_14": rsi(close, 14),
-        "atr_14": atr(high, low, close, 14),
-        "bb_upper": bb_upper,
-        "bb_middle": bb_middle,
-        "bb_lower": bb_lower,
-        "supertrend": trend_line,
-        "supertrend_direction": trend_direction,
-    }
-    return {name: _json(values) for name, values in series.items()}
+    return dict(LazyIndicatorSet(high, low, close))

@@ -17,11 +17,17 @@ def market_data_list(*, with_data=True):
     return rows if with_data else rows.defer("data")
 
 
-def stored_bars_documents(*, codes, timeframe, last):
+def stored_bars_documents(*, codes, timeframe, last, start=None, end=None):
     """{code id: bars-and-indicators document} of each code's last ``last`` stored bars of
-    ``timeframe``, oldest first, in one query; codes without stored bars are left out."""
+    ``timeframe`` (from ``start`` to ``end`` when given), oldest first, in one query; codes
+    without stored bars are left out."""
+    span = {}
+    if start is not None:
+        span["timestamp__gte"] = start
+    if end is not None:
+        span["timestamp__lte"] = end
     rows = (
-        OhlcvBar.objects.filter(ticker__in=codes, timeframe=timeframe)
+        OhlcvBar.objects.filter(ticker__in=codes, timeframe=timeframe, **span)
         .annotate(
             newest=Window(
                 RowNumber(), partition_by=[F("ticker_id")], order_by=F("timestamp").desc()

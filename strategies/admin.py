@@ -1,6 +1,9 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Prefetch, Subquery
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
@@ -21,8 +24,10 @@ from tradingsite.admin_tools import (
 )
 from tradingsite.exceptions import ApplicationError
 from workflows.engine import error_name
-from workflows.models import WorkflowExecution
+from workflows.models import StrategyProbeResult, WorkflowExecution
 from workflows.services import (
+    backtest_settings,
+    backtest_start,
     execution_start,
     params_check,
     strategy_clone,
@@ -155,7 +160,7 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
     list_select_related = ("workflow", "periodic_task__interval", "periodic_task__crontab")
     search_fields = ("name", "codes__symbol")
     form = StrategyForm
-    actions = ["run_now", "pause", "resume", "clone"]
+    actions = ["run_now", "pause", "resume", "clone", "backtest_last_year"]
     object_actions = ("run_now", "pause", "resume", "clone")
     # Adds the strategy's performance (figures, equity and drawdown) below its fields.
     change_form_template = "admin/strategies/strategy/change_form.html"
@@ -290,6 +295,27 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
                 ),
             )  # fmt: skip
         return open_if_one(started)
+
+    @admin.action(description="Backtest the last year (bar store)", permissions=["change"])
+    def backtest_last_year(self, request, queryset):
+        """A year of the bar store up to today, IB's commissions, queued for a worker; the
+        results appear under Backtest results."""
+        today = timezone.now().date()
+        for strategy in queryset:
+            try:
+                settings = backtest_settings(start=today - timedelta(days=365), end=today)
+                task_id = backtest_start(strategy=strategy, settings=settings)
+            except ApplicationError as refused:
+                self.message_user(request, f"{strategy}: no backtest: {refused}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                format_html(
+                    "Backtest of {} queued (task {}); its results will be under "
+                    '<a href="{}?strategy__id__exact={}">Backtest results</a>.',
+                    strategy, task_id, changelist_url(StrategyProbeResult), strategy.pk,
+                ),
+            )  # fmt: skip
 
     @admin.action(description="Pause (stop scheduled runs)", permissions=["change"])
     def pause(self, request, queryset):

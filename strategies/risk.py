@@ -68,7 +68,58 @@ def _setting(params, overrides, name):
     return to_decimal(value, field=name)
 
 
-def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None, account=None):
+class LiveBook:
+    """The book the risk gate counts in: the site's own orders, trades and positions (a
+    backtest passes its simulated book, which answers the same questions)."""
+
+    @staticmethod
+    def held(code):
+        """The open position's signed quantity on ``code`` (0 when flat)."""
+        position = Position.objects.filter(instrument_id=code.conid, closed_at__isnull=True).first()
+        return position.quantity if position is not None else Decimal(0)
+
+    @staticmethod
+    def entries(code, *, strategy):
+        """The strategy's open trades plus its working entries on ``code``."""
+        open_trades = (
+            Trade.objects.filter(instrument_id=code.conid, order__decision__strategy=strategy)
+            .filter(Q(exit_quantity__isnull=True) | Q(exit_quantity__lt=F("entry_quantity")))
+            .count()
+        )
+        working = Order.objects.filter(
+            instrument_id=code.conid, decision__strategy=strategy, parent_order__isnull=True,
+            status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
+        ).exclude(role=OrderRole.EXIT).count()  # fmt: skip
+        return open_trades + working
+
+    @staticmethod
+    def trading_halt():
+        from orders.selectors import trading_halt
+
+        return trading_halt()
+
+    @staticmethod
+    def daily_loss_status(*, percent, account_size, now):
+        from orders.selectors import daily_loss_status
+
+        return daily_loss_status(percent=percent, account_size=account_size, now=now)
+
+    @staticmethod
+    def open_positions():
+        return open_positions()
+
+    @staticmethod
+    def working_order(conid, *, strategy):  # a bracket's children work for the position
+        return working_order(conid, decision__strategy=strategy, parent_order__isnull=True)
+
+    @staticmethod
+    def orders_today(now, *, strategy):
+        return orders_today(now, decision__strategy=strategy, parent_order__isnull=True)
+
+
+def risk_check(
+    *, decision, strategy, params, overrides=None, atr=None, now=None, account=None, book=None
+):
     """Apply every rule to ``decision``; stops at the first rule that fails. ``account``, when
     given, is called once the rules before sizing passed, for IB's account summary: sizing
     never exceeds what the account holds."""
@@ -81,10 +132,8 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     outcome.side = "BUY" if decision.type == "buy" else "SELL"
     entry = outcome.entry = decision.current_price
     direction = 1 if decision.type == "buy" else -1
-    position = Position.objects.filter(
-        instrument_id=decision.code.conid, closed_at__isnull=True
-    ).first()
-    held = position.quantity if position is not None else Decimal(0)
+    book = book or LiveBook
+    held = book.held(decision.code)
     if held * direction < 0:  # against the position: an exit, whatever the entry rules say
         outcome.intent, outcome.quantity = CLOSE, int(abs(held))
         outcome.record(
@@ -93,7 +142,8 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
         )  # fmt: skip
         return outcome
     if not _entry_rules(outcome, decision=decision, strategy=strategy, params=params,
-                        overrides=overrides, held=held, direction=direction, now=now):  # fmt: skip
+                        overrides=overrides, held=held, direction=direction, now=now,
+                        book=book):  # fmt: skip
         return outcome
 
     stop = decision.stop_loss
@@ -153,13 +203,11 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     outcome.quantity = int(quantity)
 
     limit = _setting(params, overrides, "max_open_positions")
-    held = open_positions()
+    held = book.open_positions()
     if not outcome.record("open_positions", held < limit, f"{held} open (maximum {limit})"):
         return outcome
 
-    open_order = working_order(  # a bracket's children work for the position, not as entries
-        decision.code.conid, decision__strategy=strategy, parent_order__isnull=True
-    )
+    open_order = book.working_order(decision.code.conid, strategy=strategy)
     if not outcome.record(
         "open_order",
         open_order is None,
@@ -167,7 +215,7 @@ def risk_check(*, decision, strategy, params, overrides=None, atr=None, now=None
     ):
         return outcome
 
-    placed = orders_today(now, decision__strategy=strategy, parent_order__isnull=True)
+    placed = book.orders_today(now, strategy=strategy)
     limit = _setting(params, overrides, "max_orders_per_day")
     outcome.record("daily_orders", placed < limit, f"{placed} today (maximum {limit})")
     return outcome
@@ -178,12 +226,10 @@ def _flag(params, overrides, name, default=False):
     return value is True or (isinstance(value, str) and value.lower() in ("true", "1", "yes"))
 
 
-def _entry_rules(outcome, *, decision, strategy, params, overrides, held, direction, now):
+def _entry_rules(outcome, *, decision, strategy, params, overrides, held, direction, now, book):
     """The rules an entry (opening or adding to a position) passes before its prices are
     looked at: trading not halted, a short allowed, the entries per symbol, the day's loss."""
-    from orders.selectors import trading_halt
-
-    halt = trading_halt()
+    halt = book.trading_halt()
     if not outcome.record(
         "trading_halted", halt is None,
         "trading is on" if halt is None else f"halted by {halt.user or 'the system'} at "
@@ -195,35 +241,23 @@ def _entry_rules(outcome, *, decision, strategy, params, overrides, held, direct
         detail = "allow_short is on" if allowed else "opening a short needs allow_short (off)"
         if not outcome.record("short", allowed, detail):
             return False
-    conid = decision.code.conid
-    open_trades = (
-        Trade.objects.filter(instrument_id=conid, order__decision__strategy=strategy)
-        .filter(Q(exit_quantity__isnull=True) | Q(exit_quantity__lt=F("entry_quantity")))
-        .count()
-    )
-    working = Order.objects.filter(
-        instrument_id=conid, decision__strategy=strategy, parent_order__isnull=True,
-        status__in=(OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
-    ).exclude(role=OrderRole.EXIT).count()  # fmt: skip
     limit = _setting(params, overrides, "max_entries_per_symbol")
-    entries = open_trades + working
+    entries = book.entries(decision.code, strategy=strategy)
     if not outcome.record(
         "entries_per_symbol", entries < limit,
         f"{entries} open or working on {decision.code.symbol} (maximum {limit}; held "
         f"{held:f})",
     ):  # fmt: skip
         return False
-    return _daily_loss_rule(outcome, params=params, overrides=overrides, now=now)
+    return _daily_loss_rule(outcome, params=params, overrides=overrides, now=now, book=book)
 
 
-def _daily_loss_rule(outcome, *, params, overrides, now):
+def _daily_loss_rule(outcome, *, params, overrides, now, book):
     """Today's net realized plus unrealized P&L against ``max_daily_loss_pct`` of the account
     (the strategy's, else the site's ``MAX_DAILY_LOSS_PCT``); off when neither is set."""
-    from orders.selectors import daily_loss_status
-
     percent = overrides.get("max_daily_loss_pct", params.get("max_daily_loss_pct"))
     account_size = _setting(params, overrides, "account_size")
-    status = daily_loss_status(
+    status = book.daily_loss_status(
         percent=None if percent in (None, "") else to_decimal(percent, field="max_daily_loss_pct"),
         account_size=account_size, now=now,
     )  # fmt: skip

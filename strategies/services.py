@@ -64,7 +64,14 @@ def _validated_prices(*, current_price, target_price, stop_loss):
     return current, target, stop
 
 
-def decision_record(
+def decision_record(**fields):
+    """Store a decision (``decision_build``'s) with its profit margin and r coefficient."""
+    decision = decision_build(**fields)
+    decision.save()
+    return decision
+
+
+def decision_build(
     *,
     code,
     strategy,
@@ -83,7 +90,8 @@ def decision_record(
     llm_model="",
     execution_time_ms=None,
 ):
-    """Store a decision with its profit margin and r coefficient computed from its prices.
+    """A decision, not yet stored, with its profit margin and r coefficient computed from its
+    prices (a backtest keeps its decisions in memory).
 
     ``price_at`` is when IB gave ``current_price`` (a live price); ``proposed_price`` the
     model's own price when the decision is made at IB's instead. The audit (seed 002):
@@ -128,7 +136,6 @@ def decision_record(
     )
     if created_at is not None:
         decision.created_at = created_at
-    decision.save()
     return decision
 
 

@@ -20,6 +20,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from marketdata.admin_charts import PriceChart, document_chart
+from marketdata.models import Code
+from marketdata.selectors import stored_bars_documents
 from strategies.models import Strategy
 from tradingsite.admin_forms import PrettyJSONField, ServiceCheckedForm
 from tradingsite.admin_tools import (
@@ -40,6 +43,8 @@ from .admin_diff import diff_summary, steps_diff
 from .models import (
     AgentConversation,
     ExecutionStatus,
+    StrategyProbeResult,
+    StrategyProbeTrade,
     Workflow,
     WorkflowExecution,
     WorkflowMetrics,
@@ -573,3 +578,135 @@ class WorkflowMetricsAdmin(ReadOnlyAdmin):
     @admin.display(description="orders")
     def orders_placed(self, row):
         return row.metrics.get("orders_placed")
+
+
+class ProbeTradeInline(admin.TabularInline):
+    model = StrategyProbeTrade
+    fields = ("side", "quantity", "entry_time", "entry_price", "exit_time", "exit_price", "pnl",
+              "return_pct", "exit_reason")  # fmt: skip
+    readonly_fields = fields
+    ordering = ("entry_time", "id")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StrategyProbeResult)
+class StrategyProbeResultAdmin(ReadOnlyAdmin):
+    """A backtest's outcome per code: statistics, the equity curve, the trades on the price."""
+
+    list_display = ("run_id", "strategy", "symbol", "period_start", "period_end", "total_trades",
+                    "win_rate_shown", "profit_factor_shown", "total_pnl", "return_shown",
+                    "sharpe_shown", "drawdown_shown")  # fmt: skip
+    list_filter = ("strategy",)
+    list_select_related = ("strategy",)
+    search_fields = ("=run_id", "symbol")
+    search_help_text = "Exact run id, or symbol"
+    ordering = ("-created_at", "-id")
+    actions = ["compare"]
+    inlines = [ProbeTradeInline]
+    fields = ("run_id", "strategy", "symbol", "period_start", "period_end", "open_day",
+              "total_trades", "win_rate", "profit_factor", "total_pnl", "return_shown",
+              "sharpe_ratio", "max_drawdown", "settings_shown", "equity_chart",
+              "trades_chart")  # fmt: skip
+    readonly_fields = ("return_shown", "settings_shown", "equity_chart", "trades_chart")
+
+    class Media:
+        js = ("vendor/chart.umd.min.js", "tradingsite/price_chart.js")
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        # The equity curve is long: a list leaves it out.
+        if request.resolver_match and request.resolver_match.url_name.endswith("_change"):
+            return rows
+        return rows.defer("metrics")
+
+    @staticmethod
+    def _figure(value, suffix=""):
+        return "-" if value is None else f"{value:,.2f}{suffix}"
+
+    @admin.display(description="win rate", ordering="win_rate")
+    def win_rate_shown(self, result):
+        return self._figure(result.win_rate, " %")
+
+    @admin.display(description="profit factor", ordering="profit_factor")
+    def profit_factor_shown(self, result):
+        return self._figure(result.profit_factor)
+
+    @admin.display(description="return")
+    def return_shown(self, result):
+        return self._figure((result.metrics or {}).get("return_pct"), " %")
+
+    @admin.display(description="Sharpe", ordering="sharpe_ratio")
+    def sharpe_shown(self, result):
+        return self._figure(result.sharpe_ratio)
+
+    @admin.display(description="max drawdown", ordering="max_drawdown")
+    def drawdown_shown(self, result):
+        return self._figure(result.max_drawdown, " %")
+
+    @admin.display(description="settings")
+    def settings_shown(self, result):
+        metrics = result.metrics or {}
+        return (
+            f"starting cash {metrics.get('starting_cash')}, final equity of the run "
+            f"{metrics.get('final_equity')}, commission {metrics.get('commission')}, slippage "
+            f"{metrics.get('slippage_bps')} bps, "
+            f"{'long and short' if metrics.get('allow_short') else 'long only'}"
+        )
+
+    @admin.display(description="equity curve")
+    def equity_chart(self, result):
+        curve = (result.metrics or {}).get("equity_curve") or []
+        chart = PriceChart(title=f"{result.symbol}: equity", labels=[t[:10] for t, _ in curve],
+                           close=[v for _, v in curve], lines={})  # fmt: skip
+        return format_html('<div class="price-chart"><canvas data-chart-id="equity-{}"></canvas>'
+                           "</div>{}", result.pk, chart.script(f"equity-{result.pk}"))  # fmt: skip
+
+    @admin.display(description="trades on the price")
+    def trades_chart(self, result):
+        from types import SimpleNamespace
+
+        code = Code.objects.filter(symbol=result.symbol).order_by("id").first()
+        documents = {} if code is None else stored_bars_documents(
+            codes=[code], timeframe="1Day", last=100_000, start=result.period_start,
+            end=result.period_end,
+        )  # fmt: skip
+        if code is None or code.pk not in documents:
+            return "no stored daily bars of the period"
+        marks = []
+        for trade in result.trades.order_by("entry_time"):
+            opening = "buy" if trade.side == "long" else "sell"
+            closing = "sell" if trade.side == "long" else "buy"
+            marks.append(SimpleNamespace(pk=trade.pk, type=opening, created_at=trade.entry_time,
+                                         current_price=trade.entry_price))  # fmt: skip
+            if trade.exit_time is not None and trade.exit_reason != "open at the end":
+                marks.append(SimpleNamespace(pk=trade.pk, type=closing, created_at=trade.exit_time,
+                                             current_price=trade.exit_price))  # fmt: skip
+        chart = document_chart(documents[code.pk], title=f"{result.symbol}: trades (#trade id)",
+                               decisions=marks)  # fmt: skip
+        return format_html('<div class="price-chart"><canvas data-chart-id="trades-{}"></canvas>'
+                           "</div>{}", result.pk, chart.script(f"trades-{result.pk}"))  # fmt: skip
+
+    @admin.action(description="Compare side by side")
+    def compare(self, request, queryset):
+        results = list(queryset.select_related("strategy").order_by("-created_at", "-id")[:12])
+        rows = [
+            ("strategy", [r.strategy for r in results]),
+            ("symbol", [r.symbol for r in results]),
+            ("period", [f"{r.period_start:%Y-%m-%d} - {r.period_end:%Y-%m-%d}" for r in results]),
+            ("trades", [r.total_trades for r in results]),
+            ("win rate", [self.win_rate_shown(r) for r in results]),
+            ("profit factor", [self.profit_factor_shown(r) for r in results]),
+            ("P&L", [self._figure(r.total_pnl) for r in results]),
+            ("return", [self.return_shown(r) for r in results]),
+            ("Sharpe", [self.sharpe_shown(r) for r in results]),
+            ("max drawdown", [self.drawdown_shown(r) for r in results]),
+            ("settings", [self.settings_shown(r) for r in results]),
+        ]
+        return TemplateResponse(request, "admin/workflows/strategyproberesult/compare.html", {
+            **self.admin_site.each_context(request), "title": "Backtests side by side",
+            "results": results, "rows": rows, "opts": self.model._meta,
+        })  # fmt: skip

@@ -187,3 +187,70 @@ class WorkflowMetrics(models.Model):
 
     def __str__(self):
         return f"{self.workflow_id} {self.date}"
+
+
+class StrategyProbeResult(models.Model):
+    """One code's outcome in a backtest run (seed 004's strategy_probe_results): the run's
+    strategy (our ``strategy``, seed 004's probe catalog), its statistics and, in
+    ``metrics``, the return, the equity curve and the run's settings."""
+
+    id = models.BigAutoField(primary_key=True)
+    run_id = models.CharField(max_length=50, db_index=True)
+    symbol = models.CharField(max_length=20)
+    strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.CASCADE, related_name="probe_results"
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    open_day = models.DateField(help_text="The first trading day of the period")
+    total_trades = models.IntegerField(default=0)
+    win_rate = models.FloatField(null=True, blank=True, help_text="Winning trades, %")
+    profit_factor = models.FloatField(null=True, blank=True)
+    total_pnl = models.FloatField(default=0)
+    max_drawdown = models.FloatField(null=True, blank=True, help_text="Largest fall from a peak, %")
+    sharpe_ratio = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "strategy_probe_results"
+        verbose_name = "backtest result"
+        indexes = [
+            models.Index(fields=["open_day"], name="ix_probe_results_open_day"),
+            models.Index(fields=["strategy", "-created_at"], name="ix_probe_results_strategy"),
+        ]
+
+    def __str__(self):
+        return f"{self.run_id} {self.symbol}"
+
+
+class StrategyProbeTrade(models.Model):
+    """One round trip of a backtest (seed 004's strategy_probe_trades)."""
+
+    id = models.BigAutoField(primary_key=True)
+    result = models.ForeignKey(StrategyProbeResult, on_delete=models.CASCADE, related_name="trades")
+    symbol = models.CharField(max_length=20)
+    side = models.CharField(max_length=10)
+    entry_time = models.DateTimeField()
+    exit_time = models.DateTimeField(null=True, blank=True)
+    entry_price = models.FloatField()
+    exit_price = models.FloatField(null=True, blank=True)
+    quantity = models.FloatField()
+    pnl = models.FloatField(null=True, blank=True)
+    return_pct = models.FloatField(null=True, blank=True)
+    exit_reason = models.CharField(max_length=50, blank=True, default="")
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "strategy_probe_trades"
+        verbose_name = "backtest trade"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(side__in=["long", "short"]), name="ck_probe_trades_side"
+            )
+        ]
+        indexes = [models.Index(fields=["result", "entry_time"], name="ix_probe_trades_result")]
+
+    def __str__(self):
+        return f"{self.side} {self.quantity:g} {self.symbol} at {self.entry_price:g}"

@@ -74,3 +74,20 @@ def token_usage(*, since=None, until=None):
         .annotate(messages=Count("id"), tokens_used=Sum("tokens_used"))
         .order_by("-day", "llm_model")
     )
+
+
+def probe_results_list():
+    """Backtest results, newest first, without the (long) equity curve of each."""
+    from .models import StrategyProbeResult
+
+    return StrategyProbeResult.objects.order_by("-created_at", "-id")
+
+
+def probe_result_detail():
+    from django.db.models import Prefetch
+
+    from .models import StrategyProbeResult, StrategyProbeTrade
+
+    return StrategyProbeResult.objects.prefetch_related(
+        Prefetch("trades", queryset=StrategyProbeTrade.objects.order_by("entry_time", "id"))
+    )

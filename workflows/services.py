@@ -23,6 +23,7 @@ from strategies.services import strategy_pause
 from tradingsite.exceptions import ApplicationError, ServiceUnavailable, delete_or_refuse
 from tradingsite.names import copy_name
 
+from .backtest import BacktestSettings, backtest_run
 from .engine import (
     error_name,
     param_value_errors,
@@ -591,3 +592,85 @@ def execution_logs_purge(*, now=None, days=None, batch=500):
                 executions, before.isoformat(), lines)  # fmt: skip
     return {"execution_logs_deleted": executions, "log_lines_deleted": lines,
             "before": before.isoformat()}  # fmt: skip
+
+
+# --- Backtests -----------------------------------------------------------------------------
+
+BACKTEST_COMMISSIONS = ("ib_fixed", "none")
+
+
+def _day(value, field):
+    if isinstance(value, datetime):
+        return value.date()
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value
+    try:
+        return datetime.strptime(str(value).strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise ApplicationError(
+            f"{field}: {str(value)[:40]!r} is not a date.", extra={field: "use YYYY-MM-DD"}
+        ) from None
+
+
+def backtest_settings(*, start, end, commission="ib_fixed", slippage_bps="0", allow_short=False):
+    """A backtest's settings from what a person typed: the period from the start of ``start``
+    to the end of ``end`` (days, UTC), IB's fixed commissions or none, slippage in basis
+    points (0 to 1000). A bad value is refused naming its field."""
+    from decimal import Decimal, InvalidOperation
+
+    first, last = _day(start, "from"), _day(end, "to")
+    if last < first:
+        raise ApplicationError(
+            "The period ends before it starts.", extra={"to": "on or after from"}
+        )
+    if commission not in BACKTEST_COMMISSIONS:
+        raise ApplicationError(
+            "Unknown commission.", extra={"commission": f"one of {', '.join(BACKTEST_COMMISSIONS)}"}
+        )
+    try:
+        slippage = Decimal(str(slippage_bps))
+    except (InvalidOperation, ValueError):
+        slippage = None
+    if slippage is None or not slippage.is_finite() or not 0 <= slippage <= 1000:
+        raise ApplicationError(
+            "Bad slippage.", extra={"slippage_bps": "a number of basis points from 0 to 1000"}
+        )
+    return BacktestSettings(
+        start=datetime.combine(first, time(), tzinfo=UTC),
+        end=datetime.combine(last, time(23, 59, 59), tzinfo=UTC),
+        commission=commission,
+        slippage_bps=slippage,
+        allow_short=bool(allow_short),
+    )
+
+
+def backtest_execute(*, strategy, settings, progress=None):
+    """Backtest ``strategy`` here and store its results (``workflows.backtest``)."""
+    return backtest_run(strategy=strategy, settings=settings, progress=progress)
+
+
+def backtest_start(*, strategy, settings):
+    """Queue a backtest for a worker (after this commits); returns its Celery task id."""
+    from .tasks import backtest_task  # the task's module imports these services (see above)
+
+    task_id = str(uuid.uuid4())
+    arguments = {
+        "strategy_id": strategy.pk,
+        "start": settings.start.date().isoformat(),
+        "end": settings.end.date().isoformat(),
+        "commission": settings.commission,
+        "slippage_bps": str(settings.slippage_bps),
+        "allow_short": settings.allow_short,
+    }
+
+    def enqueue():
+        try:
+            backtest_task.apply_async(kwargs=arguments, task_id=task_id)
+        except KombuOperationalError as exc:
+            raise ServiceUnavailable(
+                f"The task queue cannot be reached ({exc}); the backtest was not started.",
+                extra={"queue": str(exc)},
+            ) from None
+
+    transaction.on_commit(enqueue)
+    return task_id

@@ -11,6 +11,8 @@ from strategies.models import Strategy
 
 from .models import Workflow, WorkflowExecution
 from .services import (
+    backtest_execute,
+    backtest_settings,
     execution_record,
     execution_run,
     execution_stop,
@@ -96,6 +98,24 @@ def workflow_metrics_task(day=None):
         timezone.now().date() - timedelta(days=1), timezone.now().date()
     ]  # fmt: skip
     return sum(len(workflow_metrics_compute(day=d)) for d in days)
+
+
+@shared_task(bind=True, name="workflows.tasks.backtest_task")
+def backtest_task(self, strategy_id, start, end, commission="ib_fixed", slippage_bps="0",
+                  allow_short=False):  # fmt: skip
+    """Backtest a strategy; its progress (bars done of the total) is the task's state."""
+    strategy = Strategy.objects.select_related("workflow").get(pk=strategy_id)
+    settings = backtest_settings(start=start, end=end, commission=commission,
+                                 slippage_bps=slippage_bps, allow_short=allow_short)  # fmt: skip
+
+    def progress(done, total):
+        if self.request.id:
+            meta = {"bars_done": done, "bars": total, "percent": round(100 * done / total)}
+            self.update_state(state="PROGRESS", meta=meta)
+
+    outcome = backtest_execute(strategy=strategy, settings=settings, progress=progress)
+    return {"run_id": outcome.run_id, "result_ids": [r.pk for r in outcome.results],
+            "final_equity": str(outcome.final_equity), "failures": outcome.failures}  # fmt: skip
 
 
 @shared_task

@@ -13,8 +13,13 @@ from tradingsite.api.pagination import NewestFirstCursorPagination
 from tradingsite.api.parsers import JSONParser
 from tradingsite.api.schema import BROKER_ERRORS
 from tradingsite.api.views import ShapedMixin, ValuesListMixin
-from workflows.api.serializers import ExecutionStartedSerializer, RunSerializer
-from workflows.api.views import RUN_DESCRIPTION, execution_started
+from workflows.api.serializers import (
+    BacktestRequestSerializer,
+    BacktestStartedSerializer,
+    ExecutionStartedSerializer,
+    RunSerializer,
+)
+from workflows.api.views import RUN_DESCRIPTION, backtest_started, execution_started
 from workflows.services import strategy_clone, strategy_create, strategy_resume, strategy_update
 
 from .filters import DecisionFilter, StrategyFilter
@@ -98,6 +103,19 @@ class StrategyViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
         running.is_valid(raise_exception=True)
         return execution_started(strategy=strategy, workflow=strategy.workflow,
                                  **running.validated_data)  # fmt: skip
+
+    @extend_schema(
+        summary="Backtest the strategy's own workflow over the bar store (a Celery task)",
+        description=(
+            "Queues the backtest; follow it at status_url (state, progress), then read its "
+            "results at /api/backtests/?run_id=RUN_ID."
+        ),
+        request=BacktestRequestSerializer,
+        responses={202: BacktestStartedSerializer},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def backtest(self, request, pk=None):
+        return backtest_started(strategy=self.get_object(), data=request.data)
 
 
 @extend_schema_view(

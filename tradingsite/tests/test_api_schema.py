@@ -44,6 +44,7 @@ from tradingsite.testing.factories import (
     make_fill,
 )
 from tradingsite.testing.hostile import JSON_TEXTS, QUERY_VALUES
+from workflows.tests.test_backtest_api import probe_result
 
 BASE_URL = "https://localhost"  # https: the site redirects plain http unless DEBUG
 EXAMPLES_PER_OPERATION = 20
@@ -126,6 +127,7 @@ def stored_ids(db):
         "workflow-metrics": WorkflowMetricsFactory().pk,
         "market-data": MarketDataFactory().pk,
         "performance": performance_snapshot(strategy=decision.strategy).pk,
+        "backtests": probe_result().pk,
         "trading-actions": TradingAction.objects.create(kind="resume", user="fuzz").pk,
         "trading-sessions": TradingSession.objects.create(
             session_name="fuzz", trading_mode="paper", is_active=False

@@ -3,6 +3,7 @@ from django_filters import rest_framework as filters
 from tradingsite.api.filters import FilterSet, IdFilter, date_range, datetime_range
 from workflows.models import (
     ExecutionStatus,
+    StrategyProbeResult,
     Workflow,
     WorkflowExecution,
     WorkflowMetrics,
@@ -44,4 +45,25 @@ class WorkflowMetricsFilter(FilterSet):
 
     class Meta:
         model = WorkflowMetrics
+        fields = []
+
+
+class ProbeResultFilter(FilterSet):
+    id = IdFilter()
+    run_id = filters.CharFilter()
+    symbol = filters.CharFilter(lookup_expr="iexact")
+    strategy_id = IdFilter(field_name="strategy")
+    open_day_after, open_day_before = date_range("open_day")
+    period_start_after, period_start_before = datetime_range("period_start")
+    period_end_after, period_end_before = datetime_range("period_end")
+    created_after, created_before = datetime_range("created_at")
+    total_trades = filters.NumberFilter()
+    win_rate = filters.NumberFilter()
+    profit_factor = filters.NumberFilter()
+    total_pnl = filters.NumberFilter()
+    max_drawdown = filters.NumberFilter()
+    sharpe_ratio = filters.NumberFilter()
+
+    class Meta:
+        model = StrategyProbeResult
         fields = []

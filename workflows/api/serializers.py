@@ -5,6 +5,8 @@ from tradingsite.api.fields import JSONListField, JSONObjectField
 from tradingsite.api.serializers import ModelSerializer
 from workflows.models import (
     AgentConversation,
+    StrategyProbeResult,
+    StrategyProbeTrade,
     Workflow,
     WorkflowExecution,
     WorkflowMetrics,
@@ -153,3 +155,62 @@ class AgentUsageQuerySerializer(serializers.Serializer):
         if "since" in attrs and "until" in attrs and attrs["since"] > attrs["until"]:
             raise serializers.ValidationError({"until": "Must not be before since."})
         return attrs
+
+
+class BacktestRequestSerializer(serializers.Serializer):
+    """A backtest's period and settings (``from`` and ``to`` are days, UTC)."""
+
+    commission = serializers.ChoiceField(choices=["ib_fixed", "none"], default="ib_fixed")
+    slippage_bps = serializers.DecimalField(
+        max_digits=7, decimal_places=2, min_value=0, max_value=1000, default=0
+    )
+    allow_short = serializers.BooleanField(default=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField(help_text="first day, YYYY-MM-DD")
+        fields["to"] = serializers.DateField(help_text="last day, YYYY-MM-DD")
+        return fields
+
+
+class BacktestStartedSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+class BacktestTaskSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    state = serializers.CharField(help_text="PENDING, PROGRESS, SUCCESS or FAILURE")
+    progress = serializers.DictField(allow_null=True)
+    run_id = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class ProbeTradeSerializer(ModelSerializer):
+    class Meta:
+        model = StrategyProbeTrade
+        fields = [
+            "id", "result_id", "symbol", "side", "entry_time", "exit_time", "entry_price",
+            "exit_price", "quantity", "pnl", "return_pct", "exit_reason", "metrics",
+            "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ProbeResultSerializer(ModelSerializer):
+    class Meta:
+        model = StrategyProbeResult
+        fields = [
+            "id", "run_id", "symbol", "strategy_id", "period_start", "period_end", "open_day",
+            "total_trades", "win_rate", "profit_factor", "total_pnl", "max_drawdown",
+            "sharpe_ratio", "metrics", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ProbeResultDetailSerializer(ProbeResultSerializer):
+    trades = ProbeTradeSerializer(many=True, read_only=True)
+
+    class Meta(ProbeResultSerializer.Meta):
+        fields = [*ProbeResultSerializer.Meta.fields, "trades"]
+        read_only_fields = fields

@@ -9,14 +9,18 @@ from tradingsite.api.pagination import NewestIdFirstCursorPagination, TimelineCu
 from tradingsite.api.views import ShapedMixin, ValuesListMixin
 from workflows import selectors, services
 
-from .filters import ExecutionFilter, WorkflowFilter, WorkflowMetricsFilter
+from .filters import ExecutionFilter, ProbeResultFilter, WorkflowFilter, WorkflowMetricsFilter
 from .serializers import (
     AgentMessageSerializer,
     AgentPerformanceSerializer,
     AgentUsageQuerySerializer,
     AgentUsageSerializer,
+    BacktestRequestSerializer,
+    BacktestTaskSerializer,
     ExecutionSerializer,
     ExecutionStartedSerializer,
+    ProbeResultDetailSerializer,
+    ProbeResultSerializer,
     WorkflowMetricsSerializer,
     WorkflowRevertSerializer,
     WorkflowRunSerializer,
@@ -218,3 +222,57 @@ class AgentUsageView(APIView):
         query.is_valid(raise_exception=True)
         rows = selectors.token_usage(**query.validated_data)
         return Response(AgentUsageSerializer(rows, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List backtest results (one per code of a run), newest first"),
+    retrieve=extend_schema(summary="One backtest result with its trades"),
+)
+class ProbeResultViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
+    """Seed 004's strategy_probe_results: a backtest run's statistics per code."""
+
+    filterset_class = ProbeResultFilter
+
+    def get_serializer_class(self):
+        return ProbeResultDetailSerializer if self.action == "retrieve" else ProbeResultSerializer
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return selectors.probe_result_detail()
+        return selectors.probe_results_list()
+
+
+def backtest_started(*, strategy, data):
+    """Validate a backtest request and queue it: 202 with the task to follow."""
+    request = BacktestRequestSerializer(data=data)
+    request.is_valid(raise_exception=True)
+    values = request.validated_data
+    settings = services.backtest_settings(
+        start=values["from"], end=values["to"], commission=values["commission"],
+        slippage_bps=values["slippage_bps"], allow_short=values["allow_short"],
+    )  # fmt: skip
+    task_id = services.backtest_start(strategy=strategy, settings=settings)
+    url = reverse("api:backtest-task", kwargs={"task_id": task_id})
+    return Response({"task_id": task_id, "status_url": url}, status=status.HTTP_202_ACCEPTED)
+
+
+class BacktestTaskView(APIView):
+    """Where a queued backtest stands: its Celery state and progress, and its run id once
+    done (its results: ``/api/backtests/?run_id=...``)."""
+
+    @extend_schema(summary="A backtest's progress", responses=BacktestTaskSerializer)
+    def get(self, request, task_id):
+        from celery.result import AsyncResult
+
+        result = AsyncResult(task_id)
+        state, info = result.state, result.info
+        body = {"task_id": task_id, "state": state, "progress": None, "run_id": None,
+                "error": None}  # fmt: skip
+        if state == "PROGRESS" and isinstance(info, dict):
+            body["progress"] = info
+        elif state == "SUCCESS" and isinstance(info, dict):
+            body["run_id"] = info.get("run_id")
+            body["progress"] = {"percent": 100}
+        elif state == "FAILURE":
+            body["error"] = str(info)
+        return Response(body)

@@ -13,11 +13,16 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from marketdata.services import market_data_get, price_now
 from orders.selectors import account_summary
+from orders.services import bracket_place, position_exit
+from strategies.risk import risk_check
+from strategies.services import decision_record
 from tradingsite.broker import BrokerError
 from tradingsite.celery import app as celery_app
 from tradingsite.exceptions import ApplicationError
 
+from ..charts import chart_render
 from ..models import AgentConversation, ExecutionStatus, WorkflowExecution
 from ..templates import strategy_steps
 from .locks import RunLockLost, Start, run_lock_drop, strategy_run_lock
@@ -84,6 +89,31 @@ class Run:
         if self._account is None:
             self._account = account_summary()
         return self._account
+
+    # --- the outside world, as the steps reach it (a backtest's run replaces each) --------
+    def market_data(self, *, code, period, bar, on_wait=None):
+        return market_data_get(code=code, period=period, bar=bar, on_wait=on_wait)
+
+    def price_now(self, *, code):
+        return price_now(code=code)
+
+    def decision_record(self, **fields):
+        return decision_record(**fields)
+
+    def risk_check(self, **arguments):
+        return risk_check(**arguments)
+
+    def bracket_place(self, **arguments):
+        return bracket_place(**arguments)
+
+    def position_exit(self, **arguments):
+        return position_exit(**arguments)
+
+    def chart_render(self, **arguments):
+        return chart_render(execution_id=self.execution.pk, **arguments)
+
+    def sleep(self, seconds):
+        time.sleep(seconds)
 
     def log(self, message, *, level="info", symbol=None, step=None):
         entry = {"time": timezone.now().isoformat(), "level": level, "message": message}

@@ -15,16 +15,12 @@ from decimal import Decimal, InvalidOperation
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from marketdata.services import market_data_get, price_now
-from orders.services import bracket_place, position_exit
-from strategies.risk import CLOSE, risk_check
-from strategies.services import decision_record
+from strategies.risk import CLOSE
 from tradingsite.broker import BrokerError
 from tradingsite.broker.vocabulary import bar_error, history_error, period_error
 from tradingsite.exceptions import ApplicationError
 from tradingsite.money import decision_r_text, percent_text, price_text
 
-from ..charts import chart_render
 from .locks import LOCK_SECONDS
 from .params import is_placeholder
 
@@ -172,11 +168,11 @@ class FetchData(Step):
                 step=self.type,
             )
 
-        row = market_data_get(
+        row = run.market_data(
             code=symbol.code, period=config["period"], bar=config["bar"], on_wait=waiting
         )
         symbol.timeframes[config["bar"]] = row.data
-        source = "cache" if row.served_from_cache else "IB"
+        source = "cache" if row.served_from_cache else getattr(row, "source", "IB")
         if getattr(row, "fetched_meanwhile", False):
             source = "IB, asked by another run at the same time"
         closes = row.data["bars"]["close"]
@@ -195,10 +191,12 @@ class GenerateChart(Step):
 
     def run(self, run, symbol, config):
         for bar, document in symbol.timeframes.items():
-            path = chart_render(
-                execution_id=run.execution.pk, symbol=symbol.name, bar=bar,
-                document=document, indicators=config.get("indicators"),
+            path = run.chart_render(
+                symbol=symbol.name, bar=bar, document=document,
+                indicators=config.get("indicators"),
             )  # fmt: skip
+            if path is None:  # a backtest draws no chart at each bar
+                continue
             run.charts.append({"symbol": symbol.name, "bar": bar, "path": path})
             self.log(run, symbol, f"chart {path}")
 
@@ -294,6 +292,60 @@ class Consolidate(Step):
         self.log(run, symbol, f"consolidated {len(parts)} analyses")
 
 
+def _mean(values):
+    return sum(values) / len(values)
+
+
+def _fraction(value):
+    return number_error(value, minimum=Decimal("0.001"), maximum=Decimal("0.99"))
+
+
+@register
+class SmaCross(Step):
+    """Rules only, no model: a buy when the fast simple moving average of the closes crosses
+    above the slow one, a sell when it crosses below (as backtesting.py's ``crossover``: on
+    the other side at the bar before, strictly across at this one), else a hold. Its target
+    and stop (``target_pct``, ``stop_pct`` from the close) are what the risk gate sizes by."""
+
+    type = "sma_cross"
+    fields = {
+        "fast": (True, lambda v: number_error(v, minimum=1, maximum=1000, integer=True)),
+        "slow": (True, lambda v: number_error(v, minimum=2, maximum=1000, integer=True)),
+        "bar": (False, bar_error),
+        "target_pct": (False, _fraction),
+        "stop_pct": (False, _fraction),
+    }
+    needs_decision_path = True
+
+    def run(self, run, symbol, config):
+        bar = config.get("bar") or next(iter(symbol.timeframes), None)
+        if bar not in symbol.timeframes:
+            raise_missing(self.type, f"a fetch_data step of {bar or 'some'} bars")
+        closes = symbol.timeframes[bar]["bars"]["close"]
+        fast, slow = int(config["fast"]), int(config["slow"])
+        kind, note = "hold", f"fewer than {max(fast, slow) + 1} bars"
+        if len(closes) > max(fast, slow):
+            fast_now, fast_before = _mean(closes[-fast:]), _mean(closes[-fast - 1 : -1])
+            slow_now, slow_before = _mean(closes[-slow:]), _mean(closes[-slow - 1 : -1])
+            if fast_before < slow_before and fast_now > slow_now:
+                kind, note = "buy", "crossed above"
+            elif slow_before < fast_before and slow_now > fast_now:
+                kind, note = "sell", "crossed below"
+            else:
+                kind, note = "hold", "above" if fast_now > slow_now else "not above"
+        close = Decimal(str(closes[-1]))
+        target = Decimal(str(config.get("target_pct", "0.10")))
+        stop = Decimal(str(config.get("stop_pct", "0.05")))
+        direction = -1 if kind == "sell" else 1
+        symbol.proposal = {
+            "type": kind,
+            "current_price": close,
+            "target_price": close * (1 + direction * target) if kind != "hold" else None,
+            "stop_loss": close * (1 - direction * stop) if kind != "hold" else None,
+            "analysis": f"SMA({fast}) {note} SMA({slow}) at {closes[-1]}",
+        }
+
+
 # How far a proposed buy or sell price may be from IB's price when it is decided.
 PRICE_TOLERANCE = Decimal("0.02")
 
@@ -318,7 +370,7 @@ def _price_gap(proposal, live):
 def _live_price(step, run, symbol):
     """IB's price of the symbol now (a PriceReport), or None with the symbol halted."""
     try:
-        return price_now(code=symbol.code)
+        return run.price_now(code=symbol.code)
     except (BrokerError, ApplicationError) as exc:
         reason = getattr(exc, "extra", {}).get("price") or str(exc)
         symbol.halted = f"no live price from IB ({reason})"
@@ -341,8 +393,6 @@ class Decide(Step):
     needs_decision_path = True
 
     def run(self, run, symbol, config):
-        from ..agents.analyze import rules_decision  # where it runs: AutoGen is slow to import
-
         proposal = symbol.proposal
         if proposal is None and symbol.unparsed:
             # A model was asked and its answer could not be read: no decision, so no order.
@@ -354,6 +404,9 @@ class Decide(Step):
                              error="; ".join(symbol.unparsed))  # fmt: skip
             return
         if proposal is None:
+            # Where it runs, and only then: AutoGen is slow to import (a rules step proposes).
+            from ..agents.analyze import rules_decision
+
             proposal = rules_decision(symbol.name, symbol.timeframes)
             self.log(run, symbol, "no model proposal: the indicator rules decide")
         price, live = {"current_price": proposal["current_price"]}, None
@@ -370,7 +423,7 @@ class Decide(Step):
                 return
             price = {"current_price": live.price, "price_at": live.time,
                      "proposed_price": proposal["current_price"]}  # fmt: skip
-        symbol.decision = decision_record(
+        symbol.decision = run.decision_record(
             code=symbol.code,
             strategy=run.strategy,
             type=proposal["type"],
@@ -411,8 +464,11 @@ class ValidateRisk(Step):
     def run(self, run, symbol, config):
         if symbol.decision is None:
             raise_missing(self.type, "a decide step")
-        atr = _last_atr(symbol)
-        symbol.risk = risk_check(
+        # The ATR places a stop only for a decision without one.
+        decision = symbol.decision
+        needs_atr = decision.type in ("buy", "sell") and decision.stop_loss is None
+        atr = _last_atr(symbol) if needs_atr else None
+        symbol.risk = run.risk_check(
             decision=symbol.decision, strategy=run.strategy, params=run.params, overrides=config,
             atr=atr, account=run.account,
         )  # fmt: skip
@@ -454,14 +510,14 @@ class PlaceOrder(Step):
             self.log(run, symbol, f"dry run: skipped {what}")
             return
         if risk.intent == CLOSE:
-            exits = position_exit(code=symbol.code, order_type=order_type, price=price, tif=tif,
-                                  decision=symbol.decision)  # fmt: skip
+            exits = run.position_exit(code=symbol.code, order_type=order_type, price=price,
+                                      tif=tif, decision=symbol.decision)  # fmt: skip
             symbol.order = exits[0]
             placed = ", ".join(f"{o.pk} (IB order {o.ibkr_order_id})" for o in exits)
             message = (f"exit {what} placed: order {placed}; the position's bracket children "
                        "are cancelled by IB as it fills")  # fmt: skip
         else:
-            symbol.order = bracket_place(
+            symbol.order = run.bracket_place(
                 decision=symbol.decision, side=risk.side, quantity=risk.quantity,
                 entry_price=risk.entry, target_price=risk.target_price,
                 stop_loss=risk.stop_loss, entry_type=order_type, tif=tif,
@@ -493,7 +549,7 @@ class Wait(Step):
         seconds = float(config["seconds"])
         if seconds:
             self.log(run, None, f"waiting {seconds:g}s before the next code")
-            time.sleep(seconds)
+            run.sleep(seconds)
 
 
 def raise_missing(step_type, what):
@@ -554,7 +610,7 @@ def _record_unusable(step, run, symbol, *, status, error):
     shortest timeframe, with its status, the reason and the model's last answer."""
     from ..agents.team import market_snapshots  # where it runs: AutoGen is slow to import
 
-    symbol.decision = decision_record(
+    symbol.decision = run.decision_record(
         code=symbol.code, strategy=run.strategy, type="hold",
         current_price=Decimal(str(round(market_snapshots(symbol.timeframes)[0]["close"], 4))),
         analysis_text=symbol.unparsed_reply or "", workflow_execution=run.execution,
