@@ -1,11 +1,13 @@
 """The gap-only sync of the bar store from the loopback gateway, counting what IB was asked."""
 
+import math
 import socket
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from ibgateway.sessions import is_session
 from marketdata.bar_store import bars_sync, bars_sync_all
 from marketdata.models import DataSyncLog, OhlcvBar
 from marketdata.services import code_resolve, market_data_get
@@ -19,8 +21,13 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 @pytest.fixture
 def market_now(pinned_market_date):
-    """The gateway's moment: the pinned market date at 17:00 New York, after the close."""
-    return datetime.combine(pinned_market_date, time(17), tzinfo=NEW_YORK)
+    """17:00 New York, after the close, of the last session on or before the pinned market
+    date (a weekend or holiday date has no session of its own: the store ends at the one
+    before it, and a sync then would ask for the days since)."""
+    day = pinned_market_date
+    while not is_session(day):
+        day -= timedelta(days=1)
+    return datetime.combine(day, time(17), tzinfo=NEW_YORK)
 
 
 def stored(code, timeframe="1Day"):
@@ -117,8 +124,10 @@ def test_an_interrupted_sync_keeps_what_it_got_and_the_next_resumes_without_dupl
 
     resumed = bars_sync(code=code, timeframe="1Day", now=market_now)
 
-    # Only what came after the kept bars is asked for (three years, in yearly chunks).
-    assert len(gateway.history_requests) == 3
+    # Only what came after the kept bars is asked for, in chunks of at most 365 days (three
+    # or four, as the pinned date falls): from the day after the last kept bar up to now.
+    after = kept[-1] + timedelta(days=1)
+    assert len(gateway.history_requests) == math.ceil((market_now - after) / timedelta(days=365))
     final = timestamps(code)
     assert final[: len(kept)] == kept
     assert len(final) == len(set(final)) == resumed.total_bars > 1200
