@@ -742,15 +742,13 @@ def bracket_place(*, decision, side, quantity, entry_price, target_price, stop_l
     return entry
 
 
-def price_tick(*, code, price):
-    """IB's smallest step of a limit price for ``code`` at ``price`` (``money.price_step``)."""
-    return price_step(sec_type=code.sec_type, currency=code.currency, price=price)
-
-
 def _on_tick(price, *, side, code, rounded, field="price"):
     """A price on IB's steps: a decision's is rounded so that it never pays more (a buy
     rounds down, a sell up); a price someone typed is refused, naming the step."""
-    tick = None if price is None else price_tick(code=code, price=price)
+    tick = (
+        None if price is None
+        else price_step(sec_type=code.sec_type, currency=code.currency, price=price)
+    )  # fmt: skip
     if tick is None or price % tick == 0:
         return price
     if not rounded:

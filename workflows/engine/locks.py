@@ -104,10 +104,20 @@ def owner_gone(owner):
     return None
 
 
+# A Redis that accepts and never answers (a hung host, a full network buffer) must not hang
+# a run at its lock: past these the call raises, and the run ends saying why.
+REDIS_CONNECT_TIMEOUT = 3
+REDIS_TIMEOUT = 5
+
+
 def _redis():
     import redis
 
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_TIMEOUT,
+    )
 
 
 def run_lock_key(strategy_id):

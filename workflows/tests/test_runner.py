@@ -292,6 +292,51 @@ def test_an_overlapping_run_is_skipped_and_logged():
     assert not Decision.objects.exists()
 
 
+@pytest.fixture
+def silent_redis(settings, monkeypatch):
+    """A Redis that accepts connections and never answers: the run lock's home hung."""
+    import socket
+
+    from workflows.engine import locks
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    settings.REDIS_URL = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    monkeypatch.setattr(locks, "REDIS_TIMEOUT", 0.5)
+    yield accepted
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_a_run_lock_redis_that_never_answers_fails_the_run_unstarted_saying_why(silent_redis):
+    strategy = cached_strategy({"UPCO": "up"})
+    execution = execution_prepare(strategy=strategy)
+
+    execution = execution_run(execution_id=execution.pk)
+
+    assert silent_redis, "the run did ask the silent Redis for its lock"
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error_message.startswith(
+        "Not started: the strategy's run lock could not be taken (TimeoutError"
+    )
+    assert execution.started_at is None and not Decision.objects.exists()
+
+
 def test_a_redelivered_run_is_not_resumed_and_orphans_are_swept():
     strategy = cached_strategy({"UPCO": "up"})
     execution = execution_prepare(strategy=strategy)
