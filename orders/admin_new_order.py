@@ -1,5 +1,5 @@
 """The admin's "New order" form: a manual order placed from the screen through the same service
-and risk limits as the API's (``orders.services.manual_order_place``).
+and risk limits as the API's (``orders.services.order_place_manual``).
 
 The symbol is searched as it is typed (the codes' autocomplete). In paper mode the order goes
 on "Place order"; in live mode a second screen repeats the order in words and it goes only on
@@ -21,7 +21,7 @@ from tradingsite.exceptions import ApplicationError
 from tradingsite.money import price_text, quantity_text
 
 from .models import Order, OrderSide, OrderType, TimeInForce
-from .services import manual_order_place
+from .services import order_place_manual
 
 
 class NewOrderForm(forms.Form):
@@ -86,7 +86,7 @@ def new_order_view(model_admin, request):
             confirming = True  # the second screen: the same form, hidden, and "Confirm"
         else:
             try:
-                order = manual_order_place(**form.placed_fields())
+                order = order_place_manual(**form.placed_fields())
             except ApplicationError as refused:
                 for field, reason in (refused.extra or {None: ""}).items():
                     field = {"code_id": "code"}.get(field, field)

@@ -622,7 +622,7 @@ def stop_side_check(*, code, side, stop_price, market):
         )  # fmt: skip
 
 
-def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=None,
+def order_place_manual(*, code, side, quantity, order_type=OrderType.LMT, price=None,
                        tif=TimeInForce.DAY, stop_price=None, trailing_amount=None,
                        trailing_percent=None, broker=None):  # fmt: skip
     """Place an order that no decision stands behind (the API's manual orders).

@@ -49,7 +49,7 @@ class OrderSerializer(ModelSerializer):
 class OrderPlaceSerializer(serializers.Serializer):
     """A manual order: it goes to the broker at once, with no decision behind it.
 
-    ``orders.services.manual_order_place`` applies the risk limits a workflow's orders pass
+    ``orders.services.order_place_manual`` applies the risk limits a workflow's orders pass
     (see ``orders.limits.manual_order_check``).
     """
 
