@@ -1146,11 +1146,10 @@ class OrderEventListener:
 CENTS = Decimal("0.01")
 
 
-def trading_session_start(*, session_name, trading_mode=None, starting_balance=None,
-                          notes="", broker=None):  # fmt: skip
-    """Start a session in ``trading_mode`` (the site's by default). Refused while another is
-    active in that mode. Its starting balance is the one given, else IB's net liquidation
-    when the gateway answers, else empty."""
+def trading_session_start_check(*, session_name, trading_mode=None):
+    """What starting a session is refused for (an unknown mode, no name, another session
+    active in that mode), so that a form can show it at its field; returns the mode (the
+    site's by default)."""
     trading_mode = trading_mode or settings.TRADING_MODE
     if trading_mode not in TradingMode.values:
         raise ApplicationError(
@@ -1166,6 +1165,15 @@ def trading_session_start(*, session_name, trading_mode=None, starting_balance=N
             extra={"trading_mode": f"End session {active.pk} ({active.session_name}) first: "
                                    "one active session per trading mode."},
         )  # fmt: skip
+    return trading_mode
+
+
+def trading_session_start(*, session_name, trading_mode=None, starting_balance=None,
+                          notes="", broker=None):  # fmt: skip
+    """Start a session in ``trading_mode`` (the site's by default). Refused while another is
+    active in that mode (``trading_session_start_check``). Its starting balance is the one
+    given, else IB's net liquidation when the gateway answers, else empty."""
+    trading_mode = trading_session_start_check(session_name=session_name, trading_mode=trading_mode)
     if starting_balance is None:
         try:
             starting_balance = account_summary(broker=broker).net_liquidation

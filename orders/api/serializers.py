@@ -49,11 +49,13 @@ class OrderSerializer(ModelSerializer):
 class OrderPlaceSerializer(serializers.Serializer):
     """A manual order: it goes to the broker at once, with no decision behind it.
 
-    Only the fields' types here: ``orders.services.order_place_manual`` checks the rest (the
-    prices each order type needs, positive, whole shares, a stop's side of the market) and the
-    risk limits a workflow's orders pass, each refusal naming its field.
+    ``orders.services.order_place_manual`` applies the risk limits a workflow's orders pass
+    (see ``orders.limits.manual_order_check``).
     """
 
+    # The fields' types only (this docstring is the OpenAPI schema's): the order's rules (the
+    # prices each type needs, positive, whole shares, a stop's side of the market) are
+    # orders.services.order_check's, each refusal naming its field.
     code_id = serializers.PrimaryKeyRelatedField(source="code", queryset=Code.objects.all())
     side = serializers.ChoiceField(choices=OrderSide.choices)
     quantity = serializers.DecimalField(

@@ -215,7 +215,10 @@ def test_a_session_is_started_in_the_admin_once_per_mode(admin_client, admin_use
     assert (session.is_active, session.starting_balance) == (True, D("50000.00"))
     refused = admin_client.post(add, {**data, "session_name": "Again"}, secure=True)
     assert refused.status_code == 200
-    assert "is active in paper trading: end it first" in refused.content.decode()
+    assert (
+        f"End session {session.pk} (Morning) first: one active session per trading mode."
+        in refused.content.decode()
+    )  # the service's words, as the API's
     trading_session_end(session=session)
     assert admin_client.post(add, {**data, "session_name": "Again"}, secure=True).status_code == 302
     assert Order.objects.count() == 0
