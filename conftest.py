@@ -6,6 +6,8 @@ import time
 import pytest
 
 from ibgateway import LoopbackGateway
+from tradingsite.broker import get_broker, reset_broker
+from tradingsite.celery import app as celery_app
 from tradingsite.testing.market import market_date, write_bars
 
 _client_ids = itertools.count(11)
@@ -46,8 +48,6 @@ def gateway(request, settings, pinned_market_date, tmp_path_factory):
     LoopbackGateway options, e.g. {"max_fill_size": 6}, and ``"bars": {"AAPL": "up"}`` for
     bars files that make the agents see a trend on purpose (``write_bars``).
     """
-    from tradingsite.broker import reset_broker
-
     client_id = next(_client_ids)
     options = {"seed": 7, "now": pinned_market_date, "master_client_id": client_id + 3,
                **getattr(request, "param", {})}  # fmt: skip
@@ -73,7 +73,6 @@ def gateway(request, settings, pinned_market_date, tmp_path_factory):
 @pytest.fixture
 def wait_for():
     """Run the broker's event loop until ``condition()`` holds (events are applied meanwhile)."""
-    from tradingsite.broker import get_broker
 
     def wait(condition, timeout=5.0):
         deadline = time.monotonic() + timeout
@@ -102,8 +101,6 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
 
     from django.conf import settings
     from django.db import connection
-
-    from tradingsite.celery import app as celery_app
 
     gateway = LoopbackGateway(
         host="127.0.0.1", port=0, seed=11, now=pinned_market_date, master_client_id=73
@@ -147,8 +144,6 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
 def worker_gateway(celery_worker_process, settings):
     """This test process talks to the worker's gateway too (to resolve codes, so that the
     conids agree), as a client of its own, and serves the worker's media (its charts)."""
-    from tradingsite.broker import reset_broker
-
     gateway, port, settings.MEDIA_ROOT = celery_worker_process
     settings.IBKR_HOST, settings.IBKR_PORT = "127.0.0.1", port
     settings.IBKR_CLIENT_ID = next(_worker_client_ids)

@@ -42,6 +42,7 @@ from .services import (
     trading_session_end,
     trading_session_refresh,
     trading_session_start,
+    trading_session_start_check,
 )
 
 
@@ -355,13 +356,18 @@ FIGURES = (
 
 class TradingSessionForm(forms.ModelForm):
     def clean(self):
+        """A new session's rules are the service's, asked here so that a refusal shows at its
+        field before ``save_model`` starts it."""
         cleaned = super().clean()
-        mode = cleaned.get("trading_mode")
-        if self.instance.pk is None and mode:
-            active = TradingSession.objects.filter(trading_mode=mode, is_active=True).first()
-            if active is not None:
-                self.add_error("trading_mode", f"Session {active.session_name!r} is active in "
-                               f"{mode} trading: end it first (one per trading mode).")  # fmt: skip
+        if self.instance.pk is None and not self.errors:
+            try:
+                trading_session_start_check(
+                    session_name=cleaned.get("session_name"),
+                    trading_mode=cleaned.get("trading_mode"),
+                )
+            except ApplicationError as refused:
+                for field, reason in refused.extra.items():
+                    self.add_error(field if field in self.fields else None, reason)
         return cleaned
 
 

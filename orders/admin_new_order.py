@@ -1,5 +1,5 @@
 """The admin's "New order" form: a manual order placed from the screen through the same service
-and risk limits as the API's (``orders.services.manual_order_place``).
+and risk limits as the API's (``orders.services.order_place_manual``).
 
 The symbol is searched as it is typed (the codes' autocomplete). In paper mode the order goes
 on "Place order"; in live mode a second screen repeats the order in words and it goes only on
@@ -21,7 +21,7 @@ from tradingsite.exceptions import ApplicationError
 from tradingsite.money import price_text, quantity_text
 
 from .models import Order, OrderSide, OrderType, TimeInForce
-from .services import manual_order_place
+from .services import order_check, order_place_manual
 
 
 class NewOrderForm(forms.Form):
@@ -33,7 +33,7 @@ class NewOrderForm(forms.Form):
     )
     side = forms.ChoiceField(choices=OrderSide.choices, widget=forms.RadioSelect)
     quantity = forms.DecimalField(
-        min_value=0, max_digits=18, decimal_places=4, help_text="Shares (whole shares)."
+        max_digits=18, decimal_places=4, help_text="Shares (whole shares)."
     )
     order_type = forms.ChoiceField(choices=OrderType.choices, label="Type", initial=OrderType.LMT)
     price = forms.DecimalField(
@@ -50,17 +50,29 @@ class NewOrderForm(forms.Form):
         code.widget.choices = code.choices
 
     def clean(self):
+        """The fields' shape is the form's; the order's rules are the service's
+        (``order_check``), asked here so that a refusal shows before the confirmation screen."""
         data = super().clean()
-        if data.get("order_type") == OrderType.LMT and data.get("price") is None:
-            self.add_error("price", "Required for a limit (LMT) order.")
-        if data.get("order_type") == OrderType.MKT:
-            data["price"] = None
+        if not self.errors:
+            try:
+                data["price"] = order_check(**self.placed_fields())["price"]
+            except ApplicationError as refused:
+                self.refusal_show(refused)
         return data
 
     def placed_fields(self):
         data = self.cleaned_data
         return {name: data[name] for name in ("code", "side", "quantity", "order_type",
                                                "price", "tif")}  # fmt: skip
+
+    def refusal_show(self, refused):
+        """A service's refusal next to the fields it names, else above the form."""
+        for field, reason in (refused.extra or {None: ""}).items():
+            field = {"code_id": "code"}.get(field, field)
+            if field in self.fields:
+                self.add_error(field, reason)
+            else:  # the refusal's own words, then its detail
+                self.add_error(None, f"{refused} {reason}".strip())
 
 
 def order_in_words(data):
@@ -86,14 +98,9 @@ def new_order_view(model_admin, request):
             confirming = True  # the second screen: the same form, hidden, and "Confirm"
         else:
             try:
-                order = manual_order_place(**form.placed_fields())
+                order = order_place_manual(**form.placed_fields())
             except ApplicationError as refused:
-                for field, reason in (refused.extra or {None: ""}).items():
-                    field = {"code_id": "code"}.get(field, field)
-                    if field in form.fields:
-                        form.add_error(field, reason)
-                    else:  # the refusal's own words, then its detail
-                        form.add_error(None, f"{refused} {reason}".strip())
+                form.refusal_show(refused)
             except BrokerError as refused:  # the row is kept, rejected with IB's reason
                 form.add_error(None, f"IB did not take the order: {refused}")
             else:

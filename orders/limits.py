@@ -71,7 +71,7 @@ def manual_order_check(*, code, side, quantity, price, market_price=None, accoun
     positions, one working manual order per contract, at most ``max_orders_per_day`` manual
     orders a day. An order that only reduces a position is never held back by the first two.
     Raises ApplicationError naming the field; the caller holds the lock (see
-    ``services.manual_order_place``). ``price`` is the limit, None for a market order,
+    ``services.order_place_manual``). ``price`` is the limit, None for a market order,
     whose ``market_price`` is IB's price now. ``account``, when given, is called last, once
     every other rule passed, for IB's account summary: the position's 10 % is then of the
     smaller of the default account size and the account's net liquidation, and the order

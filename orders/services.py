@@ -622,7 +622,28 @@ def stop_side_check(*, code, side, stop_price, market):
         )  # fmt: skip
 
 
-def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=None,
+def order_check(
+    *, code, side, quantity, order_type=OrderType.LMT, tif=TimeInForce.DAY, price=None,
+    stop_price=None, trailing_amount=None, trailing_percent=None,
+):  # fmt: skip
+    """What a manual order is refused for before IB is asked: its side, type and TIF, each
+    price its type needs (a limit order's price, a stop's trigger, a trailing amount or a
+    percent between 0 and 100), all positive, and whole shares. The one place of these rules:
+    the API's serializer and the admin's form check only the fields' shape, and a form calls
+    this to show a refusal at its field before its confirmation screen.
+
+    Returns the prices as the order keeps them: those its type does not use are None.
+    """
+    quantity, prices = _order_fields(
+        side=side, quantity=quantity, order_type=order_type, tif=tif, price=price,
+        stop_price=stop_price, trailing_amount=trailing_amount,
+        trailing_percent=trailing_percent,
+    )  # fmt: skip
+    quantity_check(code=code, quantity=quantity)
+    return prices
+
+
+def order_place_manual(*, code, side, quantity, order_type=OrderType.LMT, price=None,
                        tif=TimeInForce.DAY, stop_price=None, trailing_amount=None,
                        trailing_percent=None, broker=None):  # fmt: skip
     """Place an order that no decision stands behind (the API's manual orders).
@@ -632,7 +653,8 @@ def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=
     "one working order per contract" limit; the order goes to IB once that has committed. A
     stop is checked against IB's price now: its trigger must be beyond the market.
     """
-    _order_fields(
+    order_check(
+        code=code,
         side=side,
         quantity=quantity,
         order_type=order_type,
@@ -642,7 +664,6 @@ def manual_order_place(*, code, side, quantity, order_type=OrderType.LMT, price=
         trailing_amount=trailing_amount,
         trailing_percent=trailing_percent,
     )  # bad input is refused before IB is asked for a price
-    quantity_check(code=code, quantity=to_decimal(quantity, field="quantity"))
     market = None
     if order_type == OrderType.MKT or order_type in STOP_TYPES:  # cost at IB's price now
         broker = broker or get_broker()
@@ -1123,11 +1144,10 @@ class OrderEventListener:
 CENTS = Decimal("0.01")
 
 
-def trading_session_start(*, session_name, trading_mode=None, starting_balance=None,
-                          notes="", broker=None):  # fmt: skip
-    """Start a session in ``trading_mode`` (the site's by default). Refused while another is
-    active in that mode. Its starting balance is the one given, else IB's net liquidation
-    when the gateway answers, else empty."""
+def trading_session_start_check(*, session_name, trading_mode=None):
+    """What starting a session is refused for (an unknown mode, no name, another session
+    active in that mode), so that a form can show it at its field; returns the mode (the
+    site's by default)."""
     trading_mode = trading_mode or settings.TRADING_MODE
     if trading_mode not in TradingMode.values:
         raise ApplicationError(
@@ -1143,6 +1163,15 @@ def trading_session_start(*, session_name, trading_mode=None, starting_balance=N
             extra={"trading_mode": f"End session {active.pk} ({active.session_name}) first: "
                                    "one active session per trading mode."},
         )  # fmt: skip
+    return trading_mode
+
+
+def trading_session_start(*, session_name, trading_mode=None, starting_balance=None,
+                          notes="", broker=None):  # fmt: skip
+    """Start a session in ``trading_mode`` (the site's by default). Refused while another is
+    active in that mode (``trading_session_start_check``). Its starting balance is the one
+    given, else IB's net liquidation when the gateway answers, else empty."""
+    trading_mode = trading_session_start_check(session_name=session_name, trading_mode=trading_mode)
     if starting_balance is None:
         try:
             starting_balance = account_summary(broker=broker).net_liquidation

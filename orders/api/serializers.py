@@ -49,22 +49,23 @@ class OrderSerializer(ModelSerializer):
 class OrderPlaceSerializer(serializers.Serializer):
     """A manual order: it goes to the broker at once, with no decision behind it.
 
-    ``orders.services.manual_order_place`` applies the risk limits a workflow's orders pass
+    ``orders.services.order_place_manual`` applies the risk limits a workflow's orders pass
     (see ``orders.limits.manual_order_check``).
     """
 
+    # The fields' types only (this docstring is the OpenAPI schema's): the order's rules (the
+    # prices each type needs, positive, whole shares, a stop's side of the market) are
+    # orders.services.order_check's, each refusal naming its field.
     code_id = serializers.PrimaryKeyRelatedField(source="code", queryset=Code.objects.all())
     side = serializers.ChoiceField(choices=OrderSide.choices)
     quantity = serializers.DecimalField(
         max_digits=_QUANTITY.max_digits,
         decimal_places=_QUANTITY.decimal_places,
-        min_value=Decimal("0.0001"),
     )
     order_type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.LMT)
     price = serializers.DecimalField(
         max_digits=_PRICE.max_digits,
         decimal_places=_PRICE.decimal_places,
-        min_value=Decimal("0.000001"),
         required=False,
         allow_null=True,
         default=None,
@@ -73,7 +74,6 @@ class OrderPlaceSerializer(serializers.Serializer):
     stop_price = serializers.DecimalField(
         max_digits=_PRICE.max_digits,
         decimal_places=_PRICE.decimal_places,
-        min_value=Decimal("0.000001"),
         required=False,
         allow_null=True,
         default=None,

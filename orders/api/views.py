@@ -53,7 +53,7 @@ class OrderViewSet(
     def create(self, request, *args, **kwargs):
         placing = OrderPlaceSerializer(data=request.data)
         placing.is_valid(raise_exception=True)
-        order = services.manual_order_place(**placing.validated_data)
+        order = services.order_place_manual(**placing.validated_data)
         return Response(
             self.get_serializer(self._shaped(order)).data, status=status.HTTP_201_CREATED
         )

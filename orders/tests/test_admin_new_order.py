@@ -59,7 +59,7 @@ def test_the_risk_limits_of_the_api_refuse_on_the_form_and_nothing_is_placed(adm
     assert "100.123 is not a multiple of 0.01, IB&#x27;s price step for AAPL" in page
     page = post(admin_client, code=aapl.conid, side="BUY", quantity="1", order_type="LMT",
                 tif="DAY").content.decode()  # fmt: skip
-    assert "Required for a limit (LMT) order." in page
+    assert "Required for a LMT order." in page  # the service's words, as the API's
     assert not Order.objects.exists() and not gateway.orders()
 
 
@@ -83,6 +83,21 @@ def test_in_live_mode_the_order_is_repeated_and_goes_only_once_confirmed(
     page = post(admin_client, **fields, confirmed="on").content.decode()
     assert "TRADING_MODE is live but the gateway is logged in to a paper account." in page
     assert not gateway.orders()
+
+
+def test_in_live_mode_an_order_the_service_refuses_never_reaches_the_confirmation(
+    admin_client, gateway, settings
+):
+    settings.TRADING_MODE = "live"
+    aapl = code_resolve(symbol="AAPL")
+    fields = {"code": aapl.conid, "side": "BUY", "order_type": "LMT", "tif": "DAY"}
+    page = post(admin_client, **fields, quantity="2").content.decode()
+    assert "Required for a LMT order." in page
+    assert "Send this order to the <strong>live</strong> IB account" not in page
+    page = post(admin_client, **fields, quantity="0.5", price="100").content.decode()
+    assert "0.5 is not a whole number: AAPL (STK) trades in whole shares." in page
+    assert "Send this order to the <strong>live</strong> IB account" not in page
+    assert not Order.objects.exists() and not gateway.orders()
 
 
 def test_placing_needs_the_permission_to_add_orders(client, django_user_model):

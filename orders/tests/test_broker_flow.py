@@ -14,9 +14,9 @@ from marketdata.tests.factories import CodeFactory
 from orders.models import Order, OrderExecution, OrderStatus, Position, Trade
 from orders.services import (
     execution_apply,
-    manual_order_place,
     order_cancel,
     order_place,
+    order_place_manual,
     orders_reconcile,
 )
 from tradingsite.broker import BrokerError, BrokerUnavailable, OrderTicket, get_broker, reset_broker
@@ -298,12 +298,12 @@ def test_a_decisions_limit_price_goes_to_ib_on_its_price_steps(gateway, wait_for
 def test_a_typed_limit_price_off_ibs_steps_is_refused_naming_the_step(gateway):
     code = code_resolve(symbol="AAPL")
     with pytest.raises(ApplicationError) as refused:
-        manual_order_place(code=code, side="BUY", quantity=1, price=D("100.123"))
+        order_place_manual(code=code, side="BUY", quantity=1, price=D("100.123"))
     assert refused.value.extra == {
         "price": "100.123 is not a multiple of 0.01, IB's price step for AAPL at this price."
     }
     assert not Order.objects.exists() and not gateway.orders()
-    below_a_dollar = manual_order_place(code=code, side="BUY", quantity=1, price=D("0.5123"))
+    below_a_dollar = order_place_manual(code=code, side="BUY", quantity=1, price=D("0.5123"))
     assert below_a_dollar.status == OrderStatus.SUBMITTED
 
 
@@ -428,7 +428,7 @@ def test_a_working_order_ib_no_longer_knows_is_closed_by_the_reconcile(gateway, 
 
     code = code_resolve(symbol="AAPL")
     limit = (market_price(gateway, "AAPL") * D("0.90")).quantize(CENT)
-    lost = manual_order_place(code=code, side="BUY", quantity=3, order_type="LMT", price=limit)
+    lost = order_place_manual(code=code, side="BUY", quantity=3, order_type="LMT", price=limit)
     port = settings.IBKR_PORT
     gateway.stop()
     reset_broker()
@@ -443,7 +443,7 @@ def test_a_working_order_ib_no_longer_knows_is_closed_by_the_reconcile(gateway, 
         reload(lost)
         assert lost.status == OrderStatus.CANCELLED and lost.canceled_at is not None
         assert lost.error_message.startswith("IB does not know this order any more")
-        again = manual_order_place(code=code, side="BUY", quantity=3, order_type="LMT",
+        again = order_place_manual(code=code, side="BUY", quantity=3, order_type="LMT",
                                    price=limit)  # fmt: skip
         assert again.status == OrderStatus.SUBMITTED and again.ibkr_order_id is not None
         assert orders_reconcile()["statuses_changed"] == 0  # an order IB knows stays working

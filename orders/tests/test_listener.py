@@ -21,7 +21,7 @@ from django.db import connection
 from marketdata.services import code_resolve
 from orders.listener import IBListener
 from orders.models import Order, OrderStatus, Position
-from orders.services import manual_order_place
+from orders.services import order_place_manual
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,7 +65,7 @@ def resting_then_filled(gateway, code, quantity):
     """A buy limit below the market (acknowledged, working), then the market falls to it."""
     price = D(str(gateway.price(code.symbol)))
     limit = (price * D("0.95")).quantize(D("0.01"))
-    order = manual_order_place(code=code, side="BUY", quantity=quantity, price=limit)
+    order = order_place_manual(code=code, side="BUY", quantity=quantity, price=limit)
     assert status(order) == OrderStatus.SUBMITTED
     gateway.set_price(code.symbol, float(limit - 1))
     return order
@@ -81,7 +81,7 @@ def test_without_a_listener_a_fill_waits_for_someone_to_drive_the_connection(gat
 
 def test_a_fill_lands_with_no_other_request_made(listening, gateway):
     aapl = code_resolve(symbol="AAPL")
-    order = manual_order_place(code=aapl, side="BUY", quantity=10, order_type="MKT")
+    order = order_place_manual(code=aapl, side="BUY", quantity=10, order_type="MKT")
     assert eventually(lambda: status(order) == OrderStatus.FILLED)
     assert eventually(lambda: not Order.objects.get(pk=order.pk).executions.filter(
         commission__isnull=True).exists())  # fmt: skip
@@ -90,7 +90,7 @@ def test_a_fill_lands_with_no_other_request_made(listening, gateway):
     position = Position.objects.get(instrument=aapl, closed_at__isnull=True)
     assert position.quantity == 10
     # The symbol is free again: a second order is taken right after.
-    again = manual_order_place(code=aapl, side="SELL", quantity=4, order_type="MKT")
+    again = order_place_manual(code=aapl, side="SELL", quantity=4, order_type="MKT")
     assert eventually(lambda: status(again) == OrderStatus.FILLED)
     assert eventually(lambda: Position.objects.get(pk=position.pk).quantity == 6)
 
@@ -114,7 +114,7 @@ def test_a_listener_that_was_down_catches_up_on_connect(gateway):
 
 def test_an_open_position_follows_the_gateways_price(listening, gateway):
     spy = code_resolve(symbol="SPY")
-    order = manual_order_place(code=spy, side="BUY", quantity=3, order_type="MKT")
+    order = order_place_manual(code=spy, side="BUY", quantity=3, order_type="MKT")
     assert eventually(lambda: status(order) == OrderStatus.FILLED)
     cost = Position.objects.get(instrument=spy, closed_at__isnull=True).average_cost
 
@@ -153,7 +153,7 @@ def test_manage_py_ib_listen_applies_fills_and_stops_on_sigterm(gateway):
                         for s in gateway.server.sessions if s.ready), timeout=30,
         )  # fmt: skip
         aapl = code_resolve(symbol="AAPL")
-        order = manual_order_place(code=aapl, side="BUY", quantity=2, order_type="MKT")
+        order = order_place_manual(code=aapl, side="BUY", quantity=2, order_type="MKT")
         assert eventually(lambda: status(order) == OrderStatus.FILLED, timeout=15)
     finally:
         process.send_signal(signal.SIGTERM)

@@ -19,7 +19,7 @@ from orders.models import (
     TradingActionKind,
     TradingSession,
 )
-from orders.services import manual_order_place, trading_session_end
+from orders.services import order_place_manual, trading_session_end
 from strategies.models import Strategy
 from strategies.tests.factories import StrategyFactory
 from tradingsite.testing.api import APITestCase, assert_refused
@@ -39,7 +39,7 @@ def aapl(gateway):
 
 
 def bought(code, wait_for, quantity=10):
-    order = manual_order_place(code=code, side="BUY", quantity=quantity, order_type="MKT")
+    order = order_place_manual(code=code, side="BUY", quantity=quantity, order_type="MKT")
     assert wait_for(lambda: reload(order).status == OrderStatus.FILLED)
     return Position.objects.get(instrument_id=code.conid, closed_at__isnull=True)
 
@@ -69,7 +69,7 @@ class TestControlsInTheAPI(APITestCase):
     def test_the_kill_switch_and_resume(self, staff_client, reader_client, gateway, aapl, wait_for):
         StrategyFactory(active=True)
         position = bought(aapl, wait_for)
-        resting = manual_order_place(code=code_resolve(symbol="MSFT"), side="BUY", quantity=1,
+        resting = order_place_manual(code=code_resolve(symbol="MSFT"), side="BUY", quantity=1,
                                      order_type="LMT", price=D("1.00"), tif="GTC")  # fmt: skip
         assert_refused(reader_client.post(reverse("api:trading-kill"), {}, format="json"), 403)
         response = staff_client.post(reverse("api:trading-kill"), {"flatten": True}, format="json")
@@ -88,7 +88,7 @@ class TestControlsInTheAPI(APITestCase):
         assert kinds == ["resume", "kill_switch"]
 
     def test_a_cancel_through_the_api_is_recorded(self, staff_client, gateway, aapl, wait_for):
-        order = manual_order_place(code=aapl, side="BUY", quantity=1, order_type="LMT",
+        order = order_place_manual(code=aapl, side="BUY", quantity=1, order_type="LMT",
                                    price=D("100.00"), tif="GTC")  # fmt: skip
         assert staff_client.post(reverse("api:order-cancel", args=[order.pk])).status_code == 200
         assert wait_for(lambda: reload(order).status == OrderStatus.CANCELLED)
@@ -112,7 +112,7 @@ class TestControlsInTheAPI(APITestCase):
 
         position = bought(aapl, wait_for)  # buy 10 at 200, sell them at 210: +100 gross
         gateway.set_price("AAPL", 210)
-        exit_order = manual_order_place(code=aapl, side="SELL", quantity=10, order_type="MKT")
+        exit_order = order_place_manual(code=aapl, side="SELL", quantity=10, order_type="MKT")
         assert wait_for(lambda: reload(position).closed_at is not None)
         assert wait_for(lambda: not reload(exit_order).executions.filter(commission=None).exists())
         ended = staff_client.post(reverse("api:tradingsession-end", args=[session["id"]]))
@@ -147,7 +147,7 @@ def test_the_admin_buttons_ask_first_close_and_cancel_and_the_header_says_halted
                             secure=True).content.decode()  # fmt: skip
     assert "Close at market" not in page  # a closed position has no button
 
-    resting = manual_order_place(code=aapl, side="BUY", quantity=1, order_type="LMT",
+    resting = order_place_manual(code=aapl, side="BUY", quantity=1, order_type="LMT",
                                  price=D("100.00"), tif="GTC")  # fmt: skip
     page = admin_client.get(reverse("admin:orders_order_change", args=[resting.pk]),
                             secure=True).content.decode()  # fmt: skip
@@ -215,7 +215,10 @@ def test_a_session_is_started_in_the_admin_once_per_mode(admin_client, admin_use
     assert (session.is_active, session.starting_balance) == (True, D("50000.00"))
     refused = admin_client.post(add, {**data, "session_name": "Again"}, secure=True)
     assert refused.status_code == 200
-    assert "is active in paper trading: end it first" in refused.content.decode()
+    assert (
+        f"End session {session.pk} (Morning) first: one active session per trading mode."
+        in refused.content.decode()
+    )  # the service's words, as the API's
     trading_session_end(session=session)
     assert admin_client.post(add, {**data, "session_name": "Again"}, secure=True).status_code == 302
     assert Order.objects.count() == 0

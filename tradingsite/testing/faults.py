@@ -15,6 +15,12 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from orders.models import Order, OrderStatus
+from tradingsite.broker.ib import IBBroker
+from tradingsite.celery import app
+from workflows.models import WorkflowExecution
+from workflows.tasks import run_workflow
+
 FINAL = ("completed", "failed", "cancelled")
 
 
@@ -139,9 +145,6 @@ class WorkerProcess:
 def send_run(execution, *, broker_url):
     """Queue ``execution`` (made with ``execution_prepare``) on the broker at ``broker_url``, as
     ``execution_start`` does on the site's own."""
-    from tradingsite.celery import app
-    from workflows.tasks import run_workflow
-
     with app.connection_for_write(broker_url) as broker:
         run_workflow.apply_async(
             args=[execution.strategy_id, execution.workflow_id],
@@ -153,8 +156,6 @@ def send_run(execution, *, broker_url):
 def ib_book(*, port, client_id):
     """Every order the gateway reports (open and completed), through a connection of its own:
     {orderRef: [(IB order id, IB's status), ...]}."""
-    from tradingsite.broker.ib import IBBroker
-
     book = {}
     broker = IBBroker(host="127.0.0.1", port=port, client_id=client_id, timeout=5).connect()
     try:
@@ -176,9 +177,6 @@ def invariants_broken(*, port, client_id):
     - IB never has two orders of one row (no order placed twice);
     - no execution is left pending or running, and every failed one says why.
     """
-    from orders.models import Order, OrderStatus
-    from workflows.models import WorkflowExecution
-
     book = ib_book(port=port, client_id=client_id)
     problems = []
     for order in Order.objects.order_by("pk"):

@@ -12,6 +12,7 @@ from workflows.models import (
     WorkflowMetrics,
     WorkflowVersion,
 )
+from workflows.services import BACKTEST_COMMISSIONS
 
 
 class WorkflowSerializer(ModelSerializer):
@@ -160,10 +161,10 @@ class AgentUsageQuerySerializer(serializers.Serializer):
 class BacktestRequestSerializer(serializers.Serializer):
     """A backtest's period and settings (``from`` and ``to`` are days, UTC)."""
 
-    commission = serializers.ChoiceField(choices=["ib_fixed", "none"], default="ib_fixed")
-    slippage_bps = serializers.DecimalField(
-        max_digits=7, decimal_places=2, min_value=0, max_value=1000, default=0
-    )
+    commission = serializers.ChoiceField(choices=BACKTEST_COMMISSIONS, default="ib_fixed")
+    # The settings' rules (slippage from 0 to 1000 bps, the period's order) are the service's
+    # (workflows.services.backtest_settings).
+    slippage_bps = serializers.DecimalField(max_digits=7, decimal_places=2, default=0)
     allow_short = serializers.BooleanField(default=False)
 
     def get_fields(self):
