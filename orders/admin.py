@@ -27,7 +27,7 @@ from tradingsite.exceptions import ApplicationError
 from tradingsite.money import price_text, quantity_text
 from workflows.models import WorkflowExecution
 
-from .admin_new_order import new_order_view
+from .admin_new_order import new_order_view, symbol_search_view
 from .models import (
     Order,
     OrderStatus,
@@ -158,9 +158,11 @@ class OrderAdmin(TraderControlsMixin, BrokerOwnedAdmin):
     def get_urls(self):
         new = path("new/", self.admin_site.admin_view(partial(new_order_view, self)),
                    name="orders_order_new")  # fmt: skip
+        symbols = path("symbols/", self.admin_site.admin_view(partial(symbol_search_view, self)),
+                       name="orders_order_symbols")  # fmt: skip
         state = path("<int:pk>/state/", self.admin_site.admin_view(self.state_view),
                      name="orders_order_state")  # fmt: skip
-        return [new, state, *super().get_urls()]
+        return [new, symbols, state, *super().get_urls()]
 
     def state_view(self, request, pk):
         """An order's state as IB last reported it: what its page polls while it works."""

@@ -11,6 +11,7 @@ from django.contrib.admin.utils import display_for_value
 from django.db import connection
 from django.utils import timezone
 
+from marketdata.models import Code
 from marketdata.services import code_resolve
 from orders.models import Order, Position
 from orders.tests.factories import OrderFactory
@@ -182,11 +183,14 @@ def test_a_working_order_is_cancelled_from_its_page_at_ib_and_on_the_page(
     gateway,
     listening,  # noqa: F811
 ):
-    in_a_thread(lambda: code_resolve(symbol="AAPL"))
-    gateway.set_price("AAPL", 200)
-    place_from_the_form(desk, typed="AAP", symbol="AAPL", side="BUY", quantity=3,
-                        order_type="LMT", price="150", tif="GTC")  # fmt: skip
+    """MSFT is no stored code: the form's search finds it at IB by its name, and placing the
+    order stores it. The order works far from the market until it is cancelled."""
+    gateway.set_price("MSFT", 400)
+    placed = place_from_the_form(desk, typed="micro", symbol="MSFT", side="BUY", quantity=3,
+                                 order_type="LMT", price="300", tif="GTC")  # fmt: skip
     order = Order.objects.get(side="BUY")
+    assert f"Order #{order.pk} placed: BUY 3 MSFT LMT @ 300.00 GTC" in placed
+    assert Code.objects.get(symbol="MSFT").conid == order.instrument_id == 272093
     assert shown(desk, "status") == "Submitted"
     [at_ib] = [o for o in gateway.orders() if o.order_id == order.ibkr_order_id]
     assert at_ib.status == "Submitted"  # working at IB, far from the market
@@ -195,7 +199,7 @@ def test_a_working_order_is_cancelled_from_its_page_at_ib_and_on_the_page(
     desk.click("button.object-action[value=cancel_order]")
     desk.wait_for_selector("ul.messagelist")
     assert asked == ["Ask IB to cancel this order?"]
-    assert f"Asked IB to cancel Order #{order.pk}: BUY 3 AAPL LMT" in desk.inner_text(
+    assert f"Asked IB to cancel Order #{order.pk}: BUY 3 MSFT LMT" in desk.inner_text(
         "ul.messagelist"
     )
     until_shown(desk, "status", "Cancelled")
