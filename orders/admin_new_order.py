@@ -130,10 +130,12 @@ def symbol_search_view(model_admin, request):
     their conid, then IB's stocks that are not codes yet (``ib:SYMBOL``)."""
     if not request.user.has_perm("orders.add_order"):
         raise PermissionDenied("Searching symbols to trade needs the permission to add orders.")
-    codes, at_ib, _ = symbol_search(term=request.GET.get("term", "")[:32])
+    codes, at_ib, ib_refusal = symbol_search(term=request.GET.get("term", "")[:32])
     results = [{"id": str(code.conid), "text": str(code)} for code in codes]
     results += [{"id": f"{AT_IB}{m.symbol}", "text": at_ib_text(m.symbol, m.description)}
                 for m in at_ib]  # fmt: skip
+    if ib_refusal:  # said, and not choosable: only the stored codes are offered
+        results.append({"id": "", "text": f"IB was not searched: {ib_refusal}", "disabled": True})
     return JsonResponse({"results": results, "pagination": {"more": False}})
 
 

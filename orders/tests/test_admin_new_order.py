@@ -6,7 +6,9 @@ import pytest
 
 from marketdata.models import Code
 from marketdata.services import code_resolve
+from marketdata.tests.factories import CodeFactory
 from orders.models import Order, OrderStatus, Position
+from tradingsite.broker import reset_broker
 from tradingsite.testing.factories import make_fill
 
 pytestmark = pytest.mark.django_db
@@ -60,6 +62,20 @@ def test_the_symbol_search_offers_stored_codes_then_the_stocks_ib_finds(
     clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
     client.force_login(clerk)
     assert search("ms", as_=client).status_code == 403  # who may not place orders
+
+
+def test_without_ib_the_symbol_search_offers_the_stored_codes_and_says_why(admin_client, settings):
+    settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CONNECT_ATTEMPTS = "127.0.0.1", 9, 1
+    reset_broker()
+    try:
+        msft = CodeFactory(symbol="MSFT", conid=272093)
+        found = admin_client.get("/admin/orders/order/symbols/", {"term": "ms"}, secure=True)
+    finally:
+        reset_broker()
+    stored, said = found.json()["results"]
+    assert stored == {"id": str(msft.conid), "text": str(msft)}
+    assert said["disabled"] is True and said["id"] == ""
+    assert said["text"].startswith("IB was not searched: ") and "127.0.0.1:9" in said["text"]
 
 
 def test_an_order_for_a_stock_ib_found_stores_its_code_as_it_is_placed(admin_client, gateway):
