@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from marketdata.models import Code
 from marketdata.services import code_resolve
@@ -56,6 +58,13 @@ def test_the_symbol_search_offers_stored_codes_then_the_stocks_ib_finds(
         ],
         "pagination": {"more": False},
     }  # IB's symbols starting with the letters, then the names containing them
+    with CaptureQueriesContext(connection) as one:
+        search("ms")
+    for n in range(19):
+        CodeFactory(symbol=f"MSX{n}")
+    with CaptureQueriesContext(connection) as twenty:
+        assert len(search("ms").json()["results"]) == 20  # codes first, up to 20 in all
+    assert len(twenty) == len(one)  # the queries do not grow with the codes found
     assert [r["id"] for r in search("NVIDIA").json()["results"]] == ["ib:NVDA"]
     assert search("ZZZZQ").json()["results"] == []  # IB knows no such stock
     assert search("ms", as_=client).status_code == 302  # staff only: to the login page
