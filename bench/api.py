@@ -79,7 +79,7 @@ def load(connection, count):
         for n in range(SYMBOLS)
     ]
     strategy = Strategy.objects.filter(name="Bench").first() or strategy_create(
-        name="Bench", type="two_indicator", param={}
+        name="Bench", type="two_indicator", param={}, codes=codes[:1]
     )
     rng = random.Random(20251123)
     weights = [share for _, share in STATUSES]

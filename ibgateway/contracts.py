@@ -269,13 +269,17 @@ class ContractRegistry:
         return [stock.on("SMART"), stock.on(stock.primary_exchange)]
 
     def search(self, pattern: str, limit: int = 16) -> list[Stock]:
-        """reqMatchingSymbols: table symbols (and names) starting with / containing pattern."""
+        """reqMatchingSymbols over the finite universe: symbols starting with ``pattern`` (the
+        table's and the listed ones, bars files' included), then table names containing it.
+        A bars file written since the start is found by its whole symbol."""
         pattern = pattern.strip().upper()
         if not pattern:
             return []
-        starts = [s for s in STOCKS if s.startswith(pattern)]
-        named = [s for s, info in STOCKS.items() if pattern in info.name and s not in starts]
-        found = [self.stock(s) for s in sorted(starts) + sorted(named)]
+        with self._lock:
+            listed = set(self._extra)
+        starts = sorted(s for s in {*STOCKS, *listed} if s.startswith(pattern))
+        named = sorted(s for s, info in STOCKS.items() if pattern in info.name and s not in starts)
+        found = [self.stock(s) for s in starts + named]
         if not found and _SYMBOL.match(pattern) and self.known(pattern):
             found = [self.stock(pattern)]
         return found[:limit]

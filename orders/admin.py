@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html_join
 
@@ -22,10 +24,10 @@ from tradingsite.admin_tools import (
 )
 from tradingsite.broker import BrokerError
 from tradingsite.exceptions import ApplicationError
-from tradingsite.money import quantity_text
+from tradingsite.money import price_text, quantity_text
 from workflows.models import WorkflowExecution
 
-from .admin_new_order import new_order_view
+from .admin_new_order import new_order_view, symbol_search_view
 from .models import (
     Order,
     OrderStatus,
@@ -37,6 +39,7 @@ from .models import (
 )
 from .selectors import instrument_code
 from .services import (
+    TERMINAL_STATUSES,
     order_cancel,
     position_close,
     trading_session_end,
@@ -117,6 +120,9 @@ class StrategyFilter(admin.SimpleListFilter):
 
 @admin.register(Order)
 class OrderAdmin(TraderControlsMixin, BrokerOwnedAdmin):
+    # The order's page follows a working order (order_follow.js asks its state each second
+    # and shows the page again when IB reports a change), so a fill appears by itself.
+    change_form_template = "admin/orders/order/change_form.html"
     number_formats = {
         "quantity": "quantity", "price": "price", "filled_quantity": "quantity",
         "avg_fill_price": "price",
@@ -147,10 +153,36 @@ class OrderAdmin(TraderControlsMixin, BrokerOwnedAdmin):
         "created_at", "submitted_at", "filled_at", "canceled_at", "updated_at",
     )  # fmt: skip
 
+    class Media:
+        js = ("tradingsite/order_follow.js",)
+
     def get_urls(self):
         new = path("new/", self.admin_site.admin_view(partial(new_order_view, self)),
                    name="orders_order_new")  # fmt: skip
-        return [new, *super().get_urls()]
+        symbols = path("symbols/", self.admin_site.admin_view(partial(symbol_search_view, self)),
+                       name="orders_order_symbols")  # fmt: skip
+        state = path("<int:pk>/state/", self.admin_site.admin_view(self.state_view),
+                     name="orders_order_state")  # fmt: skip
+        return [new, symbols, state, *super().get_urls()]
+
+    def state_view(self, request, pk):
+        """An order's state as IB last reported it: what its page polls while it works."""
+        order = get_object_or_404(Order, pk=pk)
+        if not self.has_view_permission(request, order):
+            raise Http404
+        return JsonResponse({
+            "id": order.pk,
+            "status": order.status,
+            "status_shown": order.get_status_display(),
+            "filled_quantity": quantity_text(order.filled_quantity),
+            "avg_fill_price": price_text(order.avg_fill_price),
+            "final": order.status in TERMINAL_STATUSES,
+        })  # fmt: skip
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["order_final"] = obj.status in TERMINAL_STATUSES
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def object_action_allowed(self, request, order, name):
         return order.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)

@@ -31,6 +31,7 @@ from workflows.services import (
     execution_start,
     params_check,
     strategy_clone,
+    strategy_codes_check,
     strategy_create,
     strategy_resume,
     strategy_update,
@@ -130,6 +131,10 @@ class StrategyForm(ServiceCheckedForm, ParamFields):
             interval_minutes=data.get("schedule_interval_minutes"),
             crontab=data.get("schedule_crontab"),
         )
+        try:
+            strategy_codes_check(codes=data.get("traded_codes"))
+        except ApplicationError as refused:
+            self.add_error("traded_codes", refused.extra["codes"])
 
     def add_param_errors(self, refused):
         """Each problem next to the field of the parameter it is about: a step field filled
@@ -264,13 +269,10 @@ class StrategyAdmin(ObjectActionsMixin, ServiceDeleteMixin, admin.ModelAdmin):
                          "schedule_interval_minutes", "schedule_crontab")
         }  # fmt: skip
         fields["schedule_crontab"] = fields["schedule_crontab"] or ""
+        fields["codes"] = list(form.cleaned_data["traded_codes"])  # checked with the rest
         saved = strategy_update(strategy=obj, **fields) if change else strategy_create(**fields)
         obj.pk = saved.pk
         obj.refresh_from_db()
-
-    def save_related(self, request, form, formsets, change):
-        # The codes go through strategy_update too, which syncs the schedule into beat.
-        strategy_update(strategy=form.instance, codes=list(form.cleaned_data["traded_codes"]))
 
     def delete_service(self, strategy):
         strategy_delete(strategy=strategy)

@@ -238,9 +238,25 @@ def params_check(*, type, param, workflow):
     _strategy_check(name=None, type=type, param=param, workflow=workflow)
 
 
-def _strategy_check(*, name, type, param, workflow, pk=None):
+def _codes_refusal(codes):
+    """A strategy without codes has nothing to run on: refused when it is saved, not only
+    when it runs. ``None`` leaves the codes as they are."""
+    if codes is not None and not list(codes):
+        return "A strategy trades at least one code: choose one or more."
+    return None
+
+
+def strategy_codes_check(*, codes):
+    """The codes rule alone, for a form that checks its fields before the strategy is saved."""
+    if reason := _codes_refusal(codes):
+        raise ApplicationError("The strategy is not valid.", extra={"codes": reason})
+
+
+def _strategy_check(*, name, type, param, workflow, pk=None, codes=None):
     """``name=None`` checks the parameters only (``params_check``)."""
     problems, param_errors = {}, []
+    if reason := _codes_refusal(codes):
+        problems["codes"] = reason
     if name is not None and not str(name).strip():
         problems["name"] = "This field is required."
     elif name is not None:
@@ -271,11 +287,12 @@ def strategy_create(
     *, name, type=None, param=None, workflow=None, codes=(), active=True,
     schedule_interval_minutes=None, schedule_crontab="",
 ):  # fmt: skip
-    """A new strategy; with a workflow and no ``type``, the workflow's type."""
+    """A new strategy; with a workflow and no ``type``, the workflow's type. It trades at
+    least one code."""
     param = {} if param is None else param
     if type is None:
         type = workflow.type if workflow is not None else StrategyType.CUSTOM
-    _strategy_check(name=name, type=type, param=param, workflow=workflow)
+    _strategy_check(name=name, type=type, param=param, workflow=workflow, codes=codes)
     schedule_check(interval_minutes=schedule_interval_minutes, crontab=schedule_crontab)
     strategy = Strategy.objects.create(
         name=name,
@@ -312,7 +329,8 @@ def strategy_clone(*, strategy):
 
 @transaction.atomic
 def strategy_update(*, strategy, codes=None, **fields):
-    """Change a strategy; its parameters are checked against what its workflow needs."""
+    """Change a strategy; its parameters are checked against what its workflow needs, and
+    ``codes``, when given, may not be empty."""
     unknown = fields.keys() - STRATEGY_EDITABLE
     if unknown:
         raise ApplicationError(
@@ -327,7 +345,7 @@ def strategy_update(*, strategy, codes=None, **fields):
         setattr(strategy, name, value)
     _strategy_check(
         name=strategy.name, type=strategy.type, param=strategy.param, workflow=strategy.workflow,
-        pk=strategy.pk,
+        pk=strategy.pk, codes=codes,
     )  # fmt: skip
     schedule_check(
         interval_minutes=strategy.schedule_interval_minutes, crontab=strategy.schedule_crontab

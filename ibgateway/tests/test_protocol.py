@@ -64,6 +64,35 @@ def test_the_universe_is_finite_so_a_typo_is_refused_as_ib_refuses_it(tmp_path):
         gateway.stop()
 
 
+def test_matching_symbols_come_from_the_finite_universe_as_ib_answers_them(tmp_path):
+    """reqMatchingSymbols (IB's as-you-type search): symbols starting with the letters, the
+    bars files' and listed ones too, then names containing them; a typo finds nothing."""
+    (tmp_path / "UPCO.csv").write_text("date,open,high,low,close,volume\n"
+                                       "2024-06-13,10,11,9,10.5,1000\n")  # fmt: skip
+    gateway = start_gateway(seed=7, bars_dir=tmp_path)
+    ib = connect(gateway)
+    try:
+
+        def found(pattern):
+            return [(d.contract.symbol, d.contract.conId, d.contract.primaryExchange,
+                     d.contract.currency, d.contract.description)
+                    for d in ib.reqMatchingSymbols(pattern) or []]  # fmt: skip
+
+        assert found("aap") == [("AAPL", 265598, "NASDAQ", "USD", "APPLE INC")]
+        assert [row[0] for row in found("MICRO")] == ["AMD", "MSFT"]  # by their names
+        [(symbol, conid, *_)] = found("UPC")
+        assert symbol == "UPCO" and conid > 1_000_000_000  # a bars file's symbol
+        gateway.list_symbol("NEWCO")
+        assert [row[0] for row in found("NEWC")] == ["NEWCO"]
+        assert [row[0] for row in found("APPL")] == ["AAPL"]  # the typo finds APPLE INC
+        assert found("ZZZZQ") == []
+        [sample] = ib.reqMatchingSymbols("MSFT")
+        assert sample.contract.secType == "STK" and "OPT" in sample.derivativeSecTypes
+    finally:
+        ib.disconnect()
+        gateway.stop()
+
+
 def test_the_master_client_hears_every_clients_orders_fills_and_commissions():
     gateway = start_gateway(seed=7, master_client_id=9)
     trader, master = connect(gateway, client_id=1), connect(gateway, client_id=9)

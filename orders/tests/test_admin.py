@@ -193,3 +193,27 @@ def test_the_order_list_reads_like_money(admin_client):
     assert '<td class="field-quantity_shown">17</td>' in listing
     assert '<td class="field-price_shown">540.82</td>' in listing
     assert "540.820000" not in listing and "17.0000" not in listing
+
+
+def test_a_working_order_page_follows_its_state_and_a_final_one_does_not(admin_client, client):
+    working = OrderFactory(quantity="5", price="199.5", status="submitted")
+    page = admin_client.get(f"/admin/orders/order/{working.pk}/change/", secure=True)
+    html = page.content.decode()
+    state_url = f"/admin/orders/order/{working.pk}/state/"
+    assert f'id="order-follow" data-url="{state_url}" data-status="submitted"' in html
+    assert "tradingsite/order_follow" in html
+    assert admin_client.get(state_url, secure=True).json() == {
+        "id": working.pk, "status": "submitted", "status_shown": "Submitted",
+        "filled_quantity": "0", "avg_fill_price": "-", "final": False,
+    }  # fmt: skip
+    filled = make_fill(quantity="5", price="199")
+    state = admin_client.get(f"/admin/orders/order/{filled.pk}/state/", secure=True).json()
+    assert (state["status"], state["filled_quantity"], state["avg_fill_price"]) == (
+        "filled", "5", "199.00"
+    )  # fmt: skip
+    assert state["final"] is True
+    page = admin_client.get(f"/admin/orders/order/{filled.pk}/change/", secure=True)
+    assert 'id="order-follow"' not in page.content.decode()
+    # staff only: anyone else is sent to the login page, a missing order is not found
+    assert client.get(state_url, secure=True).status_code == 302
+    assert admin_client.get("/admin/orders/order/2000000000/state/", secure=True).status_code == 404

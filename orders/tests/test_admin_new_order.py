@@ -3,9 +3,14 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from marketdata.models import Code
 from marketdata.services import code_resolve
+from marketdata.tests.factories import CodeFactory
 from orders.models import Order, OrderStatus, Position
+from tradingsite.broker import reset_broker
 from tradingsite.testing.factories import make_fill
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +34,80 @@ def test_the_order_list_offers_a_new_order_and_the_form_searches_codes(admin_cli
     assert "Paper trading: these orders go to the IB paper account" in page
     # the symbol is a select2 autocomplete over the codes, searched as it is typed
     assert 'data-app-label="orders" data-model-name="order" data-field-name="instrument"' in page
+    assert 'data-ajax--url="/admin/orders/order/symbols/"' in page  # codes, then IB's stocks
     assert 'value="Place order"' in page
+
+
+def test_the_symbol_search_offers_stored_codes_then_the_stocks_ib_finds(
+    admin_client, client, gateway, django_user_model
+):
+    msft = code_resolve(symbol="MSFT")
+
+    def search(term, as_=admin_client):
+        return as_.get("/admin/orders/order/symbols/", {"term": term}, secure=True)
+
+    assert search("ms").json() == {
+        "results": [
+            {"id": str(msft.conid), "text": "MSFT (SMART, 272093)"},
+            {"id": "ib:MS", "text": "MS (at IB: MORGAN STANLEY, not a stored code yet)"},
+            {"id": "ib:CSCO", "text": "CSCO (at IB: CISCO SYSTEMS INC, not a stored code yet)"},
+            {
+                "id": "ib:META",
+                "text": "META (at IB: META PLATFORMS INC-CLASS A, not a stored code yet)",
+            },
+        ],
+        "pagination": {"more": False},
+    }  # IB's symbols starting with the letters, then the names containing them
+    with CaptureQueriesContext(connection) as one:
+        search("ms")
+    for n in range(19):
+        CodeFactory(symbol=f"MSX{n}")
+    with CaptureQueriesContext(connection) as twenty:
+        assert len(search("ms").json()["results"]) == 20  # codes first, up to 20 in all
+    assert len(twenty) == len(one)  # the queries do not grow with the codes found
+    assert [r["id"] for r in search("NVIDIA").json()["results"]] == ["ib:NVDA"]
+    assert search("ZZZZQ").json()["results"] == []  # IB knows no such stock
+    assert search("ms", as_=client).status_code == 302  # staff only: to the login page
+    clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(clerk)
+    assert search("ms", as_=client).status_code == 403  # who may not place orders
+
+
+def test_without_ib_the_symbol_search_offers_the_stored_codes_and_says_why(admin_client, settings):
+    settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CONNECT_ATTEMPTS = "127.0.0.1", 9, 1
+    reset_broker()
+    try:
+        msft = CodeFactory(symbol="MSFT", conid=272093)
+        found = admin_client.get("/admin/orders/order/symbols/", {"term": "ms"}, secure=True)
+    finally:
+        reset_broker()
+    stored, said = found.json()["results"]
+    assert stored == {"id": str(msft.conid), "text": str(msft)}
+    assert said["disabled"] is True and said["id"] == ""
+    assert said["text"].startswith("IB was not searched: ") and "127.0.0.1:9" in said["text"]
+
+
+def test_an_order_for_a_stock_ib_found_stores_its_code_as_it_is_placed(admin_client, gateway):
+    limit = limit_below_market(gateway, "NVDA")
+    response = post(admin_client, code="ib:NVDA", side="BUY", quantity="2", order_type="LMT",
+                    price=str(limit), tif="GTC")  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    order = Order.objects.get()
+    nvda = Code.objects.get(symbol="NVDA")
+    assert (nvda.conid, order.instrument_id, order.status) == (4815747, 4815747, "submitted")
+    assert [(o.contract.symbol, o.quantity) for o in gateway.orders()] == [("NVDA", 2)]
+    # A symbol IB does not confirm is refused at the field: no code, no order.
+    response = post(admin_client, code="ib:APPL", side="BUY", quantity="1", order_type="LMT",
+                    price="100", tif="DAY")  # fmt: skip
+    assert response.status_code == 200
+    [reason] = response.context["form"].errors["code"]
+    assert "IB knows no STK APPL on SMART in USD" in reason
+    assert "No security definition has been found" in reason
+    assert not Code.objects.filter(symbol="APPL").exists() and Order.objects.count() == 1
+    # shown again, the chosen stock is still chosen
+    assert '<option value="ib:APPL" selected>APPL (at IB: not a stored code yet)' in (
+        response.content.decode()
+    )
 
 
 def test_a_limit_order_placed_from_the_admin_goes_to_ib(admin_client, gateway):

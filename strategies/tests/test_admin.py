@@ -49,6 +49,24 @@ def test_params_the_workflow_cannot_run_with_are_refused_by_field(admin_client):
     assert not Strategy.objects.filter(name="Admin made").exists()
 
 
+def test_a_strategy_without_codes_is_refused_at_the_codes_field(admin_client):
+    workflow = Workflow.objects.get(type="two_indicator")
+    reason = ["A strategy trades at least one code: choose one or more."]
+    response = admin_client.post("/admin/strategies/strategy/add/", add_form(workflow, []),
+                                 secure=True)  # fmt: skip
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["traded_codes"] == reason
+    assert not Strategy.objects.filter(name="Admin made").exists()
+    strategy = strategy_create(name="Held", type="two_indicator", workflow=workflow,
+                               codes=[CodeFactory(symbol="KEEP")])  # fmt: skip
+    response = admin_client.post(f"/admin/strategies/strategy/{strategy.pk}/change/",
+                                 add_form(workflow, [], name="Emptied"), secure=True)  # fmt: skip
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["traded_codes"] == reason
+    strategy.refresh_from_db()
+    assert strategy.name == "Held" and [c.symbol for c in strategy.codes.all()] == ["KEEP"]
+
+
 def test_each_parameter_is_a_field_and_its_problem_shows_next_to_it(admin_client):
     workflow = Workflow.objects.get(type="two_indicator")
     data = add_form(workflow, [CodeFactory()], param="{}", bar_1="1 fortnight")

@@ -51,6 +51,7 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         ({"workflow_id": 2_000_000_000}, "workflow_id"),
         ({"codes": [2_000_000_000]}, "codes"),
         ({"codes": "1"}, "codes"),
+        ({"codes": []}, "codes"),
         ({"active": "perhaps"}, "active"),
         ({"schedule_interval_minutes": 0}, "schedule_interval_minutes"),
         ({"schedule_crontab": "61 * * * *"}, "schedule_crontab"),
@@ -65,6 +66,7 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         ({"param": {"period_1": "a year"}}, "param"),
         ({"name": ""}, "name"),
         ({"workflow_id": "x"}, "workflow_id"),
+        ({"codes": []}, "codes"),
     ]
 
     def make(self):
@@ -83,6 +85,24 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
         response = staff_client.patch(self.detail_url(other), {"name": "Swing"}, format="json")
         assert_refused(response, 400, "name")
         assert Strategy.objects.filter(name="Swing").count() == 1
+
+    def test_a_strategy_without_codes_is_refused_when_created_or_changed(self, staff_client):
+        reason = ["A strategy trades at least one code: choose one or more."]
+        data = self.create_data()
+        for body in ({**data, "codes": []}, {k: v for k, v in data.items() if k != "codes"}):
+            response = staff_client.post(self.list_url(), body, format="json")
+            assert_refused(response, 400, "codes")
+            assert response.json()["errors"]["codes"] == reason
+        assert not Strategy.objects.exists()
+        strategy = self.make()
+        held = set(strategy.codes.all())
+        for method in (staff_client.patch, staff_client.put):
+            body = {**self.create_data(), "name": "Emptied", "codes": []}
+            response = method(self.detail_url(strategy), body, format="json")
+            assert_refused(response, 400, "codes")
+            assert response.json()["errors"]["codes"] == reason
+        strategy.refresh_from_db()
+        assert strategy.name != "Emptied" and set(strategy.codes.all()) == held
 
     def test_the_type_follows_the_workflow_or_is_refused(self, staff_client):
         data = self.create_data()
@@ -148,7 +168,7 @@ class TestStrategies(APIViewTestCases.ModelViewSet):
 
     def update_data(self, obj):
         return {"name": "Swing weekly", "param": {**PARAM, "period_1": "1 M", "bar_1": "1 hour"},
-                "codes": []}  # fmt: skip
+                "codes": [CodeFactory().pk]}  # fmt: skip
 
     def test_param_problems_name_each_parameter(self, staff_client):
         workflow = WorkflowFactory(default_params={})

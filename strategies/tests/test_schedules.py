@@ -5,6 +5,7 @@ import json
 import pytest
 from django_celery_beat.models import PeriodicTask
 
+from marketdata.tests.factories import CodeFactory
 from strategies.services import strategy_delete, strategy_pause
 from tradingsite.exceptions import ApplicationError
 from workflows.services import strategy_create, strategy_resume, strategy_update
@@ -17,7 +18,9 @@ def strategy_tasks():
 
 
 def test_saving_pausing_and_deleting_keep_one_periodic_task():
-    strategy = strategy_create(name="Every 5", type="two_indicator", schedule_interval_minutes=5)
+    strategy = strategy_create(
+        name="Every 5", type="two_indicator", codes=[CodeFactory()], schedule_interval_minutes=5
+    )
     task = strategy_tasks().get()
     assert json.loads(task.args) == [strategy.pk]
     assert (task.interval.every, task.interval.period, task.enabled) == (5, "minutes", True)
@@ -41,7 +44,7 @@ def test_saving_pausing_and_deleting_keep_one_periodic_task():
 
 
 def test_no_schedule_no_task():
-    strategy = strategy_create(name="Manual", type="two_indicator")
+    strategy = strategy_create(name="Manual", type="two_indicator", codes=[CodeFactory()])
     assert strategy.periodic_task is None and not strategy_tasks().exists()
     strategy_update(strategy=strategy, schedule_interval_minutes=15)
     strategy_update(strategy=strategy, schedule_interval_minutes=None)
@@ -59,7 +62,7 @@ def test_no_schedule_no_task():
 )
 def test_bad_schedules_name_the_field(schedule, field):
     with pytest.raises(ApplicationError) as refused:
-        strategy_create(name="Bad", type="two_indicator", **schedule)
+        strategy_create(name="Bad", type="two_indicator", codes=[CodeFactory()], **schedule)
     assert field in refused.value.extra
     assert not strategy_tasks().exists()
 

@@ -18,6 +18,7 @@ from .types import (
     ExecutionReport,
     OrderTicket,
     PriceReport,
+    SymbolMatch,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ExecutionReport",
     "OrderTicket",
     "PriceReport",
+    "SymbolMatch",
     "broker_connect",
     "client_role",
     "get_broker",

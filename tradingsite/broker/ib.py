@@ -27,6 +27,7 @@ from .types import (
     ContractInfo,
     ExecutionReport,
     PriceReport,
+    SymbolMatch,
 )
 from .vocabulary import bar_error, period_error
 
@@ -305,6 +306,25 @@ class IBBroker:
             sec_type=found.secType or sec_type,
             primary_exchange=found.primaryExchange,
         )
+
+    @_on_own_loop
+    def matching_symbols(self, *, pattern):
+        """IB's symbol search (reqMatchingSymbols): the stocks whose symbol starts with, or
+        whose name contains, ``pattern``. IB answers at most one such request a second."""
+        found = self._request(f"matching symbols for {pattern!r}", self.ib.reqMatchingSymbols,
+                              pattern)  # fmt: skip
+        return [
+            SymbolMatch(
+                conid=sample.contract.conId,
+                symbol=sample.contract.symbol,
+                description=sample.contract.description or "",
+                sec_type=sample.contract.secType,
+                currency=sample.contract.currency,
+                primary_exchange=sample.contract.primaryExchange,
+            )
+            for sample in found or []
+            if sample.contract.secType == "STK"
+        ]
 
     def _contract(self, info):
         return self._contracts.get(info.conid) or ibapi.Contract(

@@ -29,6 +29,18 @@ class ContractInfo:
 
 
 @dataclass(frozen=True)
+class SymbolMatch:
+    """One answer of IB's symbol search (reqMatchingSymbols): a contract and its name."""
+
+    conid: int
+    symbol: str
+    description: str = ""
+    sec_type: str = "STK"
+    currency: str = "USD"
+    primary_exchange: str = ""
+
+
+@dataclass(frozen=True)
 class Bar:
     time: datetime
     open: float
@@ -122,6 +134,8 @@ class Broker(Protocol):
     def resolve(
         self, *, symbol: str, exchange: str, currency: str, sec_type: str
     ) -> ContractInfo: ...
+
+    def matching_symbols(self, *, pattern: str) -> list[SymbolMatch]: ...
 
     def historical_bars(
         self,

@@ -11,8 +11,9 @@ from django.contrib.admin.utils import display_for_value
 from django.db import connection
 from django.utils import timezone
 
+from marketdata.models import Code
 from marketdata.services import code_resolve
-from orders.models import Order, OrderStatus, Position
+from orders.models import Order, Position
 from orders.tests.factories import OrderFactory
 from orders.tests.test_listener import listening  # noqa: F401 (a fixture)
 from strategies.tests.factories import StrategyFactory
@@ -60,7 +61,8 @@ def until(condition, timeout=20.0):
     return True
 
 
-def place_from_the_form(tab, *, typed, symbol, side, quantity):
+def place_from_the_form(tab, *, typed, symbol, side, quantity, order_type="MKT", price=None,
+                        tif="DAY"):  # fmt: skip
     tab.goto("/admin/orders/order/")
     tab.click("#new-order")
     tab.click(".field-code .select2-selection")
@@ -68,38 +70,103 @@ def place_from_the_form(tab, *, typed, symbol, side, quantity):
     tab.click(f".select2-results__option >> text=/^{symbol} /")
     tab.check(f"input[name=side][value={side}]")
     tab.fill("#id_quantity", str(quantity))
-    tab.select_option("#id_order_type", "MKT")
-    tab.select_option("#id_tif", "DAY")
+    tab.select_option("#id_order_type", order_type)
+    if price is not None:
+        tab.fill("#id_price", price)
+    tab.select_option("#id_tif", tif)
     tab.click("input[name=_place]")
     tab.wait_for_selector("ul.messagelist")
     return tab.inner_text("ul.messagelist")
 
 
-def test_an_order_placed_from_the_admin_fills_and_its_position_is_closed_the_same_way(
+def shown(tab, field):
+    return tab.inner_text(f".field-{field} .readonly")
+
+
+def until_shown(tab, field, text, timeout=20_000):
+    """Until the page shows ``text`` in ``field`` by itself: nobody reloads it."""
+    tab.wait_for_function(
+        "([field, text]) => { const cell = document.querySelector(`.field-${field} .readonly`);"
+        " return cell !== null && cell.textContent.trim() === text; }",
+        arg=[field, text],
+        timeout=timeout,
+    )
+
+
+def test_from_the_dashboard_an_order_placed_in_the_admin_fills_on_its_page_and_is_closed(
+    desk,
+    gateway,
+    listening,  # noqa: F811
+):
+    """The issue's "done when", as a person does it: the dashboard, a New order, its page
+    showing the fill as it comes (no reload), the position closed from its page, and every
+    number on the way read like money."""
+    in_a_thread(lambda: code_resolve(symbol="AAPL"))
+    gateway.set_price("AAPL", 200)
+    desk.goto("/admin/dashboard/")
+    assert "No open position." in desk.inner_text("#positions")
+    shot(desk, "20-dashboard-before")
+
+    placed = place_from_the_form(desk, typed="AAP", symbol="AAPL", side="BUY", quantity=5,
+                                 order_type="LMT", price="199.5", tif="GTC")  # fmt: skip
+    bought = Order.objects.get(side="BUY")
+    assert f"Order #{bought.pk} placed: BUY 5 AAPL LMT @ 199.50 GTC" in placed
+    assert "Paper trading" in desk.inner_text("#content")
+    assert desk.url.endswith(f"/admin/orders/order/{bought.pk}/change/")
+    assert shown(desk, "status") == "Submitted"
+    assert shown(desk, "price_shown") == "199.50"
+    assert "this page follows the order" in desk.inner_text("#order-follow")
+    shot(desk, "21-order-working")
+
+    gateway.set_price("AAPL", 199)  # the market comes down to the limit: IB fills it
+    until_shown(desk, "status", "Filled")
+    assert shown(desk, "avg_fill_price_shown") == "199.00"
+    assert shown(desk, "filled_quantity_shown") == "5"
+    assert desk.locator("#order-follow").count() == 0  # a final order is no longer followed
+    shot(desk, "22-order-filled")
+
+    desk.goto("/admin/dashboard/")
+    cells = desk.locator("#positions tbody tr").first.locator("td").all_inner_texts()
+    assert cells[:3] == ["AAPL", "5", "199.00"]
+    shot(desk, "23-dashboard-position")
+
+    position = Position.objects.get(closed_at__isnull=True)
+    desk.goto(f"/admin/orders/position/{position.pk}/change/")
+    assert shown(desk, "average_cost_shown") == "199.00"
+    desk.once("dialog", lambda dialog: dialog.accept())  # "Close this position at market?"
+    desk.click("button.object-action[value=close_position]")
+    desk.wait_for_selector("ul.messagelist")
+    assert "Sent the exit of" in desk.inner_text("ul.messagelist")
+    assert until(lambda: Position.objects.filter(closed_at__isnull=False).exists())
+    sold = Order.objects.get(side="SELL")
+    assert (sold.role, sold.order_type, sold.quantity) == ("exit", "MKT", 5)
+
+    desk.goto("/admin/dashboard/")
+    assert "No open position." in desk.inner_text("#positions")
+    realized = desk.inner_text("#realized-total")
+    assert realized == "-2.00"  # bought and sold at 199.00: IB's 1.00 commission each way
+    desk.wait_for_selector("#pnl-canvas[data-drawn=true]")
+    tooltip = desk.evaluate(
+        "document.getElementById('pnl-canvas').chart.options.plugins.tooltip.callbacks"
+        ".label({dataset: {label: 'cumulative'}, parsed: {y: 1234.5}})"
+    )
+    assert tooltip == "cumulative: +1,234.50"  # the chart's numbers read like money too
+    shot(desk, "24-dashboard-closed")
+
+
+def test_an_order_placed_from_the_admin_at_the_market_fills_and_is_sold_the_same_way(
     desk,
     gateway,
     listening,  # noqa: F811
 ):
     in_a_thread(lambda: code_resolve(symbol="AAPL"))
-    shot(desk, "20-orders-list")
     placed = place_from_the_form(desk, typed="AAP", symbol="AAPL", side="BUY", quantity=5)
     bought = Order.objects.get(side="BUY")
     assert f"Order #{bought.pk} placed: BUY 5 AAPL MKT DAY" in placed
-    assert "Paper trading" in desk.inner_text("#content")
-    assert until(lambda: Order.objects.get(pk=bought.pk).status == OrderStatus.FILLED)
-    desk.reload()
-    assert desk.inner_text(".field-status .readonly") == "Filled"
+    until_shown(desk, "status", "Filled")  # at once, or by itself as IB reports it
     bought.refresh_from_db()
-    average = f"{bought.avg_fill_price:.2f}"
-    assert desk.inner_text(".field-avg_fill_price_shown .readonly") == average
-    assert desk.inner_text(".field-filled_quantity_shown .readonly") == "5"
-    shot(desk, "21-order-filled")
-
-    desk.goto("/admin/dashboard/")
-    row = desk.locator("#positions tbody tr").first
-    cells = row.locator("td").all_inner_texts()
-    assert cells[0] == "AAPL" and cells[1] == "5" and cells[2] == f"{bought.avg_fill_price:.2f}"
-    shot(desk, "22-dashboard-position")
+    assert shown(desk, "avg_fill_price_shown") == f"{bought.avg_fill_price:.2f}"
+    assert shown(desk, "filled_quantity_shown") == "5"
 
     placed = place_from_the_form(desk, typed="AAP", symbol="AAPL", side="SELL", quantity=5)
     sold = Order.objects.get(side="SELL")
@@ -109,13 +176,37 @@ def test_an_order_placed_from_the_admin_fills_and_its_position_is_closed_the_sam
     assert "No open position." in desk.inner_text("#positions")
     realized = desk.inner_text("#realized-total")
     assert realized[0] in "+-" and realized[-3] == "."  # signed, two places
-    desk.wait_for_selector("#pnl-canvas[data-drawn=true]")
-    tooltip = desk.evaluate(
-        "document.getElementById('pnl-canvas').chart.options.plugins.tooltip.callbacks"
-        ".label({dataset: {label: 'cumulative'}, parsed: {y: 1234.5}})"
+
+
+def test_a_working_order_is_cancelled_from_its_page_at_ib_and_on_the_page(
+    desk,
+    gateway,
+    listening,  # noqa: F811
+):
+    """MSFT is no stored code: the form's search finds it at IB by its name, and placing the
+    order stores it. The order works far from the market until it is cancelled."""
+    gateway.set_price("MSFT", 400)
+    placed = place_from_the_form(desk, typed="micro", symbol="MSFT", side="BUY", quantity=3,
+                                 order_type="LMT", price="300", tif="GTC")  # fmt: skip
+    order = Order.objects.get(side="BUY")
+    assert f"Order #{order.pk} placed: BUY 3 MSFT LMT @ 300.00 GTC" in placed
+    assert Code.objects.get(symbol="MSFT").conid == order.instrument_id == 272093
+    assert shown(desk, "status") == "Submitted"
+    [at_ib] = [o for o in gateway.orders() if o.order_id == order.ibkr_order_id]
+    assert at_ib.status == "Submitted"  # working at IB, far from the market
+    asked = []
+    desk.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    desk.click("button.object-action[value=cancel_order]")
+    desk.wait_for_selector("ul.messagelist")
+    assert asked == ["Ask IB to cancel this order?"]
+    assert f"Asked IB to cancel Order #{order.pk}: BUY 3 MSFT LMT" in desk.inner_text(
+        "ul.messagelist"
     )
-    assert tooltip == "cumulative: +1,234.50"  # the chart's numbers read like money too
-    shot(desk, "23-dashboard-closed")
+    until_shown(desk, "status", "Cancelled")
+    [at_ib] = [o for o in gateway.orders() if o.order_id == order.ibkr_order_id]
+    assert at_ib.status == "Cancelled"  # IB's own book
+    assert desk.locator("button.object-action[value=cancel_order]").count() == 0
+    shot(desk, "29-order-cancelled")
 
 
 def test_a_decision_page_and_the_dashboard_read_like_money(desk):

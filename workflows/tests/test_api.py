@@ -113,6 +113,18 @@ class TestWorkflows(APIViewTestCases.ModelViewSet):
         workflow.refresh_from_db()
         assert workflow.steps == typo
 
+    def test_broken_json_is_a_400_saying_where_it_broke(self, staff_client):
+        workflow = self.make()
+        body = '{"steps": [\n  {"type": "fetch_data",}\n]}'
+        response = staff_client.patch(self.detail_url(workflow), body,
+                                      content_type="application/json")  # fmt: skip
+        assert_refused(response, 400)
+        assert response.json()["detail"] == (
+            "JSON parse error - Expecting property name enclosed in double quotes: "
+            "line 2 column 25 (char 36)"
+        )
+        assert Workflow.objects.get(pk=workflow.pk).steps == workflow.steps
+
     def test_a_built_in_template_is_read_only(self, staff_client):
         builtin = Workflow.objects.get(type="two_indicator", name=TWO["name"])
         response = staff_client.patch(self.detail_url(builtin), {"steps": []}, format="json")
