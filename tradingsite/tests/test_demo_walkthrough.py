@@ -12,6 +12,7 @@ is not started: the test sends the task beat sends, with the strategy's id alone
 """
 
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -189,6 +190,25 @@ def test_the_demo_buys_aapl_as_a_bracket_and_walks_through_its_target(make_run, 
         f"<title>Order #{entry.pk}: BUY {quantity_text(entry.quantity)} AAPL LMT @ "
         f"{price_text(entry.price)} (filled)"
     ) in page
+
+    # The order list: the filled entry, the take profit at its limit and the stop loss at its
+    # trigger, both working.
+    listing = admin_page(client, "/admin/orders/order/")
+    row = re.compile(r'<tr><td class="action-checkbox">.*? value="(\d+)"(.*?)</tr>')
+    rows = {int(pk): cells for pk, cells in row.findall(listing)}
+    for order, columns in (
+        (entry, ("Buy", "Limit", price_text(entry.price), "-", "Filled")),
+        (target, ("Sell", "Limit", price_text(target.price), "-", "Submitted")),
+        (stop, ("Sell", "Stop", "-", price_text(stop.stop_price), "Submitted")),
+    ):
+        side, kind, price, stop_price, status = columns
+        assert 'title="AAPL (265598)"' in rows[order.pk]
+        assert (
+            f'<td class="field-side">{side}</td><td class="field-quantity_shown">'
+            f'{quantity_text(entry.quantity)}</td><td class="field-order_type">{kind}</td>'
+            f'<td class="field-price_shown">{price}</td><td class="field-stop_price_shown">'
+            f'{stop_price}</td><td class="field-status">{status}</td>'
+        ) in rows[order.pk], rows[order.pk]
 
     # A minute later the demo runs again on the same bars: AAPL is held, no second buy.
     second = beat_runs(strategy, site)
