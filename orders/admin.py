@@ -124,13 +124,14 @@ class OrderAdmin(TraderControlsMixin, BrokerOwnedAdmin):
     # and shows the page again when IB reports a change), so a fill appears by itself.
     change_form_template = "admin/orders/order/change_form.html"
     number_formats = {
-        "quantity": "quantity", "price": "price", "filled_quantity": "quantity",
-        "avg_fill_price": "price",
+        "quantity": "quantity", "price": "price", "stop_price": "price",
+        "filled_quantity": "quantity", "avg_fill_price": "price",
     }  # fmt: skip
-    # TIF, filled quantity, IB's order id and the decision are on the order's page.
+    # TIF, filled quantity, IB's order id and the decision are on the order's page; the stop
+    # price is listed, so that a bracket's stop loss shows where it triggers.
     list_display = (
         "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price",
-        "status", "avg_fill_price", "trades_link",
+        "stop_price", "status", "avg_fill_price", "trades_link",
     )  # fmt: skip
     list_display_links = ("id", "created_at")
     list_filter = ("status", "side", "order_type", "role", "tif", StrategyFilter)

@@ -189,9 +189,12 @@ def test_the_order_list_filters_to_one_strategy(admin_client):
 
 def test_the_order_list_reads_like_money(admin_client):
     OrderFactory(instrument=CodeFactory(symbol="SPY"), quantity="17", price="540.82")
+    OrderFactory(instrument=CodeFactory(symbol="QQQ"), side="SELL", order_type="STP",
+                 price=None, stop_price="480.5")  # fmt: skip
     listing = admin_client.get("/admin/orders/order/", secure=True).content.decode()
     assert '<td class="field-quantity_shown">17</td>' in listing
     assert '<td class="field-price_shown">540.82</td>' in listing
+    assert '<td class="field-stop_price_shown">480.50</td>' in listing  # where the stop triggers
     assert "540.820000" not in listing and "17.0000" not in listing
 
 

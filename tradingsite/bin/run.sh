@@ -20,7 +20,9 @@ export IBKR_MASTER_CLIENT_ID=${IBKR_MASTER_CLIENT_ID:-$(( ${IBKR_CLIENT_ID:-1} +
 if [ -z "${IBKR_HOST:-}" ]; then
   export IBKR_HOST=127.0.0.1
   export IBKR_PORT=${IBKR_PORT:-4002}
+  # AAPL's history is the demo's bars file (load_demo.py, DEMO_BARS_DIR): the first run buys it.
   "$PY" manage.py ibgateway --host 127.0.0.1 --port "$IBKR_PORT" --tick-seconds 2 \
+    --bars-dir tradingsite/demo_bars \
     --master-client-id "$IBKR_MASTER_CLIENT_ID" >var/log/ibgateway.log 2>&1 &
   pids+=($!)
   echo "Loopback IB Gateway (paper) on 127.0.0.1:$IBKR_PORT - log: var/log/ibgateway.log"

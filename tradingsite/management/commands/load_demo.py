@@ -10,6 +10,10 @@ from workflows.templates import TEMPLATES
 DEMO_CODES = [("AAPL", 265598), ("MSFT", 272093), ("SPY", 756733)]
 DEMO_STRATEGY = "Demo: two indicator on AAPL, MSFT and SPY"
 DEMO_INTERVAL_MINUTES = 1  # the demo runs by itself soon after `make run`; pause it in the admin
+# make run's loopback gateway serves AAPL's history from this folder (run.sh: --bars-dir): a
+# rising walk ending 2025-03-14 on which the offline team buys, whatever the day, so the demo's
+# first run places a bracket. MSFT and SPY follow the gateway's simulated market of the day.
+DEMO_BARS_DIR = "tradingsite/demo_bars"
 
 
 class Command(BaseCommand):
