@@ -1,7 +1,8 @@
 """The production recipe: `honcho start` runs the Procfile (gunicorn with three workers,
 two Celery workers, beat and the broker listener) against PostgreSQL and Redis, every process
 connected to one gateway under its own client id (and only those hold one); beat sends its
-jobs and a worker runs them; authenticated API requests reach IB from each web worker; static files come from WhiteNoise; stopping gives every id back."""
+jobs and a worker runs them; authenticated API requests reach IB from each web worker; static
+files come from WhiteNoise; stopping gives every id back."""
 
 import http.client
 import json
