@@ -20,6 +20,7 @@ from strategies.risk import risk_check
 from strategies.services import decision_record
 from tradingsite.broker import BrokerError
 from tradingsite.celery import app as celery_app
+from tradingsite.database import commit_without_waiting
 from tradingsite.exceptions import ApplicationError
 
 from ..charts import chart_record
@@ -180,7 +181,9 @@ class Run:
         running = WorkflowExecution.objects.filter(
             pk=self.execution.pk, status=ExecutionStatus.RUNNING
         )
-        if not running.update(**updates):
+        with commit_without_waiting():  # the next step's, or the run's end, overwrites it
+            updated = running.update(**updates)
+        if not updated:
             raise Cancelled
         if self.lock is not None:
             self.lock.extend()

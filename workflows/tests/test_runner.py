@@ -459,3 +459,21 @@ def test_a_run_draws_no_png_its_page_draws_each_chart_when_first_viewed(gateway,
     # Without the cache row or stored bars, the weekly chart not drawn yet cannot be.
     (drawn.parent / "UPCO_1week.png").unlink()
     assert admin_client.get(image.replace("1day", "1week"), secure=True).status_code == 404
+
+
+def test_progress_is_committed_without_waiting_for_the_disk_the_end_is_not(gateway):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
+    with CaptureQueriesContext(connection) as queries:
+        execution = run(strategy, dry_run=True)
+    assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
+    sqls = [q["sql"] for q in queries.captured_queries]
+    progress = [i for i, sql in enumerate(sqls)
+                if sql.startswith('UPDATE "workflow_execution" SET "progress"')
+                and '"completed_at"' not in sql]  # fmt: skip
+    assert len(progress) == len(TWO["steps"])  # one per step of the one code
+    assert all(sqls[i - 1] == "SET LOCAL synchronous_commit TO OFF" for i in progress)
+    end = max(i for i, sql in enumerate(sqls) if '"completed_at"' in sql)
+    assert "synchronous_commit" not in sqls[end - 1]
