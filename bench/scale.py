@@ -1,6 +1,8 @@
 """Runs per minute with 1, 2 and 4 Celery worker processes against one gateway, and beat's lag.
 
     .venv/bin/python bench/scale.py [--strategies 60] [--workers 1,2,4] [--beat 1000]
+    .venv/bin/python bench/scale.py --quick        # 20 runs, 1 and 2 workers, no beat (~2 min)
+    .venv/bin/python bench/scale.py --profile DIR  # also cProfile each worker and the gateway
 
 Each worker is a `celery worker --pool=solo -Q runs` process, as the Procfile's `runs` line,
 against PostgreSQL (`tradingsite_bench_scale`, created and migrated here; BENCH_DATABASE_URL
@@ -11,7 +13,12 @@ is warm (every code's bars fetched before the clock starts), so the runs ask IB 
 orders only. Each worker count first runs a warm-up batch (imports, numba's cache), then
 `--strategies` runs at once, timed from the enqueue to the last end. It reports runs per
 minute, the speed-up over one worker, failed runs, and the client-id and pacing errors in the
-workers' logs (IB's 326 and 162, a client id that could not be leased).
+workers' logs (IB's 326 and 162, a client id that could not be leased); and where the CPU goes
+per run during the timed batch: the workers' processes, the gateway's, and the PostgreSQL
+sessions of the bench's database (each process's user + system time, from /proc). The load
+average and the CPU count head the table: on a loaded machine the speed-up says little, the
+CPU per run still does. With --profile DIR, each worker and the gateway run under cProfile and
+write DIR/worker-N-I.prof and DIR/gateway.prof (read them with `python -m pstats`).
 
 Beat: `--beat` active strategies scheduled every minute (crontab `* * * * *`), beat started
 (DatabaseScheduler, as in production) for two ticks, no worker consuming; the lag is the time
@@ -23,6 +30,7 @@ or pacing errors; every strategy enqueued within 10 s of its tick.
 
 import argparse
 import os
+import pstats
 import re
 import signal
 import socket
@@ -79,7 +87,25 @@ def main():
     parser.add_argument("--strategies", type=int, default=60)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--beat", type=int, default=1000, help="0 skips the beat measure")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="--strategies 20 --workers 1,2 --beat 0: about two minutes",
+    )
+    parser.add_argument("--profile", type=Path, help="cProfile the workers and the gateway")
     args = parser.parse_args()
+    if args.quick:
+        args.strategies, args.workers, args.beat = 20, "1,2", 0
+    profiled = []
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+
+    def python(name):
+        """This interpreter, under cProfile (writing DIR/name.prof) with --profile."""
+        if not args.profile:
+            return [sys.executable]
+        profiled.append(args.profile / f"{name}.prof")
+        return [sys.executable, "-m", "cProfile", "-o", str(profiled[-1])]
 
     ensure_database(DATABASE_URL)
     django.setup()
@@ -108,8 +134,8 @@ def main():
     env = {**os.environ, "IBKR_HOST": "127.0.0.1", "IBKR_PORT": str(port),
            "IBKR_MASTER_CLIENT_ID": "4", "MEDIA_ROOT": str(ROOT / "var" / "bench-media"),
            "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    gateway = start([sys.executable, "manage.py", "ibgateway", "--port", str(port), "--seed", "3",
-                     "--date", "2025-03-14", "--master-client-id", "4"],
+    gateway = start([*python("gateway"), "manage.py", "ibgateway", "--port", str(port),
+                     "--seed", "3", "--date", "2025-03-14", "--master-client-id", "4"],
                     logs / "gateway.log", env)  # fmt: skip
     settings.IBKR_HOST, settings.IBKR_PORT = "127.0.0.1", port
     settings.IBKR_MASTER_CLIENT_ID = 4
@@ -182,7 +208,7 @@ def main():
             workers = [
                 start(
                     [
-                        sys.executable,
+                        *python(f"worker-{count}-{i}"),
                         "-m",
                         "celery",
                         "-A",
@@ -210,7 +236,11 @@ def main():
             batch(strategies(2 * count, f"warm-up {count}"))
             items = strategies(args.strategies, f"x{count}")
             sessions_before = sessions()
+            load = os.getloadavg()[0]
+            cpu_before = cpu_of(workers, gateway)
             ids, seconds = batch(items)
+            cpu = [after - before for before, after in
+                   zip(cpu_before, cpu_of(workers, gateway), strict=True)]  # fmt: skip
             opened = sessions() - sessions_before
             runs = WorkflowExecution.objects.filter(pk__in=ids)
             failed = runs.exclude(status="completed").count()
@@ -224,7 +254,7 @@ def main():
                 for i in range(count)
             )
             rows.append((count, len(ids) / seconds * 60, seconds, failed, partial, errors, paced,
-                         opened))  # fmt: skip
+                         opened, load, *(1000 * c / len(ids) for c in cpu)))  # fmt: skip
 
         if rows:
             report(args.strategies, rows)
@@ -233,16 +263,50 @@ def main():
             beat_lag(args.beat, codes, workflow, logs, env, strategy_create, PeriodicTask, queues)
     finally:
         stop(processes)
+        for path in profiled:
+            if path.exists():
+                print(f"\n{path.name}: the 12 functions with the most time of their own")
+                pstats.Stats(str(path)).sort_stats("tottime").print_stats(12)
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of process ``pid`` so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(workers, gateway):
+    """CPU seconds so far of the workers, the gateway and the database's other sessions (the
+    workers' connections: they persist, CONN_MAX_AGE)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()")  # fmt: skip
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return (sum(cpu_seconds(w.pid) for w in workers), cpu_seconds(gateway.pid),
+            sum(cpu_seconds(pid) for pid in backends))  # fmt: skip
 
 
 def report(strategies, rows):
-    print(f"\n{strategies} runs of 3 codes each, warm cache, offline model, wait 0")
+    load = os.getloadavg()
+    print(
+        f"\n{strategies} runs of 3 codes each, warm cache, offline model, wait 0; "
+        f"{os.cpu_count()} CPUs, load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
     print("workers  runs/min  speed-up  seconds  failed  partial  id/pacing errors  waits  "
-          "db sessions")  # fmt: skip
+          "db sessions  load at start  CPU ms per run: workers  gateway  postgres")  # fmt: skip
     base = rows[0][1]
-    for count, per_minute, seconds, failed, partial, errors, paced, opened in rows:
-        print(f"{count:>7}  {per_minute:>8.1f}  {per_minute / base:>7.2f}x  {seconds:>7.1f}  "
-              f"{failed:>6}  {partial:>7}  {errors:>16}  {paced:>5}  {opened:>11}")  # fmt: skip
+    for (count, per_minute, seconds, failed, partial, errors, paced, opened, load, worker_ms,
+         gateway_ms, postgres_ms) in rows:  # fmt: skip
+        print(
+            f"{count:>7}  {per_minute:>8.1f}  {per_minute / base:>7.2f}x  {seconds:>7.1f}  "
+            f"{failed:>6}  {partial:>7}  {errors:>16}  {paced:>5}  {opened:>11}  "
+            f"{load:>13.2f}  {worker_ms:>23.0f}  {gateway_ms:>7.0f}  {postgres_ms:>8.0f}"
+        )
 
 
 def beat_lag(count, codes, workflow, logs, env, strategy_create, PeriodicTask, queues):

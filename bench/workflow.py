@@ -7,8 +7,9 @@ market-data cache and the offline model, with `wait` 0, on the PostgreSQL databa
 `tradingsite_bench_workflow` (created and migrated here; BENCH_DATABASE_URL moves it).
 
 The engine's overhead per code is the run's time minus the time spent in the broker, in the
-agent team (the model and AutoGen) and, with --charts, in drawing charts: what is left is the
-engine itself (steps, parameters, risk gate, progress and log writes, decisions, orders).
+agent team (the model and AutoGen) and, with --charts, in recording charts (a run draws none:
+each is drawn when first viewed): what is left is the engine itself (steps, parameters, risk
+gate, progress and log writes, decisions, orders).
 Queries are counted for a run of 10 codes and of N codes; a constant number per code means
 the two agree. Goal: at most 25 ms of overhead per code, and a constant number of queries.
 """
@@ -141,7 +142,7 @@ def main():
                  "executions", "order_statuses", "connect"):  # fmt: skip
         clock.wrap(IBBroker, name, "broker")
     clock.wrap(team, "decide", "agents")
-    clock.wrap(charts, "chart_render", "charts")
+    clock.wrap(charts, "chart_record", "charts")
     get_broker()  # connected before the clock starts
 
     def one_run(n, label):

@@ -20,34 +20,65 @@ app.conf.CELERY_DB_REUSE_MAX = 1_000_000
 app.autodiscover_tasks()
 
 
+def _forks_its_pool(worker):
+    """Whether the worker's tasks run in forked pool processes (prefork), not in its main
+    process (solo, threads)."""
+    pool = getattr(worker, "pool_cls", None)
+    name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
+    return "prefork" in name or name == "processes"
+
+
 @signals.worker_init.connect
 def lease_an_ib_client_id(sender=None, **kwargs):
     """A worker leases its IB client id as it starts (tradingsite/broker/leases.py): a
     malformed or exhausted IBKR_CLIENT_ID_RANGE, or Redis down, stops it here with that
-    message, before it takes any task. It connects to IB at its first request. (A prefork
-    pool's processes lease their own as they first talk to IB.)"""
+    message, before it takes any task.
+
+    Only a process that talks to IB holds an id. The main process of a prefork worker runs no
+    task: it leases none, and only checks that its pool processes will find one each; they
+    lease theirs as they start (below)."""
     # Imported when a worker starts: this module is imported (tradingsite/__init__.py) before
     # Django is set up, and these need its settings and models.
     from tradingsite.broker import client_role  # when the worker starts (see above)
-    from tradingsite.broker.leases import ClientIdUnavailable, lease_client_id  # (see above)
+    from tradingsite.broker.leases import ClientIdUnavailable, lease_check  # (see above)
 
     client_role("worker")
     try:
-        lease_client_id()
+        if _forks_its_pool(sender):
+            lease_check(wanted=sender.concurrency or 1)
+            return
+        _connect_under_a_leased_id()
     except ClientIdUnavailable as exc:
         print(f"Refusing to start the worker: {exc}", file=sys.stderr)
         sys.exit(1)
-    pool = getattr(sender, "pool_cls", None)
-    if "solo" in (pool if isinstance(pool, str) else getattr(pool, "__module__", "")):
-        # The solo pool runs its tasks in this very process: connect now, so that every
-        # worker shows at the gateway under its id from the start (a gateway that is down is
-        # connected to at the first task that needs it).
-        from tradingsite.broker import BrokerUnavailable, get_broker  # Django is set up by now
 
-        try:
-            get_broker()
-        except BrokerUnavailable as exc:
-            logger.warning("IB not connected yet: %s", exc)
+
+@signals.worker_process_init.connect
+def lease_an_ib_client_id_in_the_pool_process(**kwargs):
+    """A prefork pool process leases its own id as it starts. One that finds none (another
+    process took the last meanwhile) says so here, and again at each run that needs IB."""
+    from tradingsite.broker.leases import ClientIdUnavailable  # Django is set up by now
+
+    try:
+        _connect_under_a_leased_id()
+    except ClientIdUnavailable as exc:
+        logger.error("IB not connected: %s", exc)
+
+
+def _connect_under_a_leased_id():
+    """Lease this process's id and connect, so that every process that runs tasks shows at
+    the gateway under its id from the start (a gateway that is down is connected to at the
+    first task that needs it)."""
+    from tradingsite.broker import BrokerUnavailable, get_broker  # Django is set up by now
+    from tradingsite.broker.leases import ClientIdUnavailable, lease_client_id
+
+    lease_client_id()
+    try:
+        get_broker()
+    except ClientIdUnavailable:
+        raise
+    except BrokerUnavailable as exc:
+        logger.warning("IB not connected yet: %s", exc)
 
 
 @signals.worker_process_shutdown.connect

@@ -20,8 +20,10 @@ and failed there. ``TimestamptzDumper`` (registered by the same receiver) writes
 date-time as its UTC moment, so whatever path brings one, the database gets a value it takes.
 """
 
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from django.db import connections, transaction
 from psycopg import adapters
 from psycopg.adapt import Dumper, PyFormat
 
@@ -89,3 +91,19 @@ def timestamptz_adapters_register(sender, connection, **kwargs):
         if fast():  # the speed layer's loader (tradingsite.fast)
             adapters.register_loader(TIMESTAMPTZ_OID, timestamptz_loader(connection.timezone))
         adapters.register_dumper(datetime, TimestamptzDumper)
+
+
+@contextmanager
+def commit_without_waiting(using="default"):
+    """A transaction whose commit does not wait for its WAL to reach the disk (PostgreSQL's
+    ``synchronous_commit`` off, for this transaction only), for writes a crash may lose
+    without harm: a run's progress, written at every step, is overwritten by the next and
+    by the run's end (which is committed as every other write is). It saves the wait for the
+    disk's flush at each step, which every worker's runs queue for. Other databases: a plain
+    transaction."""
+    with transaction.atomic(using=using):
+        connection = connections[using]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield

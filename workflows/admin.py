@@ -2,7 +2,6 @@ import json
 from pathlib import Path
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_value
 from django.db.models import Count, Sum
@@ -40,6 +39,7 @@ from tradingsite.exceptions import ApplicationError
 from tradingsite.money import decision_r_text, percent_text, quantity_text
 
 from .admin_diff import diff_summary, steps_diff
+from .charts import chart_file
 from .models import (
     AgentConversation,
     ExecutionStatus,
@@ -516,10 +516,10 @@ class WorkflowExecutionAdmin(ObjectActionsMixin, ReadOnlyAdmin):
                                 context)  # fmt: skip
 
     def chart_view(self, request, pk, name):
+        """The run's chart, drawn at its first view (``chart_file``)."""
         execution = self._execution(request, pk)
-        charts = charts_of(execution)
-        target = Path(settings.MEDIA_ROOT) / "executions" / str(execution.pk) / name
-        if name not in charts or not target.is_file():
+        target = chart_file(execution=execution, name=name)
+        if target is None:
             raise Http404("No such chart")
         return FileResponse(target.open("rb"), content_type="image/png")
 

@@ -487,7 +487,7 @@ class BacktestRun:
                               cash=cash, buying_power=cash, available_funds=cash,
                               time=self.moment)  # fmt: skip
 
-    def chart_render(self, **arguments):
+    def chart_record(self, **arguments):
         return None
 
     def conversation_record(self, messages):

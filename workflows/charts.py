@@ -1,10 +1,24 @@
-"""PNG charts of price with its indicators, kept with the execution that drew them."""
+"""PNG charts of price with its indicators, kept with the execution whose run saw the bars.
+
+A run records its charts (``chart_record``: which bars, from which cache row) and draws none:
+the agents read the bars and indicators, not the image, and most runs' charts are never
+opened. The image is drawn when first asked for (``chart_file``, the execution page's image
+URL) from the cached document the run read, or, once the cache has been purged, from the bar
+store's same bars; it is kept beside the execution's other files and served from there after.
+"""
 
 import math
+import os
 import re
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+
+from marketdata.bar_store import timeframe_of
+from marketdata.models import MarketData
+from marketdata.selectors import stored_bars_documents
 
 DEFAULT_LINES = ("sma_20", "sma_50", "sma_200", "supertrend")
 COLOURS = {"close": (34, 34, 34), "sma_20": (31, 119, 180), "sma_50": (255, 127, 14),
@@ -14,6 +28,61 @@ GRID = (228, 228, 228)
 WIDTH, HEIGHT = 800, 360
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 30, 28
 DATE_LABELS = 6
+
+
+def chart_record(*, execution_id, symbol, bar, code_id, period, market_data_id, document,
+                 indicators=None):  # fmt: skip
+    """What ``results["charts"]`` keeps of one chart of a run, to draw it when asked: its
+    media path, the code and bars (the cache row the run read, and the bar store's last bar
+    and count, should that row be purged), and the indicators drawn."""
+    times = document["bars"].get("time") or []
+    return {
+        "symbol": symbol, "bar": bar,
+        "path": str(Path("executions") / str(execution_id) / _file_name(symbol, bar)),
+        "code_id": code_id, "period": period, "market_data_id": market_data_id,
+        "end": times[-1] if times else None, "bars": len(document["bars"]["close"]),
+        "indicators": list(indicators) if indicators else None,
+    }  # fmt: skip
+
+
+def chart_file(*, execution, name):
+    """The PNG ``name`` of ``execution``'s charts, drawn now if it has not been yet; None for
+    a name the run has no chart of, or whose bars are no longer stored."""
+    chart = next(
+        (c for c in (execution.results or {}).get("charts") or []
+         if isinstance(c, dict) and c.get("path") and Path(c["path"]).name == name),
+        None,
+    )  # fmt: skip
+    if chart is None:
+        return None
+    target = Path(settings.MEDIA_ROOT) / "executions" / str(execution.pk) / name
+    if target.is_file():
+        return target
+    document = _document_of(chart)
+    if document is None:
+        return None
+    chart_render(execution_id=execution.pk, symbol=chart["symbol"], bar=chart["bar"],
+                 document=document, indicators=chart.get("indicators"))  # fmt: skip
+    return target
+
+
+def _document_of(chart):
+    """The bars and indicators a run charted: the cache row it read, or, that row purged,
+    the bar store's same bars (up to the run's last, as many)."""
+    if chart.get("code_id") is None:  # recorded before charts were drawn on request
+        return None
+    if chart.get("market_data_id") is not None:
+        cached = MarketData.objects.filter(pk=chart["market_data_id"]).values_list("data")
+        for (document,) in cached:
+            return document
+    timeframe = timeframe_of(chart["bar"])
+    if timeframe is None or not chart.get("end") or not chart.get("bars"):
+        return None
+    documents = stored_bars_documents(
+        codes=[chart["code_id"]], timeframe=timeframe, last=chart["bars"],
+        end=datetime.fromisoformat(chart["end"]),
+    )  # fmt: skip
+    return documents.get(chart["code_id"])
 
 
 def chart_render(*, execution_id, symbol, bar, document, indicators=None):
@@ -84,7 +153,11 @@ def chart_render(*, execution_id, symbol, bar, document, indicators=None):
     relative = Path("executions") / str(execution_id) / _file_name(symbol, bar)
     target = Path(settings.MEDIA_ROOT) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
-    image.save(target, format="PNG", compress_level=1)
+    # Written aside, then renamed: two requests drawing the same chart at once never serve
+    # a half-written file.
+    drawing = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+    image.save(drawing, format="PNG", compress_level=1)
+    os.replace(drawing, target)
     return str(relative)
 
 
@@ -92,8 +165,6 @@ def date_labels(times, *, count, labels=DATE_LABELS):
     """[(bar index, label)] for the x axis: the bars' dates (UTC), "2025-03-14", with the time
     when the bars are shorter than a day, at ``labels`` evenly spaced bars. None without a
     time per bar (a document cached before times were kept)."""
-    from datetime import datetime
-
     if not times or len(times) != count:
         return []
     try:

@@ -142,15 +142,21 @@ class RedisLeases:
             found = self.redis.eval(
                 _ACQUIRE, 1, self.prefix(gateway), owner, self.ttl_ms, first, last, *skip
             )
-            if found is None:
-                ids = [i for i in range(first, last + 1) if i not in skip]
-                keys = [self.prefix(gateway) + str(i) for i in ids]
-                holders = self.redis.mget(keys) if keys else []
         except redis.RedisError as exc:
             raise self._down(exc) from None
         if found is None:
-            return None, [(i, h.decode()) for i, h in zip(ids, holders, strict=True) if h]
+            return None, self.free(gateway=gateway, first=first, last=last, skip=set(skip))[1]
         return Lease(client_id=int(found), gateway=gateway, owner=owner, store=self), []
+
+    def free(self, *, gateway, first, last, skip):
+        """How many ids of the range are free now, and [(id, holder)] of the held ones."""
+        ids = [i for i in range(first, last + 1) if i not in skip]
+        try:
+            holders = self.redis.mget([self.prefix(gateway) + str(i) for i in ids]) if ids else []
+        except redis.RedisError as exc:
+            raise self._down(exc) from None
+        held = [(i, h.decode()) for i, h in zip(ids, holders, strict=True) if h]
+        return len(ids) - len(held), held
 
     def renew(self, lease):
         key = self.prefix(lease.gateway) + str(lease.client_id)
@@ -205,6 +211,22 @@ class LocalLeases:
             lease.handle = handle
             return lease, []
         return None, held
+
+    def free(self, *, gateway, first, last, skip):
+        """How many ids of the range are free now (each lock taken and let go at once)."""
+        free, held = 0, []
+        for client_id in range(first, last + 1):
+            if client_id in skip:
+                continue
+            lease, _ = self.acquire(gateway=gateway, owner="a check", first=client_id,
+                                    last=client_id, skip=())  # fmt: skip
+            if lease is None:
+                path = self._path(gateway, client_id)
+                held.append((client_id, path.read_text().strip() or "another process"))
+            else:
+                free += 1
+                self.release(lease)
+        return free, held
 
     def renew(self, lease):
         return True
@@ -262,26 +284,49 @@ def lease_client_id(*, skip=()):
             gateway=gateway, owner=_owner(), first=first, last=last, skip=sorted(excluded)
         )
         if lease is None:
-            reasons = []
-            if held:
-                whom = "; ".join(f"{i}: {h.split(' #')[0]}" for i, h in held[:5])
-                more = f" and {len(held) - 5} more" if len(held) > 5 else ""
-                reasons.append(f"leased by other processes ({whom}{more})")
-            inside = sorted(i for i in excluded if first <= i <= last)
-            if inside:
-                reasons.append(
-                    f"not leased: {', '.join(map(str, inside))} (the broker listener's "
-                    "IBKR_MASTER_CLIENT_ID, or refused by IB)"
-                )
-            raise ClientIdUnavailable(
-                f"No free IB client id for IB Gateway/TWS at {gateway} in IBKR_CLIENT_ID_RANGE "
-                f"{_range_text(first, last)}: {'; '.join(reasons)}. Widen the range or stop a "
-                "process."
-            )
+            raise _unavailable(gateway, first, last, held, excluded)
         _lease = lease
         _start_heartbeat()
         logger.info("leased IB client id %s at %s (%s)", lease.client_id, gateway, lease.owner)
         return lease.client_id
+
+
+def _unavailable(gateway, first, last, held, excluded, *, free=0, wanted=1):
+    """The error naming the range and why its ids cannot be had: who holds them, and which
+    are never leased."""
+    reasons = []
+    if held:
+        whom = "; ".join(f"{i}: {h.split(' #')[0]}" for i, h in held[:5])
+        more = f" and {len(held) - 5} more" if len(held) > 5 else ""
+        reasons.append(f"leased by other processes ({whom}{more})")
+    inside = sorted(i for i in excluded if first <= i <= last)
+    if inside:
+        reasons.append(
+            f"not leased: {', '.join(map(str, inside))} (the broker listener's "
+            "IBKR_MASTER_CLIENT_ID, or refused by IB)"
+        )
+    what = (
+        f"Only {free} free IB client id{'s' if free > 1 else ''} for {wanted} processes"
+        if free
+        else "No free IB client id"
+    )
+    return ClientIdUnavailable(
+        f"{what} for IB Gateway/TWS at {gateway} in IBKR_CLIENT_ID_RANGE "
+        f"{_range_text(first, last)}: {'; '.join(reasons)}. Widen the range or stop a process."
+    )
+
+
+def lease_check(*, wanted):
+    """Say now whether ``wanted`` client ids can be leased, taking none: a prefork worker's
+    main process (which runs no task and never talks to IB) checks for its pool processes,
+    each of which leases its own. A ``ClientIdUnavailable`` as ``lease_client_id``'s."""
+    first, last = client_id_range(settings.IBKR_CLIENT_ID_RANGE)
+    excluded = {settings.IBKR_MASTER_CLIENT_ID}
+    gateway = gateway_name()
+    free, held = lease_store().free(gateway=gateway, first=first, last=last, skip=excluded)
+    if free < wanted:
+        raise _unavailable(gateway, first, last, held, excluded, free=free, wanted=wanted)
+    return free
 
 
 def current_lease():

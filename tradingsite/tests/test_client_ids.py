@@ -227,3 +227,64 @@ def test_a_worker_that_cannot_lease_refuses_to_start_saying_why(gateway, setting
     assert done.returncode == 1
     assert "Refusing to start the worker: " + message.format(port=settings.IBKR_PORT) in done.stderr
     assert client_ids(gateway) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prefork_worker_leases_one_id_per_pool_process_none_for_its_main_process(
+    gateway, settings, server
+):
+    from django.db import connection
+
+    settings.IBKR_CLIENT_ID_RANGE = "70-79"
+    db = connection.settings_dict
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tradingsite", "worker", "--pool=prefork",
+         "--concurrency", "2", "-Q", "prefork-test", "--without-gossip", "--without-mingle",
+         "--without-heartbeat"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=holder_env(settings, DATABASE_URL=(
+            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}")),
+    )  # fmt: skip
+    keys = f"tradingsite:ib-client-id:127.0.0.1:{settings.IBKR_PORT}:*"
+    try:
+        deadline = time.monotonic() + 60
+        while len(client_ids(gateway)) < 2:
+            assert worker.poll() is None, worker.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "the pool processes did not connect"
+            time.sleep(0.2)
+        time.sleep(1)  # what the main process would lease, it would have by now
+        assert client_ids(gateway) == [70, 71]
+        holders = sorted(server.get(key).decode() for key in server.keys(keys))
+        assert len(holders) == 2  # exactly the two pool processes: none for the main one
+        pids = {int(holder.split()[2]) for holder in holders}
+        assert len(pids) == 2 and worker.pid not in pids
+        for pid in pids:  # each a child of the worker's main process
+            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            assert int(parent) == worker.pid
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert server.keys(keys) == []  # each pool process gave its id back
+    assert settled_ids(gateway, []) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prefork_worker_whose_pool_cannot_lease_an_id_each_refuses_to_start(gateway, settings):
+    from django.db import connection
+
+    db = connection.settings_dict
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tradingsite", "worker", "--pool=prefork",
+         "--concurrency", "3", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=holder_env(settings, IBKR_CLIENT_ID_RANGE="80-82", IBKR_MASTER_CLIENT_ID="81",
+                       DATABASE_URL=(
+            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}")),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert (
+        f"Refusing to start the worker: Only 2 free IB client ids for 3 processes for IB "
+        f"Gateway/TWS at 127.0.0.1:{settings.IBKR_PORT} in IBKR_CLIENT_ID_RANGE 80-82: not "
+        "leased: 81 (the broker listener's IBKR_MASTER_CLIENT_ID"
+    ) in done.stderr
+    assert client_ids(gateway) == []

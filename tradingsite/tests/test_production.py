@@ -1,7 +1,8 @@
 """The production recipe: `honcho start` runs the Procfile (gunicorn with three workers,
 two Celery workers, beat and the broker listener) against PostgreSQL and Redis, every process
-connected to one gateway under its own client id; authenticated API requests reach IB from
-each web worker; static files come from WhiteNoise; stopping gives every id back."""
+connected to one gateway under its own client id (and only those hold one); beat sends its
+jobs and a worker runs them; authenticated API requests reach IB from each web worker; static
+files come from WhiteNoise; stopping gives every id back."""
 
 import http.client
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.db import connection
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from ibgateway.protocol import In
 
@@ -83,6 +85,12 @@ def test_honcho_runs_the_procfile_each_process_under_its_own_client_id(
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
 
+    # Beat sends this every second to the housekeeping worker (the broker queue): it shows
+    # that beat runs and that its tasks are consumed.
+    every_second = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(name="production test: sweep", interval=every_second,
+                                task="workflows.tasks.executions_sweep_task")  # fmt: skip
+
     honcho = subprocess.Popen(
         [sys.executable, "-m", "honcho", "start", "--no-prefix"], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -102,11 +110,20 @@ def test_honcho_runs_the_procfile_each_process_under_its_own_client_id(
         assert leased == [30, 31, 32, 33, 34]  # five leases, no id twice, none refused
         server = redis.Redis.from_url(settings.REDIS_URL)
         prefix = f"tradingsite:ib-client-id:127.0.0.1:{settings.IBKR_PORT}:"
+        # Only the processes that talk to IB hold an id: not gunicorn's master, not beat.
+        assert len(server.keys(prefix + "*")) == 5
         holders = {i: server.get(prefix + str(i)).decode() for i in leased}
-        web = {int(re.match(r"web pid (\d+)", h)[1]): i for i, h in holders.items()
-               if h.startswith("web ")}  # fmt: skip
-        workers = [h for h in holders.values() if h.startswith("worker ")]
+        pids = {i: int(re.match(r"(web|worker) pid (\d+) ", h)[2]) for i, h in holders.items()}
+        assert len(set(pids.values())) == 5, holders  # five processes, one id each
+        web = {pids[i]: i for i, h in holders.items() if h.startswith("web ")}
+        workers = [pids[i] for i, h in holders.items() if h.startswith("worker ")]
         assert len(web) == 3 and len(workers) == 2, holders
+
+        # Beat runs: it sends the sweep every second (nothing else does), and the housekeeping
+        # worker runs each.
+        ran = re.compile(r"Task workflows\.tasks\.executions_sweep_task\[[-0-9a-f]+\] succeeded")
+        wait_until(lambda: sum(bool(ran.search(line)) for line in list(output)) >= 2,
+                   "beat's task was not run every second", 60, output)  # fmt: skip
 
         # Authenticated API requests reach IB from each of the three web workers.
         served = {}

@@ -20,9 +20,10 @@ from strategies.risk import risk_check
 from strategies.services import decision_record
 from tradingsite.broker import BrokerError
 from tradingsite.celery import app as celery_app
+from tradingsite.database import commit_without_waiting
 from tradingsite.exceptions import ApplicationError
 
-from ..charts import chart_render
+from ..charts import chart_record
 from ..models import AgentConversation, ExecutionStatus, WorkflowExecution
 from ..templates import strategy_steps
 from .locks import RunLockLost, Start, run_lock_drop, strategy_run_lock
@@ -47,6 +48,7 @@ class SymbolRun:
 
     code: object
     timeframes: dict = field(default_factory=dict)  # bar size -> cached data document
+    sources: dict = field(default_factory=dict)  # bar size -> (period, the cache row's id)
     analyses: list = field(default_factory=list)
     proposal: dict | None = None  # the decision the model(s) proposed, not yet stored
     decision: object = None
@@ -109,8 +111,13 @@ class Run:
     def position_exit(self, **arguments):
         return position_exit(**arguments)
 
-    def chart_render(self, **arguments):
-        return chart_render(execution_id=self.execution.pk, **arguments)
+    def chart_record(self, *, symbol, bar, document, indicators=None):
+        period, market_data_id = symbol.sources.get(bar, (None, None))
+        return chart_record(
+            execution_id=self.execution.pk, symbol=symbol.name, bar=bar, code_id=symbol.code.pk,
+            period=period, market_data_id=market_data_id, document=document,
+            indicators=indicators,
+        )  # fmt: skip
 
     def sleep(self, seconds):
         time.sleep(seconds)
@@ -174,7 +181,9 @@ class Run:
         running = WorkflowExecution.objects.filter(
             pk=self.execution.pk, status=ExecutionStatus.RUNNING
         )
-        if not running.update(**updates):
+        with commit_without_waiting():  # the next step's, or the run's end, overwrites it
+            updated = running.update(**updates)
+        if not updated:
             raise Cancelled
         if self.lock is not None:
             self.lock.extend()

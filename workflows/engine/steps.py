@@ -172,6 +172,7 @@ class FetchData(Step):
             code=symbol.code, period=config["period"], bar=config["bar"], on_wait=waiting
         )
         symbol.timeframes[config["bar"]] = row.data
+        symbol.sources[config["bar"]] = (config["period"], getattr(row, "pk", None))
         source = "cache" if row.served_from_cache else getattr(row, "source", "IB")
         if getattr(row, "fetched_meanwhile", False):
             source = "IB, asked by another run at the same time"
@@ -190,15 +191,17 @@ class GenerateChart(Step):
     fields = {"indicators": (False, _indicator_list)}
 
     def run(self, run, symbol, config):
+        """Records each chart, drawn as a PNG when first viewed (workflows/charts.py): the
+        agents read the bars and indicators, never the image, and most runs' charts are
+        never opened."""
         for bar, document in symbol.timeframes.items():
-            path = run.chart_render(
-                symbol=symbol.name, bar=bar, document=document,
-                indicators=config.get("indicators"),
-            )  # fmt: skip
-            if path is None:  # a backtest draws no chart at each bar
+            chart = run.chart_record(
+                symbol=symbol, bar=bar, document=document, indicators=config.get("indicators")
+            )
+            if chart is None:  # a backtest keeps no chart at each bar
                 continue
-            run.charts.append({"symbol": symbol.name, "bar": bar, "path": path})
-            self.log(run, symbol, f"chart {path}")
+            run.charts.append(chart)
+            self.log(run, symbol, f"chart {chart['path']}")
 
 
 @register

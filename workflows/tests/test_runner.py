@@ -107,8 +107,9 @@ def test_a_dry_run_decides_and_skips_the_order(gateway):  # the account: IB's
         ("RiskManager", "response"), ("Executor", "response"),
     ]  # fmt: skip
     assert all(m.tokens_used > 0 for m in AgentConversation.objects.filter(message_type="response"))
-    chart = Path(settings.MEDIA_ROOT) / results["charts"][0]["path"]
-    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert [(c["symbol"], c["bar"]) for c in results["charts"]] == [
+        ("UPCO", "1 day"), ("UPCO", "1 week"),
+    ]  # fmt: skip
     assert (execution.progress["completed_symbols"], execution.progress["percent"]) == (1, 100)
     assert execution.progress["total_steps"] == len(TWO["steps"])
 
@@ -452,3 +453,72 @@ def test_a_second_run_on_the_same_bars_does_not_buy_the_held_symbol_again(gatewa
         f"{Order.objects.get(pk=entry.pk).filled_quantity:f})"
     ], messages(second)
     assert Order.objects.count() == 3  # still the one bracket
+
+
+def test_a_run_draws_no_png_its_page_draws_each_chart_when_first_viewed(gateway, admin_client):
+    from datetime import datetime
+
+    from marketdata.models import OhlcvBar
+    from workflows.charts import chart_render
+
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
+    code = strategy.codes.get()
+    execution = run(strategy, dry_run=True)
+    assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
+    assert list(Path(settings.MEDIA_ROOT).rglob("*.png")) == []  # made only when asked
+    assert any(line.endswith(f"chart executions/{execution.pk}/UPCO_1day.png")
+               for line in messages(execution))  # fmt: skip
+
+    page = admin_client.get(f"/admin/workflows/workflowexecution/{execution.pk}/change/",
+                            secure=True).content.decode()  # fmt: skip
+    image = f"/admin/workflows/workflowexecution/{execution.pk}/charts/UPCO_1day.png"
+    assert f'<img src="{image}"' in page
+    assert f'<img src="{image.replace("1day", "1week")}"' in page
+
+    def served(url):
+        answer = admin_client.get(url, secure=True)
+        assert (answer.status_code, answer["Content-Type"]) == (200, "image/png")
+        return b"".join(answer.streaming_content)
+
+    # The chart the run's bars make (with their dates on the x axis), as it would have drawn it.
+    daily = MarketData.objects.get(conid=code.conid, bar="1 day")
+    chart_render(execution_id=0, symbol="UPCO", bar="1 day", document=daily.data)
+    expected = (Path(settings.MEDIA_ROOT) / "executions" / "0" / "UPCO_1day.png").read_bytes()
+    assert served(image) == expected
+    drawn = Path(settings.MEDIA_ROOT) / "executions" / str(execution.pk) / "UPCO_1day.png"
+    assert drawn.read_bytes() == expected  # kept: the next view serves the file
+    assert served(image.replace("1day", "1week")).startswith(b"\x89PNG")
+
+    # The cache purged: the same bars from the bar store draw the same chart.
+    bars = daily.data["bars"]
+    OhlcvBar.objects.bulk_create(
+        OhlcvBar(ticker=code, timeframe="1Day", timestamp=datetime.fromisoformat(moment),
+                 open=o, high=h, low=lo, close=c, volume=int(v), source="ib")
+        for moment, o, h, lo, c, v in zip(bars["time"], bars["open"], bars["high"],
+                                           bars["low"], bars["close"], bars["volume"], strict=True)
+    )  # fmt: skip
+    MarketData.objects.all().delete()
+    drawn.unlink()
+    assert served(image) == expected
+    assert admin_client.get(image.replace("UPCO", "MSFT"), secure=True).status_code == 404
+    # Without the cache row or stored bars, the weekly chart not drawn yet cannot be.
+    (drawn.parent / "UPCO_1week.png").unlink()
+    assert admin_client.get(image.replace("1day", "1week"), secure=True).status_code == 404
+
+
+def test_progress_is_committed_without_waiting_for_the_disk_the_end_is_not(gateway):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    strategy = cached_strategy({"UPCO": "up"}, gateway=gateway)
+    with CaptureQueriesContext(connection) as queries:
+        execution = run(strategy, dry_run=True)
+    assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
+    sqls = [q["sql"] for q in queries.captured_queries]
+    progress = [i for i, sql in enumerate(sqls)
+                if sql.startswith('UPDATE "workflow_execution" SET "progress"')
+                and '"completed_at"' not in sql]  # fmt: skip
+    assert len(progress) == len(TWO["steps"])  # one per step of the one code
+    assert all(sqls[i - 1] == "SET LOCAL synchronous_commit TO OFF" for i in progress)
+    end = max(i for i, sql in enumerate(sqls) if '"completed_at"' in sql)
+    assert "synchronous_commit" not in sqls[end - 1]
