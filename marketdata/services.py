@@ -1,7 +1,6 @@
 """Writes for instruments and the market-data cache."""
 
 import logging
-import math
 import re
 import threading
 from contextlib import contextmanager, suppress
@@ -15,9 +14,9 @@ from tradingsite.broker import BrokerError, BrokerUnavailable, get_broker
 from tradingsite.broker.vocabulary import bar_error, period_error
 from tradingsite.exceptions import ApplicationError, delete_or_refuse
 
-from .bar_store import bars_store, timeframe_of
+from .bar_store import bars_check, bars_of_period, timeframe_of
 from .documents import bars_document
-from .models import BarSource, Code, MarketData, contract_of
+from .models import Code, MarketData, contract_of
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +147,10 @@ def market_data_get(*, code, period, bar, broker=None, now=None, on_wait=None):
 
     The returned row has ``served_from_cache`` set, so callers can log a hit or a miss. On a
     miss, one process at a time asks IB for the same bars (``_single_flight``); the others
-    find them in the cache once it is done (``fetched_meanwhile`` set). A request IB's pacing
-    holds back tells ``on_wait(seconds)`` before it waits.
+    find them in the cache once it is done (``fetched_meanwhile`` set). A bar size the bar
+    store keeps is served from the store, IB asked only for the bars it lacks (the gap after
+    its latest bar, the holes; ``bars_of_period``); any other is asked of IB whole. A request
+    IB's pacing holds back tells ``on_wait(seconds)`` before it waits.
     """
     for field, problem in (("period", period_error(period)), ("bar", bar_error(bar))):
         if problem:
@@ -168,39 +169,28 @@ def market_data_get(*, code, period, bar, broker=None, now=None, on_wait=None):
             if on_wait is not None:
                 on_wait(seconds)
 
-        broker = broker or get_broker()
-        bars = broker.historical_bars(
-            contract=contract_of(code), period=period, bar=bar, on_wait=waiting
-        )
-        if not bars:
-            raise ApplicationError(
-                f"IB returned no bars for {code.symbol}.", extra={"period": f"{period} / {bar}"}
-            )
-        _bars_check(symbol=code.symbol, bars=bars)
         timeframe = timeframe_of(bar)
-        if timeframe is not None:  # what IB sent is kept in the bar store too
-            bars_store(code=code, timeframe=timeframe, bars=bars, source=BarSource.IB)
+        if timeframe is not None:  # the store's bar sizes: IB is asked only for what it lacks
+            bars = bars_of_period(
+                code=code, timeframe=timeframe, period=period, broker=broker, now=now,
+                on_wait=waiting,
+            )  # fmt: skip
+        else:
+            broker = broker or get_broker()
+            bars = broker.historical_bars(
+                contract=contract_of(code), period=period, bar=bar, on_wait=waiting
+            )
+            if not bars:
+                raise ApplicationError(
+                    f"IB returned no bars for {code.symbol}.",
+                    extra={"period": f"{period} / {bar}"},
+                )
+            bars_check(symbol=code.symbol, bars=bars)
         row = MarketData.objects.create(
             conid=code.conid, period=period, bar=bar, data=bars_document(bars)
         )
     row.served_from_cache = False
     return row
-
-
-def _bars_check(*, symbol, bars):
-    """Refuse bars with a price that is not a positive number (IB sends NaN for a gap, some
-    feeds 0 or -1): a NaN cannot be stored in the jsonb column, and a zero or negative price
-    would feed every indicator and risk rule after it."""
-    for bar in bars:
-        for field in ("open", "high", "low", "close"):
-            value = getattr(bar, field)
-            if not (math.isfinite(value) and value > 0):
-                moment = bar.time.isoformat()
-                raise ApplicationError(
-                    f"IB sent a bad {field} price for {symbol} at {moment}: {value}. "
-                    "No bars were stored.",
-                    extra={field: f"{value} at {moment} is not a positive price."},
-                )
 
 
 def market_data_purge(*, now=None):

@@ -9,10 +9,10 @@ import pytest
 
 from ibgateway.sessions import is_session
 from marketdata.bar_store import bars_sync, bars_sync_all
-from marketdata.models import DataSyncLog, OhlcvBar
+from marketdata.models import DataSyncLog, MarketData, OhlcvBar, contract_of
 from marketdata.services import code_resolve, market_data_get
 from marketdata.tasks import bars_sync_task
-from tradingsite.broker import reset_broker
+from tradingsite.broker import BrokerError, get_broker, reset_broker
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +28,12 @@ def market_now(pinned_market_date):
     while not is_session(day):
         day -= timedelta(days=1)
     return datetime.combine(day, time(17), tzinfo=NEW_YORK)
+
+
+@pytest.fixture
+def gateway_now(pinned_market_date):
+    """The loopback gateway's clock: the pinned date after the close (a Sunday too)."""
+    return datetime.combine(pinned_market_date, time(17), tzinfo=NEW_YORK)
 
 
 def stored(code, timeframe="1Day"):
@@ -179,17 +185,87 @@ def test_the_beat_job_syncs_each_active_code(gateway, market_now, settings):
     assert bars_sync_task() == {"success": 1, "partial": 0, "failed": 0}
 
 
-def test_market_data_get_keeps_what_ib_sent_in_the_store(gateway, market_now):
+def expire_cache(now):
+    """Seed 000's hour has passed for every cached row."""
+    MarketData.objects.update(created_at=now - timedelta(hours=2))
+
+
+def ib_end(moment):
+    return moment.strftime("%Y%m%d %H:%M:%S UTC")
+
+
+def test_market_data_get_fills_the_store_and_a_second_run_asks_ib_only_for_the_gap(
+    gateway, gateway_now
+):
     code = code_resolve(symbol="AAPL")
 
-    row = market_data_get(code=code, period="1 Y", bar="1 day")
+    first = market_data_get(code=code, period="1 Y", bar="1 day", now=gateway_now)
 
-    # Every complete bar of the request; a session not yet closed (by the wall clock) is not.
+    # The store had none of the year: IB is asked for it as a run always asked.
+    assert gateway.history_requests == [("AAPL", "", "1 Y", "1 day")]
+    ib_bars = get_broker().historical_bars(
+        contract=contract_of(code), period="1 Y", bar="1 day"
+    )  # the same request, for comparison
     times = [t.isoformat() for t in timestamps(code)]
-    assert times == row.data["bars"]["time"][: len(times)]
-    assert len(times) >= len(row.data["bars"]["time"]) - 1
-    market_data_get(code=code, period="1 Y", bar="1 day")  # from the cache: nothing new
-    assert len(timestamps(code)) == len(times)
+    assert times == first.data["bars"]["time"] == [b.time.isoformat() for b in ib_bars]
+    assert first.data["bars"]["close"] == [b.close for b in ib_bars]
+    complete = timestamps(code)
+    # The store as it was ten sessions ago; the cache has expired (seed 000's hour).
+    OhlcvBar.objects.filter(timestamp__in=complete[-10:]).delete()
+    expire_cache(gateway_now)
+    gateway.history_requests.clear()
+
+    second = market_data_get(code=code, period="1 Y", bar="1 day", now=gateway_now)
+
+    ((symbol, end, duration, bar),) = gateway.history_requests  # the gap alone
+    assert (symbol, end, bar) == ("AAPL", "", "1 day")
+    assert duration == f"{(gateway_now - complete[-11]).days} D"
+    assert second.served_from_cache is False and second.pk != first.pk
+    assert second.data == first.data  # the agents see the same year, served from the store
+    assert timestamps(code) == complete
+    log = DataSyncLog.objects.filter(ticker=code).latest("id")
+    assert (log.status, log.bars_fetched, log.total_bars) == ("success", 10, len(complete))
+
+    # Up to date: the store answers alone, with the gateway gone.
+    expire_cache(gateway_now)
+    gateway.history_requests.clear()
+    gateway.stop()
+    reset_broker()
+    third = market_data_get(code=code, period="1 Y", bar="1 day", now=gateway_now)
+    assert third.served_from_cache is False and third.data == first.data
+
+
+def test_market_data_get_asks_for_the_periods_head_and_holes_the_store_lacks(gateway, gateway_now):
+    code = code_resolve(symbol="MSFT")
+    first = market_data_get(code=code, period="1 Y", bar="1 day", now=gateway_now)
+    complete = timestamps(code)
+    # Imported later than the year's start, and with a week missing.
+    OhlcvBar.objects.filter(timestamp__in=complete[:100] + complete[150:155]).delete()
+    expire_cache(gateway_now)
+    gateway.history_requests.clear()
+
+    second = market_data_get(code=code, period="1 Y", bar="1 day", now=gateway_now)
+
+    assert [(s, e, b) for s, e, _, b in gateway.history_requests] == [
+        ("MSFT", ib_end(complete[100]), "1 day"),  # the head, up to the first stored bar
+        ("MSFT", ib_end(complete[155]), "1 day"),  # the hole, up to the bar after it
+    ]
+    assert second.data == first.data
+    # IB's answer to "N D" may reach further back; the year is whole, each bar once.
+    assert set(complete) <= set(timestamps(code))
+    assert len(timestamps(code)) == len(set(timestamps(code)))
+
+
+def test_market_data_get_refused_by_ib_logs_the_sync_and_serves_nothing(gateway, gateway_now):
+    code = code_resolve(symbol="AAPL")
+    gateway.refuse_history()
+
+    with pytest.raises(BrokerError, match="pacing violation"):
+        market_data_get(code=code, period="1 Y", bar="1 day", now=gateway_now)
+
+    assert not MarketData.objects.exists() and not stored(code).exists()
+    log = DataSyncLog.objects.get(ticker=code)
+    assert log.status == "failed" and "pacing violation" in log.error_message
 
 
 def test_intraday_bars_have_holes_within_a_session(gateway, market_now):

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from marketdata.services import code_resolve, market_data_get, market_data_purge
 from marketdata.tests.factories import CodeFactory, OhlcvBarFactory, cache_market_data
 from orders.models import Position, Trade
 from orders.services import order_fill_record, position_mark_price
@@ -253,3 +254,21 @@ def test_each_strategy_shows_its_performance_with_a_few_queries(
         StrategyFactory(active=True)
     with django_assert_max_num_queries(few):  # the same queries for more strategies
         admin_client.get("/admin/dashboard/", secure=True)
+
+
+def test_the_price_charts_stay_full_all_day_the_cache_purged(admin_client, gateway):
+    code = code_resolve(symbol="AAPL")
+    StrategyFactory(active=True).codes.set([code])
+    fetched = market_data_get(code=code, period="1 Y", bar="1 day")  # a run's fetch
+    # An hour and more later the hourly purge has emptied the cache; IB is not asked.
+    gateway.stop()
+    reset_broker()
+    assert market_data_purge(now=timezone.now() + timedelta(hours=2)) == 1
+
+    page = admin_client.get("/admin/dashboard/", secure=True).content.decode()
+
+    chart = script(page, f"price-{code.pk}")
+    assert chart["title"] == "AAPL - daily bars"
+    bars = fetched.data["bars"]
+    assert chart["labels"] == [time[:10] for time in bars["time"][-180:]]  # dates, from the store
+    assert chart["close"] == bars["close"][-180:]
