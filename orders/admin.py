@@ -127,11 +127,12 @@ class OrderAdmin(TraderControlsMixin, BrokerOwnedAdmin):
         "quantity": "quantity", "price": "price", "stop_price": "price",
         "filled_quantity": "quantity", "avg_fill_price": "price",
     }  # fmt: skip
-    # TIF, filled quantity, IB's order id and the decision are on the order's page; the stop
-    # price is listed, so that a bracket's stop loss shows where it triggers.
+    number_labels = {"avg_fill_price": "avg fill price"}
+    # TIF, filled quantity, IB's order id, the decision and the trades are on the order's page;
+    # the stop price is listed, so that a bracket's stop loss shows where it triggers.
     list_display = (
         "id", "created_at", "instrument_link", "side", "quantity", "order_type", "price",
-        "stop_price", "status", "avg_fill_price", "trades_link",
+        "stop_price", "status", "avg_fill_price",
     )  # fmt: skip
     list_display_links = ("id", "created_at")
     list_filter = ("status", "side", "order_type", "role", "tif", StrategyFilter)

@@ -286,15 +286,19 @@ def _number_display(name, kind, description):
 class FormattedNumbersMixin:
     """Decimal columns as a trader reads them (``tradingsite.money``), in the change list and
     on the change page: ``number_formats`` maps a field to its kind (price, quantity, money,
-    pnl, percent, reward_risk); ``list_display`` and ``fields`` keep naming the field."""
+    pnl, percent, reward_risk); ``list_display`` and ``fields`` keep naming the field.
+    ``number_labels`` gives a column a shorter heading than its field's name, where a list
+    must fit a laptop's screen."""
 
     number_formats = {}
+    number_labels = {}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name, kind in self.number_formats.items():
-            description = "reward / risk" if kind == "reward_risk" else (
-                self.model._meta.get_field(name).verbose_name
+            description = self.number_labels.get(name) or (
+                "reward / risk" if kind == "reward_risk"
+                else self.model._meta.get_field(name).verbose_name
             )  # fmt: skip
             setattr(self, f"{name}_shown", _number_display(name, kind, description))
 
