@@ -37,9 +37,16 @@ _MISSING = object()
 TIMESTAMPTZ_OID = adapters.types["timestamptz"].oid
 
 
-def fast():
-    """Whether the overrides are on (``settings.API_FAST``)."""
-    return settings.API_FAST
+OVERRIDES = (
+    "decimal", "fields", "rows", "values", "filters", "filter_forms", "token", "selectors",
+    "timestamptz",
+)  # fmt: skip
+
+
+def fast(override):
+    """Whether ``override`` (one of ``OVERRIDES``) is on: ``settings.API_FAST``, less those
+    ``settings.API_FAST_OFF`` names (so that a bench can weigh each one on its own)."""
+    return settings.API_FAST and override not in settings.API_FAST_OFF
 
 
 # --- DRF: serializers --------------------------------------------------------------------------
@@ -70,7 +77,7 @@ class DecimalField(serializers.DecimalField):
         )
 
     def to_representation(self, value):
-        if self._plain_string and type(value) is decimal.Decimal and fast():
+        if self._plain_string and type(value) is decimal.Decimal and fast("decimal"):
             if (
                 self._fits_below is not None
                 and value.same_quantum(self._quantum)
@@ -155,7 +162,7 @@ class FastSerializerMixin:
     _built_fields = {}  # serializer class: its fields as get_fields built them, never bound
 
     def get_fields(self):
-        if not fast():
+        if not fast("fields"):
             return super().get_fields()
         cls = type(self)
         if cls not in self._built_fields:
@@ -168,7 +175,7 @@ class FastSerializerMixin:
     def values_of(cls, queryset, *, also=()):
         """``queryset.values()`` of the columns and annotations the rows show (and ``also``),
         when they are all this serializer reads of a row; else ``queryset`` itself."""
-        if not fast():
+        if not fast("values"):
             return queryset
         if cls not in cls._row_attributes:
             cls._row_attributes[cls] = cls._attributes_read()
@@ -202,7 +209,7 @@ class FastSerializerMixin:
         ]
 
     def to_representation(self, instance):
-        if not fast():
+        if not fast("rows"):
             return super().to_representation(instance)
         if type(instance) is dict:  # a row of values_of
             read = instance.get
@@ -274,7 +281,7 @@ class _Filters(dict):
     """
 
     def __deepcopy__(self, memo):
-        if not fast():
+        if not fast("filters"):
             return copy.deepcopy(dict(self), memo)
         copies = {}
         for name, declared in self.items():
@@ -303,7 +310,7 @@ class FastFilterSetMixin:
         return _Filters(super().get_filters())
 
     def get_form_class(self):
-        if not fast():
+        if not fast("filter_forms"):
             return super().get_form_class()
         cls = type(self)
         if cls in self._form_classes:
@@ -384,7 +391,7 @@ class FastTokenMixin:
         read = self._reads.get((model, alias))
         if read is None:
             read = self._reads[model, alias] = _TokenRead(model, alias)
-        if not read.usable or not fast():
+        if not read.usable or not fast("token"):
             return super().authenticate_credentials(key)
         token = read(key)
         if token is None:
@@ -409,7 +416,7 @@ def built_once(selector):
 
     @wraps(selector)
     def fresh():
-        return template().all() if fast() else selector()
+        return template().all() if fast("selectors") else selector()
 
     return fresh
 

@@ -26,7 +26,8 @@ from strategies.api.serializers import DecisionSerializer, StrategySerializer
 from strategies.models import Strategy
 from strategies.selectors import decisions_list, strategies_list
 from tradingsite.api.filters import FilterSet
-from tradingsite.fast import TimestamptzLoader
+from tradingsite.database import timestamptz_adapters_register
+from tradingsite.fast import OVERRIDES, TimestamptzLoader, fast
 from tradingsite.testing.api import APITestCase, results
 from tradingsite.testing.factories import MarketDataFactory, make_decision, make_fill
 from workflows.api.serializers import ExecutionSerializer, WorkflowSerializer
@@ -183,6 +184,25 @@ class TestSpeedLayerOff(APITestCase):
         assert fast.status_code == plain.status_code
         assert fast.content == plain.content
         assert len(fast.content) > 60 or fast.status_code == 400  # rows, not an empty page
+
+    @pytest.mark.parametrize("override", OVERRIDES)
+    def test_each_override_steps_aside_alone_and_the_bytes_stay(
+        self, reader_client, settings, override
+    ):
+        orders_of_every_shape()
+        url = reverse("api:order-list")
+        everything = reader_client.get(url).content
+        settings.API_FAST_OFF = [override]
+        assert fast(override) is False
+        assert all(fast(other) for other in OVERRIDES if other != override)
+        connection.ensure_connection()
+        if override == "timestamptz":  # a connection's: as a new one would be made with it off
+            register_tzloader(connection.timezone, connection.connection)
+        try:
+            assert reader_client.get(url).content == everything
+        finally:
+            settings.API_FAST_OFF = []
+            timestamptz_adapters_register(None, connection)
 
 
 class TestOrdersListing(APITestCase):
