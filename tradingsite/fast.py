@@ -7,8 +7,7 @@ one steps aside and the framework's own code runs. ``bench/api.py`` measures wha
 worth (README, "Performance"). The overrides:
 
 - DRF's ``DecimalField.to_representation`` (``DecimalField``), ``ModelSerializer.get_fields``
-  and ``Serializer.to_representation`` (``FastSerializerMixin``), and listings read with
-  ``.values()`` (``ValuesListMixin``);
+  and ``Serializer.to_representation`` (``FastSerializerMixin``);
 - django-filter's per-request deep copies and form classes (``FastFilterSetMixin``);
 - DRF's token query, compiled once (``FastTokenMixin``);
 - a selector's queryset built once and cloned (``built_once``);
@@ -22,7 +21,6 @@ from functools import cache, cached_property, wraps
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections, models, router
-from django.db.models.query_utils import DeferredAttribute
 from django.utils.translation import gettext_lazy as _
 from django_filters.filters import QuerySetRequestMixin
 from psycopg import adapters
@@ -38,8 +36,7 @@ TIMESTAMPTZ_OID = adapters.types["timestamptz"].oid
 
 
 OVERRIDES = (
-    "decimal", "fields", "rows", "values", "filters", "filter_forms", "token", "selectors",
-    "timestamptz",
+    "decimal", "fields", "rows", "filters", "filter_forms", "token", "selectors", "timestamptz",
 )  # fmt: skip
 
 
@@ -124,15 +121,6 @@ def _attribute(field):
     return field.source_attrs[0] if len(field.source_attrs) == 1 else None
 
 
-def _plain_columns(model):
-    """The model's columns whose attribute is the value as read (not a file, say)."""
-    return {
-        field.attname
-        for field in model._meta.concrete_fields
-        if field.descriptor_class.__get__ is DeferredAttribute.__get__
-    }
-
-
 class FastSerializerMixin:
     """DRF's ModelSerializer with a leaner read (mixed into ``tradingsite.api.serializers.
     ModelSerializer``).
@@ -149,14 +137,8 @@ class FastSerializerMixin:
       rows of 17 fields. Here each serializer (a listing's child is one serializer for all its
       rows) works out once which fields read a plain attribute of the row; those are read with
       ``getattr`` and handed to the field's own ``to_representation``. Everything else
-      (relations, dotted sources, callables, a missing attribute, a row that is neither a
-      model instance nor a dict) goes through DRF's own code, so the output is exactly DRF's.
-
-    A listing can go one step further (``values_of``, used by ``ValuesListMixin``): when every
-    field shows a column or an annotation as it is read, the rows are read with ``.values()``,
-    dicts instead of model instances, which spares Django's ``Model.__init__`` for every row.
-    A field of ``source="*"`` stands in the way unless it declares ``reads_row = False`` (its
-    value does not come from the row, as the trading mode's).
+      (relations, dotted sources, callables, a missing attribute, a row that is not a model
+      instance) goes through DRF's own code, so the output is exactly DRF's.
     """
 
     _built_fields = {}  # serializer class: its fields as get_fields built them, never bound
@@ -169,37 +151,6 @@ class FastSerializerMixin:
             self._built_fields[cls] = super().get_fields()
         return {name: _fresh(field) for name, field in self._built_fields[cls].items()}
 
-    _row_attributes = {}  # serializer class: the attributes it reads of a row, or None
-
-    @classmethod
-    def values_of(cls, queryset, *, also=()):
-        """``queryset.values()`` of the columns and annotations the rows show (and ``also``),
-        when they are all this serializer reads of a row; else ``queryset`` itself."""
-        if not fast("values"):
-            return queryset
-        if cls not in cls._row_attributes:
-            cls._row_attributes[cls] = cls._attributes_read()
-        attributes = cls._row_attributes[cls]
-        if attributes is None:
-            return queryset
-        columns = _plain_columns(queryset.model)
-        annotations = queryset.query.annotations
-        if any(name not in columns and name not in annotations for name in attributes):
-            return queryset
-        return queryset.values(*dict.fromkeys([*attributes, *also]))
-
-    @classmethod
-    def _attributes_read(cls):
-        if cls.to_representation is not FastSerializerMixin.to_representation:
-            return None
-        attributes = []
-        for _name, attribute, field, _represent in cls()._reading:
-            if attribute:
-                attributes.append(attribute)
-            elif attribute is None or getattr(field, "reads_row", True):
-                return None
-        return attributes
-
     @cached_property
     def _reading(self):
         """(name, attribute or None, field, its to_representation) of each readable field."""
@@ -209,24 +160,15 @@ class FastSerializerMixin:
         ]
 
     def to_representation(self, instance):
-        if not fast("rows"):
-            return super().to_representation(instance)
-        if type(instance) is dict:  # a row of values_of
-            read = instance.get
-        elif isinstance(instance, models.Model):
-            read = None
-        else:
+        if not fast("rows") or not isinstance(instance, models.Model):
             return super().to_representation(instance)
         ret = {}
         for name, attribute, field, represent in self._reading:
             if attribute:
-                if read is not None:
-                    value = read(attribute, _MISSING)
-                else:
-                    try:
-                        value = getattr(instance, attribute)
-                    except (AttributeError, ObjectDoesNotExist):
-                        value = _MISSING
+                try:
+                    value = getattr(instance, attribute)
+                except (AttributeError, ObjectDoesNotExist):
+                    value = _MISSING
             elif attribute == "":
                 value = instance
             else:
@@ -246,24 +188,6 @@ class FastSerializerMixin:
             else:
                 ret[name] = represent(value)
         return ret
-
-
-class ValuesListMixin:
-    """A listing reads its rows with ``.values()`` when its serializer can show them from it.
-
-    See ``FastSerializerMixin.values_of``: a dict per row instead of
-    a model instance, the same body. The cursor's ordering columns are read too, as the cursor
-    pagination takes the next page's position from the last row.
-    """
-
-    def paginate_queryset(self, queryset):
-        values_of = getattr(self.get_serializer_class(), "values_of", None)
-        if self.action == "list" and values_of is not None:
-            ordering = getattr(self.paginator, "ordering", None) or ()
-            if isinstance(ordering, str):
-                ordering = (ordering,)
-            queryset = values_of(queryset, also=[name.lstrip("-") for name in ordering])
-        return super().paginate_queryset(queryset)
 
 
 # --- django-filter ----------------------------------------------------------------------------

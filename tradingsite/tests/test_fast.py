@@ -86,7 +86,7 @@ def orders_of_every_shape():
         (MarketDataListSerializer, lambda: market_data_list(with_data=False)),
     ],
 )
-def test_rows_read_as_drf_reads_them_from_instances_and_from_values(serializer_class, selector):
+def test_rows_read_as_drf_reads_them(serializer_class, selector):
     orders_of_every_shape()
     instances = list(selector())
     assert instances
@@ -95,21 +95,9 @@ def test_rows_read_as_drf_reads_them_from_instances_and_from_values(serializer_c
     assert rendered(serializer_class(instances[0])) == rendered(
         drf_twin(serializer_class)(instances[0])
     )
-    rows = serializer_class.values_of(selector())
-    if rows.query.values_select:  # a serializer that shows only columns reads dicts
-        assert rendered(serializer_class(list(rows), many=True)) == expected
 
 
-def test_orders_are_listed_from_values_and_others_from_instances():
-    assert OrderSerializer.values_of(orders_list()).query.values_select
-    assert CodeSerializer.values_of(codes_list()).query.values_select
-    listing = market_data_list(with_data=False)  # the cached document is left out
-    assert MarketDataListSerializer.values_of(listing).query.values_select == (
-        "id", "conid", "period", "bar", "created_at",
-    )  # fmt: skip
-    # codes: a list of ids from another table, not a column of the strategy
-    assert not StrategySerializer.values_of(strategies_list()).query.values_select
-
+def test_a_method_field_is_read_as_drf_reads_it():
     class WithAMethod(OrderSerializer):
         note = serializers.SerializerMethodField()
 
@@ -119,7 +107,6 @@ def test_orders_are_listed_from_values_and_others_from_instances():
         def get_note(self, order):
             return f"{order.side} {order.quantity}"
 
-    assert not WithAMethod.values_of(orders_list()).query.values_select
     order = OrderFactory()
     assert WithAMethod(orders_list().get(pk=order.pk)).data["note"] == "BUY 10.0000"
 
