@@ -70,6 +70,7 @@ RAW_QUERY = """
 
 def load(connection, count):
     """Codes and a strategy through the services; decisions and orders by COPY."""
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.models import Code
     from marketdata.services import code_create
     from orders.models import Order
@@ -165,6 +166,7 @@ def main():
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
+    # The site's modules once main() has set Django up (this script picks its database first).
     from orders.models import Order
 
     call_command("migrate", verbosity=0)
@@ -255,6 +257,7 @@ def overrides_weigh(api, raw, requests, *, together=()):
     from django.conf import settings
     from django.db import connection
 
+    # The site's modules once main() has set Django up (this script picks its database first).
     from tradingsite.fast import OVERRIDES
 
     configs = {"all on": (True, []), "all off": (True, list(OVERRIDES))}
