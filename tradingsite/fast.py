@@ -3,8 +3,9 @@ module, behind one setting (``API_FAST``, on unless the environment says ``API_F
 
 Each override gives exactly what the framework gives (``tradingsite/tests/test_fast.py``
 compares them, and the API's bytes with the setting on and off); with ``API_FAST`` off each
-one steps aside and the framework's own code runs. ``bench/api.py`` measures what they are
-worth (README, "Performance"). The overrides:
+one steps aside and the framework's own code runs, and ``API_FAST_OFF`` turns single ones off
+by name (``OVERRIDES``). ``bench/api.py --each-override`` measures what each is worth
+(README, "The speed layer"); one that it showed within the noise is removed. The overrides:
 
 - DRF's ``DecimalField.to_representation`` (``DecimalField``), ``ModelSerializer.get_fields``
   and ``Serializer.to_representation`` (``FastSerializerMixin``);
