@@ -60,6 +60,7 @@ def load(rows):
     from django.db import connection
     from django.utils import timezone
 
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.models import Code
     from strategies.models import Strategy
 
@@ -136,6 +137,7 @@ def measure(repeat):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, setup_test_environment
 
+    # The site's modules once main() has set Django up (this script picks its database first).
     from strategies.models import Decision
 
     setup_test_environment()
@@ -168,6 +170,7 @@ def measure(repeat):
 def main():
     args = arguments()
     database_ready(args.server)
+    # The site's modules once main() has set Django up (this script picks its database first).
     from strategies.models import Decision
 
     if args.reload or Decision.objects.count() != args.rows:

@@ -14,6 +14,11 @@ turn, it times:
 - the same 50 rows read with one psycopg query and serialised with ``json.dumps``.
 
 It prints p50 and p99 of each and their ratio. Goal: the API's p50 at most 3x the raw p50.
+
+``--each-override`` weighs the speed layer (``tradingsite/fast.py``) instead: in the same run,
+turn by turn, the API with every override on, with all off (``API_FAST=false``) and with each
+one off alone (``API_FAST_OFF``), each beside the raw read, and prints each one's ratio;
+``--together a,b`` (repeatable) adds those overrides off at once.
 """
 
 import argparse
@@ -65,6 +70,7 @@ RAW_QUERY = """
 
 def load(connection, count):
     """Codes and a strategy through the services; decisions and orders by COPY."""
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.models import Code
     from marketdata.services import code_create
     from orders.models import Order
@@ -91,7 +97,8 @@ def load(connection, count):
     with raw.cursor() as cursor:
         with cursor.copy(
             "COPY decision (id, code_id, strategy_id, type, current_price, target_price, "
-            "stop_loss, profit_margin, r_coefficient, analysis_text, created_at) FROM STDIN"
+            "stop_loss, profit_margin, r_coefficient, analysis_text, status, llm_model, "
+            "created_at) FROM STDIN"
         ) as copy:
             for n in range(1, count + 1):
                 price = Decimal(rng.randint(1000, 50000)) / 100
@@ -101,7 +108,7 @@ def load(connection, count):
                 copy.write_row((
                     n, codes[n % len(codes)].pk, strategy.pk, "buy" if buy else "sell",
                     price, target.quantize(Decimal("0.000001")), stop.quantize(Decimal("0.000001")),
-                    Decimal("0.1"), Decimal("-2"), "",
+                    Decimal("0.1"), Decimal("-2"), "", "success", "",
                     start + timedelta(seconds=rng.randrange(seconds)),
                 ))  # fmt: skip
         with cursor.copy(
@@ -142,6 +149,12 @@ def main():
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--reload", action="store_true", help="load the orders again")
+    parser.add_argument(
+        "--each-override", action="store_true", help="weigh each override of tradingsite/fast.py"
+    )
+    parser.add_argument(
+        "--together", action="append", default=[], help="with --each-override: NAME,NAME off"
+    )
     args = parser.parse_args()
 
     ensure_database(os.environ["DATABASE_URL"])
@@ -153,6 +166,7 @@ def main():
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
+    # The site's modules once main() has set Django up (this script picks its database first).
     from orders.models import Order
 
     call_command("migrate", verbosity=0)
@@ -200,6 +214,9 @@ def main():
 
         return read
 
+    if args.each_override:
+        overrides_weigh(api, direct(raw), args.requests, together=args.together)
+        return
     calls = {"API": api, "raw": direct(raw), "prepared": direct(prepared)}
     ids = {name: [row["id"] for row in call()] for name, call in calls.items()}
     assert len(ids["API"]) == PAGE and ids["API"] == ids["raw"] == ids["prepared"], ids
@@ -231,6 +248,54 @@ def main():
     print("indexes the query uses:", ", ".join(
         line.split(" using ")[1].split(" ")[0] for line in plan if " using " in line
     ))  # fmt: skip
+
+
+def overrides_weigh(api, raw, requests, *, together=()):
+    """The API's p50 over the raw read's with the speed layer on, off, and each override off
+    alone, turn by turn in a shuffled order. A switch is followed by one untimed request (the
+    timestamptz loader is a connection's: it takes a new one)."""
+    from django.conf import settings
+    from django.db import connection
+
+    # The site's modules once main() has set Django up (this script picks its database first).
+    from tradingsite.fast import OVERRIDES
+
+    configs = {"all on": (True, []), "all off": (True, list(OVERRIDES))}
+    configs.update({f"{name} off": (True, [name]) for name in OVERRIDES})
+    configs.update({f"{names} off": (True, names.split(",")) for names in together})
+    configs["API_FAST=false"] = (False, [])
+    timings = {name: [] for name in configs}
+    raw_timings = []
+    rng = random.Random(7)
+    loader = None
+    for turn in range(requests + 3):
+        order = list(configs)
+        rng.shuffle(order)
+        for name in order:
+            settings.API_FAST, settings.API_FAST_OFF = configs[name]
+            uses_loader = settings.API_FAST and "timestamptz" not in settings.API_FAST_OFF
+            if uses_loader != loader:
+                connection.close()
+                loader = uses_loader
+            api()
+            started = time.perf_counter()
+            api()
+            took = (time.perf_counter() - started) * 1000
+            started = time.perf_counter()
+            raw()
+            raw_took = (time.perf_counter() - started) * 1000
+            if turn >= 3:  # the first turns warm every configuration
+                timings[name].append(took)
+                raw_timings.append(raw_took)
+    settings.API_FAST, settings.API_FAST_OFF = True, []
+    raw_p50 = percentile(raw_timings, 0.5)
+    on = percentile(timings["all on"], 0.5) / raw_p50
+    print(f"\nraw p50 {raw_p50:.2f} ms ({len(raw_timings)} reads); {requests} requests each; "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"{'':22}{'API p50 ms':>11}{'API / raw':>11}{'vs all on':>11}")
+    for name, samples in timings.items():
+        ratio = percentile(samples, 0.5) / raw_p50
+        print(f"{name:22}{percentile(samples, 0.5):11.2f}{ratio:11.2f}{ratio - on:+11.2f}")
 
 
 if __name__ == "__main__":

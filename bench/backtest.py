@@ -50,6 +50,7 @@ def weekdays(count):
 def store_bars(code, sessions, seed):
     import numpy as np
 
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.models import OhlcvBar
 
     if OhlcvBar.objects.filter(ticker=code).count() == sessions:
@@ -90,6 +91,7 @@ def main():
     django.setup()
     from django.core.management import call_command
 
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.models import Code
     from strategies.models import Strategy
     from workflows.backtest import BacktestSettings, backtest_run

@@ -91,6 +91,7 @@ def main():
     from django.core.management import call_command
     from django.db import connection, transaction
 
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.bar_import import COPY_COLUMNS, bars_import
     from marketdata.models import Code, OhlcvBar
 

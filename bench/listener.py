@@ -51,6 +51,8 @@ def main():
     call_command("migrate", verbosity=0)
 
     from ibgateway import LoopbackGateway
+
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.services import code_resolve
     from orders.models import Order, OrderExecution, Position, Trade, TradeExit
     from orders.services import order_place

@@ -42,6 +42,7 @@ from bench.common import ensure_database  # noqa: E402
 
 def closed_trades(strategy, code, count):
     """``count`` closed trades of ``strategy`` on ``code``, one a day-ish, wins and losses."""
+    # The site's modules once main() has set Django up (this script picks its database first).
     from orders.models import Order, Trade, TradeExit
     from strategies.models import Decision
 
@@ -108,6 +109,7 @@ def main():
     from django.db import connection
     from django.test import Client
 
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.models import Code
     from orders.models import Order, Trade, TradeExit
     from performance.models import AgentPerformance

@@ -118,6 +118,8 @@ def main():
     call_command("migrate", verbosity=0)
 
     from ibgateway import STOCKS
+
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.services import code_resolve, market_data_get
     from strategies.models import Strategy
     from tradingsite.broker import reset_broker
@@ -310,6 +312,7 @@ def report(strategies, rows):
 
 
 def beat_lag(count, codes, workflow, logs, env, strategy_create, PeriodicTask, queues):
+    # The site's modules once main() has set Django up (this script picks its database first).
     from strategies.models import Strategy
 
     Strategy.objects.filter(name__startswith="bench ").update(active=False)

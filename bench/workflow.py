@@ -74,6 +74,8 @@ def main():
     call_command("migrate", verbosity=0)
 
     from ibgateway import STOCKS, LoopbackGateway
+
+    # The site's modules once main() has set Django up (this script picks its database first).
     from marketdata.models import MarketData
     from marketdata.services import code_resolve, market_data_get
     from orders.models import Order

@@ -88,7 +88,7 @@ def timestamptz_adapters_register(sender, connection, **kwargs):
     connection."""
     if connection.vendor == "postgresql":
         adapters = connection.connection.adapters
-        if fast():  # the speed layer's loader (tradingsite.fast)
+        if fast("timestamptz"):  # the speed layer's loader (tradingsite.fast)
             adapters.register_loader(TIMESTAMPTZ_OID, timestamptz_loader(connection.timezone))
         adapters.register_dumper(datetime, TimestamptzDumper)
 

@@ -3,12 +3,12 @@ module, behind one setting (``API_FAST``, on unless the environment says ``API_F
 
 Each override gives exactly what the framework gives (``tradingsite/tests/test_fast.py``
 compares them, and the API's bytes with the setting on and off); with ``API_FAST`` off each
-one steps aside and the framework's own code runs. ``bench/api.py`` measures what they are
-worth (README, "Performance"). The overrides:
+one steps aside and the framework's own code runs, and ``API_FAST_OFF`` turns single ones off
+by name (``OVERRIDES``). ``bench/api.py --each-override`` measures what each is worth
+(README, "The speed layer"); one that it showed within the noise is removed. The overrides:
 
 - DRF's ``DecimalField.to_representation`` (``DecimalField``), ``ModelSerializer.get_fields``
-  and ``Serializer.to_representation`` (``FastSerializerMixin``), and listings read with
-  ``.values()`` (``ValuesListMixin``);
+  and ``Serializer.to_representation`` (``FastSerializerMixin``);
 - django-filter's per-request deep copies and form classes (``FastFilterSetMixin``);
 - DRF's token query, compiled once (``FastTokenMixin``);
 - a selector's queryset built once and cloned (``built_once``);
@@ -22,7 +22,6 @@ from functools import cache, cached_property, wraps
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections, models, router
-from django.db.models.query_utils import DeferredAttribute
 from django.utils.translation import gettext_lazy as _
 from django_filters.filters import QuerySetRequestMixin
 from psycopg import adapters
@@ -37,9 +36,15 @@ _MISSING = object()
 TIMESTAMPTZ_OID = adapters.types["timestamptz"].oid
 
 
-def fast():
-    """Whether the overrides are on (``settings.API_FAST``)."""
-    return settings.API_FAST
+OVERRIDES = (
+    "decimal", "fields", "rows", "filters", "filter_forms", "token", "selectors", "timestamptz",
+)  # fmt: skip
+
+
+def fast(override):
+    """Whether ``override`` (one of ``OVERRIDES``) is on: ``settings.API_FAST``, less those
+    ``settings.API_FAST_OFF`` names (so that a bench can weigh each one on its own)."""
+    return settings.API_FAST and override not in settings.API_FAST_OFF
 
 
 # --- DRF: serializers --------------------------------------------------------------------------
@@ -70,7 +75,7 @@ class DecimalField(serializers.DecimalField):
         )
 
     def to_representation(self, value):
-        if self._plain_string and type(value) is decimal.Decimal and fast():
+        if self._plain_string and type(value) is decimal.Decimal and fast("decimal"):
             if (
                 self._fits_below is not None
                 and value.same_quantum(self._quantum)
@@ -117,15 +122,6 @@ def _attribute(field):
     return field.source_attrs[0] if len(field.source_attrs) == 1 else None
 
 
-def _plain_columns(model):
-    """The model's columns whose attribute is the value as read (not a file, say)."""
-    return {
-        field.attname
-        for field in model._meta.concrete_fields
-        if field.descriptor_class.__get__ is DeferredAttribute.__get__
-    }
-
-
 class FastSerializerMixin:
     """DRF's ModelSerializer with a leaner read (mixed into ``tradingsite.api.serializers.
     ModelSerializer``).
@@ -142,56 +138,19 @@ class FastSerializerMixin:
       rows of 17 fields. Here each serializer (a listing's child is one serializer for all its
       rows) works out once which fields read a plain attribute of the row; those are read with
       ``getattr`` and handed to the field's own ``to_representation``. Everything else
-      (relations, dotted sources, callables, a missing attribute, a row that is neither a
-      model instance nor a dict) goes through DRF's own code, so the output is exactly DRF's.
-
-    A listing can go one step further (``values_of``, used by ``ValuesListMixin``): when every
-    field shows a column or an annotation as it is read, the rows are read with ``.values()``,
-    dicts instead of model instances, which spares Django's ``Model.__init__`` for every row.
-    A field of ``source="*"`` stands in the way unless it declares ``reads_row = False`` (its
-    value does not come from the row, as the trading mode's).
+      (relations, dotted sources, callables, a missing attribute, a row that is not a model
+      instance) goes through DRF's own code, so the output is exactly DRF's.
     """
 
     _built_fields = {}  # serializer class: its fields as get_fields built them, never bound
 
     def get_fields(self):
-        if not fast():
+        if not fast("fields"):
             return super().get_fields()
         cls = type(self)
         if cls not in self._built_fields:
             self._built_fields[cls] = super().get_fields()
         return {name: _fresh(field) for name, field in self._built_fields[cls].items()}
-
-    _row_attributes = {}  # serializer class: the attributes it reads of a row, or None
-
-    @classmethod
-    def values_of(cls, queryset, *, also=()):
-        """``queryset.values()`` of the columns and annotations the rows show (and ``also``),
-        when they are all this serializer reads of a row; else ``queryset`` itself."""
-        if not fast():
-            return queryset
-        if cls not in cls._row_attributes:
-            cls._row_attributes[cls] = cls._attributes_read()
-        attributes = cls._row_attributes[cls]
-        if attributes is None:
-            return queryset
-        columns = _plain_columns(queryset.model)
-        annotations = queryset.query.annotations
-        if any(name not in columns and name not in annotations for name in attributes):
-            return queryset
-        return queryset.values(*dict.fromkeys([*attributes, *also]))
-
-    @classmethod
-    def _attributes_read(cls):
-        if cls.to_representation is not FastSerializerMixin.to_representation:
-            return None
-        attributes = []
-        for _name, attribute, field, _represent in cls()._reading:
-            if attribute:
-                attributes.append(attribute)
-            elif attribute is None or getattr(field, "reads_row", True):
-                return None
-        return attributes
 
     @cached_property
     def _reading(self):
@@ -202,24 +161,15 @@ class FastSerializerMixin:
         ]
 
     def to_representation(self, instance):
-        if not fast():
-            return super().to_representation(instance)
-        if type(instance) is dict:  # a row of values_of
-            read = instance.get
-        elif isinstance(instance, models.Model):
-            read = None
-        else:
+        if not fast("rows") or not isinstance(instance, models.Model):
             return super().to_representation(instance)
         ret = {}
         for name, attribute, field, represent in self._reading:
             if attribute:
-                if read is not None:
-                    value = read(attribute, _MISSING)
-                else:
-                    try:
-                        value = getattr(instance, attribute)
-                    except (AttributeError, ObjectDoesNotExist):
-                        value = _MISSING
+                try:
+                    value = getattr(instance, attribute)
+                except (AttributeError, ObjectDoesNotExist):
+                    value = _MISSING
             elif attribute == "":
                 value = instance
             else:
@@ -241,24 +191,6 @@ class FastSerializerMixin:
         return ret
 
 
-class ValuesListMixin:
-    """A listing reads its rows with ``.values()`` when its serializer can show them from it.
-
-    See ``FastSerializerMixin.values_of``: a dict per row instead of
-    a model instance, the same body. The cursor's ordering columns are read too, as the cursor
-    pagination takes the next page's position from the last row.
-    """
-
-    def paginate_queryset(self, queryset):
-        values_of = getattr(self.get_serializer_class(), "values_of", None)
-        if self.action == "list" and values_of is not None:
-            ordering = getattr(self.paginator, "ordering", None) or ()
-            if isinstance(ordering, str):
-                ordering = (ordering,)
-            queryset = values_of(queryset, also=[name.lstrip("-") for name in ordering])
-        return super().paginate_queryset(queryset)
-
-
 # --- django-filter ----------------------------------------------------------------------------
 
 
@@ -274,7 +206,7 @@ class _Filters(dict):
     """
 
     def __deepcopy__(self, memo):
-        if not fast():
+        if not fast("filters"):
             return copy.deepcopy(dict(self), memo)
         copies = {}
         for name, declared in self.items():
@@ -303,7 +235,7 @@ class FastFilterSetMixin:
         return _Filters(super().get_filters())
 
     def get_form_class(self):
-        if not fast():
+        if not fast("filter_forms"):
             return super().get_form_class()
         cls = type(self)
         if cls in self._form_classes:
@@ -384,7 +316,7 @@ class FastTokenMixin:
         read = self._reads.get((model, alias))
         if read is None:
             read = self._reads[model, alias] = _TokenRead(model, alias)
-        if not read.usable or not fast():
+        if not read.usable or not fast("token"):
             return super().authenticate_credentials(key)
         token = read(key)
         if token is None:
@@ -409,7 +341,7 @@ def built_once(selector):
 
     @wraps(selector)
     def fresh():
-        return template().all() if fast() else selector()
+        return template().all() if fast("selectors") else selector()
 
     return fresh
 

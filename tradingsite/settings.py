@@ -303,6 +303,9 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
 # psycopg internal made for speed. Off (API_FAST=false), the frameworks' own code runs: the same
 # bytes, slower (README, "Performance").
 API_FAST = env.bool("API_FAST", default=True)
+# Single overrides turned off by name (tradingsite.fast.OVERRIDES), comma-separated: for
+# bench/api.py to weigh each one.
+API_FAST_OFF = env.list("API_FAST_OFF", default=[])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -528,7 +528,8 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
     if settings.end <= settings.start:
         raise ApplicationError("The period ends before it starts.", extra={"to": "after from"})
     steps = fill_placeholders(steps, params)
-    first_fetch = next((s for s in steps if s["type"] == "fetch_data"), None)
+    # The first data step's bar is the backtest's clock (the step types declare which is one).
+    first_fetch = next((s for s in steps if REGISTRY[s["type"]].essential), None)
     primary = first_fetch["config"]["bar"]
     bars = Bars(codes, settings.end)
     cash = settings.cash

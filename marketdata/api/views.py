@@ -5,7 +5,6 @@ from rest_framework.response import Response
 
 from marketdata import selectors, services
 from tradingsite.api.schema import BROKER_ERRORS
-from tradingsite.api.views import ValuesListMixin
 
 from .filters import CodeFilter, MarketDataFilter
 from .serializers import (
@@ -24,7 +23,7 @@ from .serializers import (
     partial_update=extend_schema(summary="Change some fields of an instrument"),
     destroy=extend_schema(summary="Delete an instrument no decision or order names"),
 )
-class CodeViewSet(ValuesListMixin, viewsets.ModelViewSet):
+class CodeViewSet(viewsets.ModelViewSet):
     """Instruments (table ``code``); ``conid`` is IB's contract id and unique."""
 
     serializer_class = CodeSerializer
@@ -63,7 +62,7 @@ class CodeViewSet(ValuesListMixin, viewsets.ModelViewSet):
     list=extend_schema(summary="List cached market data (without the bars document)"),
     retrieve=extend_schema(summary="One cached market-data row with its bars and indicators"),
 )
-class MarketDataViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
+class MarketDataViewSet(viewsets.ReadOnlyModelViewSet):
     """The market-data cache: bars and indicators per (conid, period, bar), read-only."""
 
     filterset_class = MarketDataFilter

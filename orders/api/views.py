@@ -9,7 +9,7 @@ from orders import selectors, services
 from orders.models import TradingAction, TradingSession
 from tradingsite.api.pagination import NewestFirstCursorPagination
 from tradingsite.api.schema import BROKER_ERRORS
-from tradingsite.api.views import ShapedMixin, ValuesListMixin
+from tradingsite.api.views import ShapedMixin
 
 from .filters import OrderFilter, PositionFilter, TradeFilter
 from .serializers import (
@@ -30,7 +30,6 @@ from .serializers import (
 )
 class OrderViewSet(
     ShapedMixin,
-    ValuesListMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -73,7 +72,7 @@ class OrderViewSet(
     list=extend_schema(summary="List trades, newest entry first"),
     retrieve=extend_schema(summary="One trade"),
 )
-class TradeViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
+class TradeViewSet(viewsets.ReadOnlyModelViewSet):
     """Round trips opened by fills, with realized P&L once exited."""
 
     serializer_class = TradeSerializer
@@ -87,7 +86,7 @@ class TradeViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="List positions (open ones unless state=closed or state=all)"),
     retrieve=extend_schema(summary="One position"),
 )
-class PositionViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
+class PositionViewSet(viewsets.ReadOnlyModelViewSet):
     """The holding per contract; quantity is negative for a short."""
 
     serializer_class = PositionSerializer

@@ -12,7 +12,7 @@ from strategies.services import trading_kill, trading_resume
 from tradingsite.api.pagination import NewestFirstCursorPagination
 from tradingsite.api.parsers import JSONParser
 from tradingsite.api.schema import BROKER_ERRORS
-from tradingsite.api.views import ShapedMixin, ValuesListMixin
+from tradingsite.api.views import ShapedMixin
 from workflows.api.serializers import (
     BacktestRequestSerializer,
     BacktestStartedSerializer,
@@ -38,7 +38,7 @@ from .serializers import DecisionSerializer, StrategySerializer
     partial_update=extend_schema(summary="Change some fields of a strategy"),
     destroy=extend_schema(summary="Delete a strategy that has no decisions or runs"),
 )
-class StrategyViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
+class StrategyViewSet(ShapedMixin, viewsets.ModelViewSet):
     serializer_class = StrategySerializer
     filterset_class = StrategyFilter
 
@@ -122,7 +122,7 @@ class StrategyViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
     list=extend_schema(summary="List decisions, newest first"),
     retrieve=extend_schema(summary="One decision"),
 )
-class DecisionViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
+class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """The agents' buy / sell / hold recommendations with their ratios; read-only."""
 
     serializer_class = DecisionSerializer

@@ -16,8 +16,6 @@ class TradingModeField(serializers.Field):
     """``paper`` or ``live``: on every order, trade and position, so no client can mistake one
     for the other."""
 
-    reads_row = False  # the site's, whatever the row (tradingsite.api.serializers)
-
     def __init__(self, **kwargs):
         super().__init__(source="*", read_only=True, **kwargs)
 

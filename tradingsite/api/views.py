@@ -1,9 +1,4 @@
-"""What the apps' viewsets share; ``ValuesListMixin`` is the speed layer's
-(``tradingsite.fast``)."""
-
-from tradingsite.fast import ValuesListMixin
-
-__all__ = ["ShapedMixin", "ValuesListMixin"]
+"""What the apps' viewsets share."""
 
 
 class ShapedMixin:

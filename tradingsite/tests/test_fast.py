@@ -26,7 +26,8 @@ from strategies.api.serializers import DecisionSerializer, StrategySerializer
 from strategies.models import Strategy
 from strategies.selectors import decisions_list, strategies_list
 from tradingsite.api.filters import FilterSet
-from tradingsite.fast import TimestamptzLoader
+from tradingsite.database import timestamptz_adapters_register
+from tradingsite.fast import OVERRIDES, TimestamptzLoader, fast
 from tradingsite.testing.api import APITestCase, results
 from tradingsite.testing.factories import MarketDataFactory, make_decision, make_fill
 from workflows.api.serializers import ExecutionSerializer, WorkflowSerializer
@@ -85,7 +86,7 @@ def orders_of_every_shape():
         (MarketDataListSerializer, lambda: market_data_list(with_data=False)),
     ],
 )
-def test_rows_read_as_drf_reads_them_from_instances_and_from_values(serializer_class, selector):
+def test_rows_read_as_drf_reads_them(serializer_class, selector):
     orders_of_every_shape()
     instances = list(selector())
     assert instances
@@ -94,21 +95,9 @@ def test_rows_read_as_drf_reads_them_from_instances_and_from_values(serializer_c
     assert rendered(serializer_class(instances[0])) == rendered(
         drf_twin(serializer_class)(instances[0])
     )
-    rows = serializer_class.values_of(selector())
-    if rows.query.values_select:  # a serializer that shows only columns reads dicts
-        assert rendered(serializer_class(list(rows), many=True)) == expected
 
 
-def test_orders_are_listed_from_values_and_others_from_instances():
-    assert OrderSerializer.values_of(orders_list()).query.values_select
-    assert CodeSerializer.values_of(codes_list()).query.values_select
-    listing = market_data_list(with_data=False)  # the cached document is left out
-    assert MarketDataListSerializer.values_of(listing).query.values_select == (
-        "id", "conid", "period", "bar", "created_at",
-    )  # fmt: skip
-    # codes: a list of ids from another table, not a column of the strategy
-    assert not StrategySerializer.values_of(strategies_list()).query.values_select
-
+def test_a_method_field_is_read_as_drf_reads_it():
     class WithAMethod(OrderSerializer):
         note = serializers.SerializerMethodField()
 
@@ -118,7 +107,6 @@ def test_orders_are_listed_from_values_and_others_from_instances():
         def get_note(self, order):
             return f"{order.side} {order.quantity}"
 
-    assert not WithAMethod.values_of(orders_list()).query.values_select
     order = OrderFactory()
     assert WithAMethod(orders_list().get(pk=order.pk)).data["note"] == "BUY 10.0000"
 
@@ -183,6 +171,25 @@ class TestSpeedLayerOff(APITestCase):
         assert fast.status_code == plain.status_code
         assert fast.content == plain.content
         assert len(fast.content) > 60 or fast.status_code == 400  # rows, not an empty page
+
+    @pytest.mark.parametrize("override", OVERRIDES)
+    def test_each_override_steps_aside_alone_and_the_bytes_stay(
+        self, reader_client, settings, override
+    ):
+        orders_of_every_shape()
+        url = reverse("api:order-list")
+        everything = reader_client.get(url).content
+        settings.API_FAST_OFF = [override]
+        assert fast(override) is False
+        assert all(fast(other) for other in OVERRIDES if other != override)
+        connection.ensure_connection()
+        if override == "timestamptz":  # a connection's: as a new one would be made with it off
+            register_tzloader(connection.timezone, connection.connection)
+        try:
+            assert reader_client.get(url).content == everything
+        finally:
+            settings.API_FAST_OFF = []
+            timestamptz_adapters_register(None, connection)
 
 
 class TestOrdersListing(APITestCase):

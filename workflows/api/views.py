@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tradingsite.api.pagination import NewestIdFirstCursorPagination, TimelineCursorPagination
-from tradingsite.api.views import ShapedMixin, ValuesListMixin
+from tradingsite.api.views import ShapedMixin
 from workflows import selectors, services
 
 from .filters import ExecutionFilter, ProbeResultFilter, WorkflowFilter, WorkflowMetricsFilter
@@ -59,7 +59,7 @@ def execution_started(*, strategy, workflow, dry_run):
     partial_update=extend_schema(summary="Change some fields of a workflow"),
     destroy=extend_schema(summary="Delete a workflow no strategy uses and that never ran"),
 )
-class WorkflowViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
+class WorkflowViewSet(ShapedMixin, viewsets.ModelViewSet):
     """Reusable step lists; every change of steps is saved as a numbered version."""
 
     serializer_class = WorkflowSerializer
@@ -138,7 +138,7 @@ class WorkflowViewSet(ShapedMixin, ValuesListMixin, viewsets.ModelViewSet):
     list=extend_schema(summary="List executions, newest first"),
     retrieve=extend_schema(summary="One execution, with its progress and results"),
 )
-class ExecutionViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
+class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     """Runs of strategies' workflows (Celery tasks); read-only."""
 
     serializer_class = ExecutionSerializer
@@ -182,7 +182,7 @@ class ExecutionViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="List workflows' daily metrics, newest day first"),
     retrieve=extend_schema(summary="One workflow's metrics of one day"),
 )
-class WorkflowMetricsViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
+class WorkflowMetricsViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = WorkflowMetricsSerializer
     filterset_class = WorkflowMetricsFilter
 
@@ -228,7 +228,7 @@ class AgentUsageView(APIView):
     list=extend_schema(summary="List backtest results (one per code of a run), newest first"),
     retrieve=extend_schema(summary="One backtest result with its trades"),
 )
-class ProbeResultViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
+class ProbeResultViewSet(viewsets.ReadOnlyModelViewSet):
     """Seed 004's strategy_probe_results: a backtest run's statistics per code."""
 
     filterset_class = ProbeResultFilter
