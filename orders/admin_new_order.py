@@ -57,10 +57,10 @@ class SymbolSelect(AutocompleteSelect):
 
     def optgroups(self, name, value, attr=None):
         groups = super().optgroups(name, value, attr)
-        for index, chosen in enumerate(v for v in value if str(v).startswith(AT_IB)):
-            option = self.create_option(name, chosen, at_ib_text(chosen[len(AT_IB) :]), True,
-                                        len(groups) + index)  # fmt: skip
-            groups.append((None, [option], len(groups)))
+        for chosen in (v for v in value if str(v).startswith(AT_IB)):  # shown again, chosen
+            text = at_ib_text(chosen[len(AT_IB) :])
+            groups.append((None, [self.create_option(name, chosen, text, True, len(groups))],
+                           len(groups)))  # fmt: skip
         return groups
 
 

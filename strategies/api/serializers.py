@@ -17,7 +17,10 @@ class StrategySerializer(ModelSerializer):
         help_text="The workflow it runs; null runs the legacy template of its type.",
     )
     codes = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=Code.objects.all(), required=False, help_text="Code ids it trades."
+        many=True,
+        queryset=Code.objects.all(),
+        required=False,
+        help_text="Code ids it trades: at least one (none, or left out on create, is a 400).",
     )
     param = JSONObjectField(
         required=False, help_text="Overrides of the workflow's default_params (period_1, ...)."
