@@ -91,18 +91,19 @@ def realized_by_day(strategy_ids=None):
         .values("strategy_id", "day")
         .annotate(net=Sum("exits_net"))
         .order_by("strategy_id", "day")
+        .values_list("strategy_id", "day", "net")
     )
     days = defaultdict(dict)
-    for row in rows:
-        days[row["strategy_id"]][row["day"]] = row["net"]
+    for strategy_id, day, net in rows:
+        days[strategy_id][day] = net
     return days
 
 
 def open_trades(strategy_ids=None):
     """{strategy_id: [trade]}: the trades with quantity still open, each with ``remaining``,
-    ``side``, ``entry_date``, ``entry_price``, ``price`` (its contract's open position's price) and
-    ``unbooked_fees`` (its fees not yet in an exit: the open quantity's share of the
-    entry's)."""
+    ``side``, ``entry_date``, ``entry_price``, ``price`` (its contract's open position's
+    price) and ``unbooked_fees`` (its fees not yet in an exit: the open quantity's share of
+    the entry's)."""
     exits_fees = (
         TradeExit.objects.filter(trade=OuterRef("pk"))
         .order_by()
@@ -115,9 +116,18 @@ def open_trades(strategy_ids=None):
         .order_by()
         .values("current_price")[:1]
     )
-    rows = (
+    # Their ids first, through the partial index of open trades: the planner cannot tell
+    # how few they are (it guesses a third of the strategy's trades), and would plan the
+    # subqueries below, and compile them (PostgreSQL's JIT), for tens of thousands of rows.
+    ids = list(
         _of(Trade.objects, strategy_ids)
         .filter(Q(exit_quantity__isnull=True) | Q(exit_quantity__lt=F("entry_quantity")))
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    rows = (
+        Trade.objects.filter(pk__in=ids)
+        .order_by()
         .annotate(
             remaining=F("entry_quantity") - Coalesce(F("exit_quantity"), ZERO),
             price=Subquery(price, output_field=DecimalField()),

@@ -40,11 +40,11 @@ def strategy_figures(*, strategy, now=None, risk_free=0.0):
 
 
 def strategies_figures(*, strategies, now=None, risk_free=0.0):
-    """{strategy id: its figures} for ``strategies``, from three queries whatever their
+    """{strategy id: its figures} for ``strategies``, from four queries whatever their
     number and whatever their trades' number: the closed trades' counts and sums and the
     exits' net P&L per day, both from the strategies' days (``strategy_pnl_days``, a row per
-    contract and day), and the open trades (the sums are exact in NUMERIC, so the figures are
-    those the formulas give on each trade's result)."""
+    contract and day), and the open trades (their ids, then the trades); the sums are exact
+    in NUMERIC, so the figures are those the formulas give on each trade's result."""
     now = now or timezone.now()
     ids = [strategy.pk for strategy in strategies]
     # Every strategy at once (no IN list) when there are many: the same rows, less to plan.

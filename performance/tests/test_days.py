@@ -230,6 +230,6 @@ def test_the_page_and_the_api_read_as_many_queries_for_many_trades_as_for_one(
     book(range(4, 28))
     assert Trade.objects.filter(strategy=strategy).count() == 25
     assert counts() == one
-    # The strategy, its snapshots, its days (twice: totals and curve), its open trades, and
-    # the authentication.
+    # The strategy, its snapshots, its days (twice: totals and curve), its open trades (none
+    # here: one query), and the authentication.
     assert one[0] == 6
