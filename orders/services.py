@@ -497,6 +497,9 @@ def _pnl_days_refresh(*, instrument_id, days=None):
     from its trades and exits: per strategy and day, the exits' net P&L and fees, and the
     trades closed that day (a trade is closed on the day of its last exit) with their
     counts and sums of net results."""
+    # A late commission (execution_apply) comes here without its contract's fills: the lock
+    # keeps it from counting the same days as a fill being booked.
+    _contract_lock(instrument_id)
     exits = TradeExit.objects.filter(trade__instrument_id=instrument_id, strategy_id__isnull=False)
     closed = Trade.objects.filter(CLOSED, instrument_id=instrument_id, strategy_id__isnull=False)
     stale = StrategyPnlDay.objects.filter(instrument_id=instrument_id)
