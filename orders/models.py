@@ -301,6 +301,40 @@ class TradeExit(models.Model):
         return f"{plain(self.quantity)} of trade #{self.trade_id} @ {plain(self.price)}"
 
 
+class StrategyPnlDay(models.Model):
+    """Our own table: one strategy's trading on one contract and one day (UTC), counted from
+    its trades and exits by the ledger in the transaction that books them. A strategy's
+    performance figures read a row a day from here instead of every trade it ever closed;
+    the sums are NUMERIC, so they are exactly those of the trades themselves."""
+
+    strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.CASCADE, db_index=False, related_name="+"
+    )
+    instrument = instrument_field("+", db_index=False)
+    day = models.DateField()
+    exits = models.IntegerField(default=0, help_text="Exits that day")
+    exits_net = money_field(default=Decimal(0), help_text="Their realized P&L less fees")
+    exits_fees = money_field(default=Decimal(0))
+    num_trades = models.IntegerField(default=0, help_text="Trades closed that day")
+    num_winning_trades = models.IntegerField(default=0)
+    num_losing_trades = models.IntegerField(default=0)
+    gross_profit = money_field(default=Decimal(0), help_text="Sum of the winners' net results")
+    gross_loss = money_field(default=Decimal(0), help_text="Sum of the losers' (negative)")
+    trades_fees = money_field(default=Decimal(0), help_text="The closed trades' fees")
+    first_entry = models.DateTimeField(help_text="Earliest entry of the trades exited that day")
+
+    class Meta:
+        db_table = "strategy_pnl_days"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["strategy", "day", "instrument"], name="uq_strategy_pnl_days"
+            ),
+        ]
+
+    def __str__(self):
+        return f"strategy {self.strategy_id} on conid {self.instrument_id}, {self.day}"
+
+
 class Position(models.Model):
     """The holding in one contract; quantity is signed (negative for a short)."""
 

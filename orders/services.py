@@ -5,14 +5,17 @@ locked (``select_for_update``), so two fills of the same contract arriving at on
 applied one after the other.
 """
 
+import functools
 import logging
-from datetime import timedelta
+import operator
+from collections import defaultdict
+from datetime import datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, DecimalField, F, Prefetch, Q, Sum, Value
-from django.db.models.functions import Cast, Coalesce, Concat
+from django.db.models import CharField, Count, DecimalField, F, Min, Prefetch, Q, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 from django.utils import timezone
 
 from marketdata.models import Code
@@ -31,6 +34,7 @@ from .models import (
     OrderStatus,
     OrderType,
     Position,
+    StrategyPnlDay,
     TimeInForce,
     Trade,
     TradeExit,
@@ -268,6 +272,7 @@ def ledger_rebook(*, instrument_id):
         .first()
     )
     TradeExit.objects.filter(trade__instrument_id=instrument_id).delete()
+    StrategyPnlDay.objects.filter(instrument_id=instrument_id).delete()
     _executions_of(instrument_id).update(trade=None, opened_quantity=0)
     Trade.objects.filter(instrument_id=instrument_id).delete()
     Position.objects.filter(instrument_id=instrument_id).delete()
@@ -447,6 +452,7 @@ def _fees_refresh(trades):
         "entries", Prefetch("exits", queryset=TradeExit.objects.select_related("execution"))
     )
     changed_trades, changed_exits = [], []
+    exit_days = defaultdict(set)
     for trade in trades:
         entry = sum(
             (_share(e.commission or 0, e.opened_quantity, e.quantity) for e in trade.entries.all()),
@@ -459,6 +465,7 @@ def _fees_refresh(trades):
                 fill.commission or 0, exit_.quantity, fill.quantity
             )  # fmt: skip
             total += own
+            exit_days[trade.instrument_id].add(timezone.localdate(exit_.exited_at))
             fees = quantize(own + _share(entry, exit_.quantity, trade.entry_quantity), MONEY_PLACES)
             if fees != exit_.fees:
                 exit_.fees = fees
@@ -469,6 +476,83 @@ def _fees_refresh(trades):
             changed_trades.append(trade)
     Trade.objects.bulk_update(changed_trades, ["fees"])
     TradeExit.objects.bulk_update(changed_exits, ["fees"])
+    for instrument_id, days in exit_days.items():
+        _pnl_days_refresh(instrument_id=instrument_id, days=days)
+
+
+ZERO_MONEY = Value(Decimal(0), output_field=DecimalField())
+CLOSED = Q(exit_quantity=F("entry_quantity"))
+
+
+def _on_days(field, days):
+    """``field`` within one of ``days`` (UTC), as ranges the column's index can serve."""
+    starts = [timezone.make_aware(datetime.combine(day, time.min)) for day in sorted(days)]
+    one_day = timedelta(days=1)
+    ranges = (Q(**{f"{field}__gte": start, f"{field}__lt": start + one_day}) for start in starts)
+    return functools.reduce(operator.or_, ranges)
+
+
+def _pnl_days_refresh(*, instrument_id, days=None):
+    """Count the contract's ``strategy_pnl_days`` rows of ``days`` (every day when None) anew
+    from its trades and exits: per strategy and day, the exits' net P&L and fees, and the
+    trades closed that day (a trade is closed on the day of its last exit) with their
+    counts and sums of net results."""
+    # A late commission (execution_apply) comes here without its contract's fills: the lock
+    # keeps it from counting the same days as a fill being booked.
+    _contract_lock(instrument_id)
+    exits = TradeExit.objects.filter(trade__instrument_id=instrument_id, strategy_id__isnull=False)
+    closed = Trade.objects.filter(CLOSED, instrument_id=instrument_id, strategy_id__isnull=False)
+    stale = StrategyPnlDay.objects.filter(instrument_id=instrument_id)
+    if days is not None:
+        exits = exits.filter(_on_days("exited_at", days))
+        closed = closed.filter(_on_days("exit_date", days), pk__in=exits.values("trade_id"))
+        stale = stale.filter(day__in=list(days))
+    rows = {}
+    for row in (
+        exits.annotate(day=TruncDate("exited_at"))
+        .values("strategy_id", "day")
+        .annotate(
+            exits=Count("id"),
+            exits_net=Sum(F("realized_pnl") - F("fees")),
+            exits_fees=Sum("fees"),
+            first_entry=Min("trade__entry_date"),
+        )
+        .order_by()
+    ):
+        rows[row["strategy_id"], row["day"]] = StrategyPnlDay(instrument_id=instrument_id, **row)
+    net = F("realized_pnl") - F("fees")
+    for row in (
+        closed.annotate(day=TruncDate("exit_date"), net=net)
+        .values("strategy_id", "day")
+        .annotate(
+            num_trades=Count("id"),
+            num_winning_trades=Count("id", filter=Q(net__gt=0)),
+            num_losing_trades=Count("id", filter=Q(net__lt=0)),
+            gross_profit=Coalesce(Sum("net", filter=Q(net__gt=0)), ZERO_MONEY),
+            gross_loss=Coalesce(Sum("net", filter=Q(net__lt=0)), ZERO_MONEY),
+            trades_fees=Sum("fees"),
+        )
+        .order_by()
+    ):
+        day = rows[row.pop("strategy_id"), row.pop("day")]  # its last exit was that day
+        for name, value in row.items():
+            setattr(day, name, value)
+    stale.delete()
+    StrategyPnlDay.objects.bulk_create(rows.values(), batch_size=1000)
+
+
+@transaction.atomic
+def strategy_pnl_days_rebuild():
+    """Count every contract's ``strategy_pnl_days`` anew from the trades (after trades were
+    written in bulk, as the bench does; the ledger keeps them as it books). Returns how many
+    rows there are."""
+    StrategyPnlDay.objects.all().delete()
+    for instrument_id in (
+        Trade.objects.filter(strategy_id__isnull=False).values_list("instrument_id", flat=True)
+        .order_by().distinct()
+    ):  # fmt: skip
+        _pnl_days_refresh(instrument_id=instrument_id)
+    return StrategyPnlDay.objects.count()
 
 
 @transaction.atomic

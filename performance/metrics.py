@@ -79,11 +79,13 @@ def weekdays(first: date, last: date):
 def equity_curve(*, capital, realized_by_day, first: date, last: date, unrealized=ZERO):
     """[(day, equity)] on every weekday from the weekday before ``first`` to ``last``:
     ``capital`` plus the net realized P&L of every day up to it (``realized_by_day``:
-    {date: amount}; a weekend day's counts on the next weekday), plus ``unrealized`` on the
-    last day."""
+    {date: amount}; a weekend day's counts on the next weekday, so a curve seen on a weekend
+    ends on the Monday after), plus ``unrealized`` on the last day."""
     start = first - timedelta(days=1)
     while start.weekday() >= 5:
         start -= timedelta(days=1)
+    while last.weekday() >= 5:  # seen on a weekend: its P&L counts on the Monday after
+        last += timedelta(days=1)
     days = weekdays(start, last)
     pending = sorted(realized_by_day.items())
     curve, total, index = [], Decimal(capital), 0
@@ -92,8 +94,7 @@ def equity_curve(*, capital, realized_by_day, first: date, last: date, unrealize
             total += pending[index][1]
             index += 1
         curve.append((day, total))
-    if curve:
-        curve[-1] = (curve[-1][0], curve[-1][1] + unrealized)
+    curve[-1] = (curve[-1][0], curve[-1][1] + unrealized)
     return curve
 
 

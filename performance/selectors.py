@@ -2,11 +2,11 @@
 
 from collections import defaultdict
 
-from django.db.models import Count, DecimalField, F, Min, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate, TruncMonth, TruncWeek
+from django.db.models import DecimalField, F, Min, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 
 from marketdata.models import Code
-from orders.models import Order, Position, Trade, TradeExit
+from orders.models import Order, Position, StrategyPnlDay, Trade, TradeExit
 
 from .models import AgentPerformance
 
@@ -16,9 +16,6 @@ ZERO = Value(0, output_field=DecimalField())
 def strategy_trades(strategy_id):
     """The trades a strategy's decisions opened (a manual order's trades have no strategy)."""
     return Trade.objects.filter(strategy_id=strategy_id)
-
-
-CLOSED = Q(exit_quantity=F("entry_quantity"))
 
 
 def _of(queryset, strategy_ids):
@@ -35,22 +32,21 @@ TOTALS = ("num_trades", "num_winning_trades", "num_losing_trades", "gross_profit
 
 def closed_trade_totals(strategy_ids=None):
     """({strategy_id: totals}, {strategy_id: [totals of one contract]}) from one query over
-    the trades: per strategy and contract, the closed trades' counts and sums of net results
-    (realized P&L minus fees; gross_loss is negative) and fees, and the first entry of any
-    trade; a strategy's totals are its contracts' added up (exact: NUMERIC sums)."""
-    net = F("realized_pnl") - F("fees")
+    the strategies' days (``strategy_pnl_days``, which the ledger keeps as it books): per
+    strategy and contract, the closed trades' counts and sums of net results (realized P&L
+    minus fees; gross_loss is negative) and fees, and the first entry of a trade with an exit;
+    a strategy's totals are its contracts' added up (exact: NUMERIC sums)."""
     rows = (
-        _of(Trade.objects, strategy_ids)
-        .annotate(net=net)
+        _of(StrategyPnlDay.objects, strategy_ids)
         .values("strategy_id", "instrument_id")
         .annotate(
-            first_entry=Min("entry_date"),
-            num_trades=Count("id", filter=CLOSED),
-            num_winning_trades=Count("id", filter=CLOSED & Q(net__gt=0)),
-            num_losing_trades=Count("id", filter=CLOSED & Q(net__lt=0)),
-            gross_profit=Coalesce(Sum("net", filter=CLOSED & Q(net__gt=0)), ZERO),
-            gross_loss=Coalesce(Sum("net", filter=CLOSED & Q(net__lt=0)), ZERO),
-            fees=Coalesce(Sum("fees", filter=CLOSED), ZERO),
+            first_entry=Min("first_entry"),
+            num_trades=Sum("num_trades"),
+            num_winning_trades=Sum("num_winning_trades"),
+            num_losing_trades=Sum("num_losing_trades"),
+            gross_profit=Sum("gross_profit"),
+            gross_loss=Sum("gross_loss"),
+            fees=Sum("trades_fees"),
         )
         .order_by()
     )
@@ -91,23 +87,23 @@ def by_symbol(contracts):
 def realized_by_day(strategy_ids=None):
     """{strategy_id: {day (UTC): net realized P&L of the exits that day}} in one query."""
     rows = (
-        _of(TradeExit.objects, strategy_ids)
-        .annotate(day=TruncDate("exited_at"))
+        _of(StrategyPnlDay.objects, strategy_ids)
         .values("strategy_id", "day")
-        .annotate(net=Sum(F("realized_pnl") - F("fees")))
+        .annotate(net=Sum("exits_net"))
         .order_by("strategy_id", "day")
+        .values_list("strategy_id", "day", "net")
     )
     days = defaultdict(dict)
-    for row in rows:
-        days[row["strategy_id"]][row["day"]] = row["net"]
+    for strategy_id, day, net in rows:
+        days[strategy_id][day] = net
     return days
 
 
 def open_trades(strategy_ids=None):
     """{strategy_id: [trade]}: the trades with quantity still open, each with ``remaining``,
-    ``side``, ``entry_price``, ``price`` (its contract's open position's price) and
-    ``unbooked_fees`` (its fees not yet in an exit: the open quantity's share of the
-    entry's)."""
+    ``side``, ``entry_date``, ``entry_price``, ``price`` (its contract's open position's
+    price) and ``unbooked_fees`` (its fees not yet in an exit: the open quantity's share of
+    the entry's)."""
     exits_fees = (
         TradeExit.objects.filter(trade=OuterRef("pk"))
         .order_by()
@@ -120,9 +116,18 @@ def open_trades(strategy_ids=None):
         .order_by()
         .values("current_price")[:1]
     )
-    rows = (
+    # Their ids first, through the partial index of open trades: the planner cannot tell
+    # how few they are (it guesses a third of the strategy's trades), and would plan the
+    # subqueries below, and compile them (PostgreSQL's JIT), for tens of thousands of rows.
+    ids = list(
         _of(Trade.objects, strategy_ids)
         .filter(Q(exit_quantity__isnull=True) | Q(exit_quantity__lt=F("entry_quantity")))
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    rows = (
+        Trade.objects.filter(pk__in=ids)
+        .order_by()
         .annotate(
             remaining=F("entry_quantity") - Coalesce(F("exit_quantity"), ZERO),
             price=Subquery(price, output_field=DecimalField()),
@@ -131,7 +136,15 @@ def open_trades(strategy_ids=None):
             # rather than the planner hashing every order.
             side=Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("side")[:1]),
         )
-        .values("remaining", "entry_price", "price", "unbooked_fees", "side", "strategy_id")
+        .values(
+            "remaining",
+            "entry_date",
+            "entry_price",
+            "price",
+            "unbooked_fees",
+            "side",
+            "strategy_id",
+        )  # fmt: skip
     )
     trades = defaultdict(list)
     for row in rows:
@@ -165,18 +178,18 @@ def snapshot_series(strategy_id):
     return AgentPerformance.objects.filter(strategy_id=strategy_id).order_by("snapshot_time", "id")
 
 
-PERIODS = {"day": TruncDate, "week": TruncWeek, "month": TruncMonth}
+PERIODS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 
 
 def pnl_by_period(strategy_id, period):
     """[{period_start, net_pnl, fees, exits}] of the strategy's exits per ``period`` (day,
-    week from Monday, or month; UTC), oldest first."""
+    week from Monday, or month; UTC), oldest first, from its days' rows."""
     trunc = PERIODS[period]
     rows = (
-        TradeExit.objects.filter(strategy_id=strategy_id)
-        .annotate(period_start=trunc("exited_at"))
+        StrategyPnlDay.objects.filter(strategy_id=strategy_id)
+        .annotate(period_start=trunc("day"))
         .values("period_start")
-        .annotate(net_pnl=Sum(F("realized_pnl") - F("fees")), fees=Sum("fees"), exits=Count("id"))
+        .annotate(net_pnl=Sum("exits_net"), fees=Sum("exits_fees"), exits=Sum("exits"))
         .order_by("period_start")
     )
     return [{**row, "period_start": _day(row["period_start"])} for row in rows]

@@ -40,10 +40,11 @@ def strategy_figures(*, strategy, now=None, risk_free=0.0):
 
 
 def strategies_figures(*, strategies, now=None, risk_free=0.0):
-    """{strategy id: its figures} for ``strategies``, from three queries whatever their
-    number: the closed trades' counts and sums, the exits' net P&L per day, and the open
-    trades (the sums are exact in NUMERIC, so the figures are those the formulas give on
-    each trade's result)."""
+    """{strategy id: its figures} for ``strategies``, from four queries whatever their
+    number and whatever their trades' number: the closed trades' counts and sums and the
+    exits' net P&L per day, both from the strategies' days (``strategy_pnl_days``, a row per
+    contract and day), and the open trades (their ids, then the trades); the sums are exact
+    in NUMERIC, so the figures are those the formulas give on each trade's result."""
     now = now or timezone.now()
     ids = [strategy.pk for strategy in strategies]
     # Every strategy at once (no IN list) when there are many: the same rows, less to plan.
@@ -75,7 +76,10 @@ def _figures(*, capital, totals, by_day, open_trades, now, risk_free):
         unrealized += (price - trade["entry_price"]) * trade["remaining"] * direction
         unrealized -= trade["unbooked_fees"]
         position_value += price * trade["remaining"] * direction
-    first = totals["first_entry"].date() if totals["first_entry"] else now.date()
+    entries = [trade["entry_date"] for trade in open_trades]
+    if totals["first_entry"] is not None:
+        entries.append(totals["first_entry"])
+    first = min(entries).date() if entries else now.date()
     equity = metrics.equity_curve(capital=capital, realized_by_day=by_day, first=first,
                                   last=now.date(), unrealized=unrealized)  # fmt: skip
     values = [value for _, value in equity]

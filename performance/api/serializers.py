@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from performance.models import AgentPerformance
@@ -50,12 +51,29 @@ class EquityPointSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field(EquityPointSerializer(many=True))
+class EquityCurveField(serializers.Field):
+    """The curve as ``EquityPointSerializer`` writes each point (the amounts are already in
+    cents, ``panels.equity_points``), without its work per field: years of a strategy are
+    thousands of points, the larger part of the response's time."""
+
+    def to_representation(self, points):
+        return [
+            {
+                "day": point["day"].isoformat(),
+                "equity": format(point["equity"], "f"),
+                "drawdown_percent": format(point["drawdown_percent"], "f"),
+            }
+            for point in points
+        ]
+
+
 class StrategyPerformanceSerializer(serializers.Serializer):
     latest = PerformanceSerializer(allow_null=True, help_text="The newest snapshot")
     series = SeriesPointSerializer(many=True, help_text="Every snapshot, oldest first")
     by_symbol = SymbolPerformanceSerializer(many=True)
-    equity = EquityPointSerializer(
-        many=True, help_text="The daily equity curve now, with its drawdown, oldest first"
+    equity = EquityCurveField(
+        read_only=True, help_text="The daily equity curve now, with its drawdown, oldest first"
     )
 
 

@@ -42,7 +42,7 @@ class StrategyPerformanceView(APIView):
         latest = series[-1] if series else None
         if latest is not None:
             latest.strategy = strategy
-        figures = services.strategy_figures(strategy=strategy)  # three reads of its trades
+        figures = services.strategy_figures(strategy=strategy)  # reads its days, not its trades
         body = {
             "latest": latest,
             "series": series,

@@ -55,6 +55,26 @@ def test_the_equity_curve_counts_each_day_on_its_weekday_and_adds_the_open_trade
     ]
 
 
+def test_a_curve_seen_on_a_weekend_ends_on_the_monday_after_with_the_weekends_pnl():
+    # Saturday 2025-03-15 -40 and Sunday +15, seen on Sunday: they count on Monday 17th.
+    curve = metrics.equity_curve(
+        capital=D("1000"),
+        realized_by_day={date(2025, 3, 14): D("10"), date(2025, 3, 15): D("-40"),
+                         date(2025, 3, 16): D("15")},
+        first=date(2025, 3, 14), last=date(2025, 3, 16), unrealized=D("2"),
+    )  # fmt: skip
+    assert curve == [
+        (date(2025, 3, 13), D("1000")), (date(2025, 3, 14), D("1010")),
+        (date(2025, 3, 17), D("987")),
+    ]  # fmt: skip
+    # A first trade on the weekend: the Friday before holds the capital.
+    curve = metrics.equity_curve(
+        capital=D("1000"), realized_by_day={date(2025, 3, 16): D("-30")},
+        first=date(2025, 3, 16), last=date(2025, 3, 16),
+    )  # fmt: skip
+    assert curve == [(date(2025, 3, 14), D("1000")), (date(2025, 3, 17), D("970"))]
+
+
 def test_max_drawdown_in_money_and_percent_of_the_peak():
     money, percent = metrics.max_drawdown([D(v) for v in (100, 110, 99, 105, 90, 120, 100)])
     assert money == D("20")  # 110 -> 90

@@ -77,13 +77,14 @@ def test_the_beat_job_snapshots_every_active_strategy_in_the_same_queries_for_an
 ):
     StrategyFactory(active=False)  # no trade, paused: nothing to report
     StrategyFactory(active=True)
-    # The strategies, three reads of every strategy's trades, one insert (in a savepoint).
-    with django_assert_num_queries(7):
+    # The strategies, two reads of every strategy's days, two of the open trades (their ids,
+    # then the trades), one insert (in a savepoint).
+    with django_assert_num_queries(8):
         assert performance_snapshot_all(now=at(20, 21)) == 2
     assert AgentPerformance.objects.count() == 2
     for _ in range(25):  # past the size where one strategy's figures are read on their own
         StrategyFactory(active=True)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         assert performance_snapshot_all(now=at(20, 22)) == 27
     # The same figures as the strategy's own snapshot.
     ours = AgentPerformance.objects.filter(strategy=two_weeks).latest("snapshot_time")

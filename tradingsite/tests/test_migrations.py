@@ -5,6 +5,7 @@ seed system's Alembic migrations created."""
 import json
 import shutil
 import sqlite3
+from datetime import date
 
 import pytest
 
@@ -245,7 +246,9 @@ def test_adoption_stops_at_a_row_the_new_checks_refuse(scratch_databases):
         assert conn.execute("SELECT status FROM orders").fetchall() == [("open",)]
 
 
-def test_trades_booked_before_they_kept_their_strategy_get_it(scratch_databases, migrated_database):
+def test_trades_booked_before_they_kept_their_strategy_get_it_and_their_days(
+    scratch_databases, migrated_database
+):
     back = scratch_databases.run(migrated_database, "manage.py", "migrate", "orders", "0009")
     assert back.returncode == 0, back.stderr
     with scratch_databases.connect(migrated_database) as conn:
@@ -288,3 +291,14 @@ def test_trades_booked_before_they_kept_their_strategy_get_it(scratch_databases,
         trades = conn.execute("SELECT id, strategy_id FROM trades ORDER BY id").fetchall()
         exits = conn.execute("SELECT trade_id, strategy_id FROM trade_exits ORDER BY 1").fetchall()
     assert trades == [(1, 5), (2, None)] and exits == [(1, 5), (2, None)]
+    # The strategy's day is counted (orders 0012); the manual trade has none.
+    with scratch_databases.connect(migrated_database) as conn:
+        days = conn.execute(
+            "SELECT strategy_id, conid, day, exits, exits_net, num_trades, num_winning_trades,"
+            " gross_profit, first_entry FROM strategy_pnl_days"
+        ).fetchall()
+    assert [(*row[:3], row[3], str(row[4]), *row[5:7], str(row[7]), row[8].isoformat())
+            for row in days] == [
+        (5, 265598, date(2025, 3, 4), 1, "40.000000", 1, 1, "40.000000",
+         "2025-03-03T00:00:00+00:00"),
+    ]  # fmt: skip
