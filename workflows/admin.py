@@ -654,7 +654,8 @@ class StrategyProbeResultAdmin(ReadOnlyAdmin):
             f"starting cash {metrics.get('starting_cash')}, final equity of the run "
             f"{metrics.get('final_equity')}, commission {metrics.get('commission')}, slippage "
             f"{metrics.get('slippage_bps')} bps, "
-            f"{'long and short' if metrics.get('allow_short') else 'long only'}"
+            f"{'long and short' if metrics.get('allow_short') else 'long only'}, "
+            f"{'entries alone' if metrics.get('brackets') is False else 'brackets worked'}"
         )
 
     @admin.display(description="equity curve")

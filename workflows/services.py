@@ -612,10 +612,12 @@ def _day(value, field):
         ) from None
 
 
-def backtest_settings(*, start, end, commission="ib_fixed", slippage_bps="0", allow_short=False):
+def backtest_settings(*, start, end, commission="ib_fixed", slippage_bps="0", allow_short=False,
+                      brackets=True):  # fmt: skip
     """A backtest's settings from what a person typed: the period from the start of ``start``
     to the end of ``end`` (days, UTC), IB's fixed commissions or none, slippage in basis
-    points (0 to 1000). A bad value is refused naming its field."""
+    points (0 to 1000), and whether the book works each entry's bracket (``brackets``).
+    A bad value is refused naming its field."""
     from decimal import Decimal, InvalidOperation
 
     first, last = _day(start, "from"), _day(end, "to")
@@ -641,6 +643,7 @@ def backtest_settings(*, start, end, commission="ib_fixed", slippage_bps="0", al
         commission=commission,
         slippage_bps=slippage,
         allow_short=bool(allow_short),
+        brackets=bool(brackets),
     )
 
 
@@ -661,6 +664,7 @@ def backtest_start(*, strategy, settings):
         "commission": settings.commission,
         "slippage_bps": str(settings.slippage_bps),
         "allow_short": settings.allow_short,
+        "brackets": settings.brackets,
     }
 
     def enqueue():

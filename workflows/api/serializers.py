@@ -165,6 +165,9 @@ class BacktestRequestSerializer(serializers.Serializer):
         max_digits=7, decimal_places=2, min_value=0, max_value=1000, default=0
     )
     allow_short = serializers.BooleanField(default=False)
+    brackets = serializers.BooleanField(
+        default=True, help_text="work each entry's take-profit and stop (false: the entry alone)"
+    )
 
     def get_fields(self):
         fields = super().get_fields()
