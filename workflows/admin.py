@@ -580,6 +580,21 @@ class WorkflowMetricsAdmin(ReadOnlyAdmin):
         return row.metrics.get("orders_placed")
 
 
+def equity_overlay(results):
+    """The runs' equity curves on one axis of dates (the union of theirs), for one chart: a
+    run without a point on a date has none (null) there."""
+    curves = [dict((t[:10], v) for t, v in (r.metrics or {}).get("equity_curve") or [])
+              for r in results]  # fmt: skip
+    labels = sorted(set().union(*curves)) if curves else []
+    return {
+        "labels": labels,
+        "curves": [
+            {"label": f"{r.run_id} {r.symbol}", "equity": [curve.get(day) for day in labels]}
+            for r, curve in zip(results, curves, strict=True)
+        ],
+    }
+
+
 class ProbeTradeInline(admin.TabularInline):
     model = StrategyProbeTrade
     fields = ("side", "quantity", "entry_time", "entry_price", "exit_time", "exit_price", "pnl",
@@ -710,4 +725,5 @@ class StrategyProbeResultAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/workflows/strategyproberesult/compare.html", {
             **self.admin_site.each_context(request), "title": "Backtests side by side",
             "results": results, "rows": rows, "opts": self.model._meta,
+            "equity": equity_overlay(results),
         })  # fmt: skip
