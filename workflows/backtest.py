@@ -38,7 +38,7 @@ from .engine.params import fill_placeholders
 from .engine.runner import SymbolRun
 from .engine.steps import REGISTRY
 from .engine.validation import params_errors
-from .models import StrategyProbeResult, StrategyProbeTrade
+from .models import StrategyProbeConversation, StrategyProbeResult, StrategyProbeTrade
 from .templates import strategy_steps
 
 ZERO = Decimal(0)
@@ -471,6 +471,8 @@ class BacktestRun:
         self.keep_log = keep_log
         self.logs = []
         self.messages = 0
+        self.code = None  # the code the steps are at
+        self.conversations = []  # (code pk, the close, the agents' messages)
 
     def log(self, message, *, level="info", symbol=None, step=None):
         if self.keep_log or level == "error":
@@ -529,7 +531,9 @@ class BacktestRun:
         return None
 
     def conversation_record(self, messages):
+        """Keep the agents' messages of this code at this bar; stored with its result."""
         self.messages += len(messages)
+        self.conversations.append((self.code.pk, self.moment, list(messages)))
 
     def sleep(self, seconds):
         return None
@@ -547,6 +551,7 @@ class BacktestOutcome:
     failures: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     messages: int = 0  # the agents' messages, over every bar
+    conversations: list = field(default_factory=list)  # (code pk, close, messages)
 
 
 def _aware(moment):
@@ -622,6 +627,7 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
             realized[trade.code_pk] += trade.pnl
         counted = len(book.trades)
         for code in present:
+            run.code = code
             symbol = SymbolRun(code=code)
             try:
                 for step in steps:
@@ -645,6 +651,7 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
     outcome.logs = run.logs
     outcome.counts = run.counts
     outcome.messages = run.messages
+    outcome.conversations = run.conversations
     if store:
         outcome.results = _store(outcome, strategy=strategy, settings=settings, codes=codes,
                                  curves=curves, cash=cash, clock=clock)  # fmt: skip
@@ -746,6 +753,24 @@ def _store(outcome, *, strategy, settings, codes, curves, cash, clock):
                 metrics={"commission": str(t.commission)},
             )  # fmt: skip
             for t in trades
+        )
+        StrategyProbeConversation.objects.bulk_create(
+            (
+                StrategyProbeConversation(
+                    result=result,
+                    bar_time=moment,
+                    agent_name=m.agent_name,
+                    message_type=m.message_type,
+                    message_content=m.content,
+                    timestamp=m.timestamp,
+                    tokens_used=m.tokens_used,
+                    llm_model=m.llm_model,
+                )  # fmt: skip
+                for code_pk, moment, messages in outcome.conversations
+                if code_pk == code.pk
+                for m in messages
+            ),
+            batch_size=1000,
         )
         results.append(result)
     return results

@@ -87,6 +87,18 @@ def test_import_bars_then_backtest_the_demo_then_the_admin_shows_the_result(admi
     ):  # fmt: skip
         assert f"{label}: {'-' if value is None else value} " in shown, label
     assert f"Return: {result.metrics['return_pct']:.2f} %" in shown
+    # The agents' conversation of each bar, stored with the result, as a live run's.
+    conversation = result.conversation.all()
+    assert conversation.count() >= 2 * BACKTESTED  # a request and replies at every bar
+    assert {m.bar_time.date() for m in conversation} == {
+        d.date() for d in frame.index[-BACKTESTED:]
+    }
+    assert {m.message_type for m in conversation} == {"request", "response"}
+    assert f"{conversation.count()} agent messages" in shown
+    listed = admin_client.get(
+        f"/admin/workflows/strategyprobeconversation/?result__id__exact={result.pk}", secure=True
+    ).content.decode()
+    assert f"{conversation.count()} backtest agent messages" in text(listed)
 
 
 def text(page):
