@@ -17,6 +17,7 @@ Results go to seed 004's ``strategy_probe_results`` (one row per code) and
 ``strategy_probe_trades``.
 """
 
+import contextlib
 import math
 import re
 import secrets
@@ -65,6 +66,7 @@ class BacktestSettings:
     allow_short: bool = False
     cash: Decimal | None = None  # default: the strategy's account_size
     brackets: bool = True  # the book works each entry's take-profit and stop, as IB does
+    replay: str | None = None  # a run id: its agents' recorded replies answer, not a model
 
 
 # --- bars -------------------------------------------------------------------------------------
@@ -604,6 +606,7 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
             extra={"from": f"no {primary} bars of {', '.join(c.symbol for c in codes)} there"},
         )
     outcome = BacktestOutcome(run_id=_run_id(strategy), failures=dict(missing))
+    replayed = _replayer(settings.replay)
     curves = {code.pk: [] for code in codes}
     realized = {code.pk: ZERO for code in codes}
     counted = 0
@@ -630,11 +633,12 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
             run.code = code
             symbol = SymbolRun(code=code)
             try:
-                for step in steps:
-                    handler = REGISTRY[step["type"]]
-                    if symbol.halted and handler.needs_decision_path:
-                        continue
-                    handler.run(run, symbol, step.get("config", {}))
+                with replayed(code, moment):
+                    for step in steps:
+                        handler = REGISTRY[step["type"]]
+                        if symbol.halted and handler.needs_decision_path:
+                            continue
+                        handler.run(run, symbol, step.get("config", {}))
                 run.counts["symbols_processed"] += 1
             except ApplicationError as exc:
                 outcome.failures.setdefault(code.symbol, f"{moment:%Y-%m-%d %H:%M}: {exc}")
@@ -656,6 +660,26 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
         outcome.results = _store(outcome, strategy=strategy, settings=settings, codes=codes,
                                  curves=curves, cash=cash, clock=clock)  # fmt: skip
     return outcome
+
+
+def _replayer(run_id):
+    """``replayed(code, moment)``: a context in which the agents get the replies recorded for
+    that code at that close in run ``run_id`` (none: they ask the configured model)."""
+    if not run_id:
+        return lambda code, moment: contextlib.nullcontext()
+    from .agents.replay import replies_replayed  # no AutoGen import: see replay.py
+
+    replies = {}
+    for symbol, moment, content in (
+        StrategyProbeConversation.objects.filter(result__run_id=run_id, message_type="response")
+        .order_by("bar_time", "id")
+        .values_list("result__symbol", "bar_time", "message_content")
+    ):
+        replies.setdefault((symbol, moment), []).append(content)
+    label = f"replay of {run_id}"
+    return lambda code, moment: replies_replayed(
+        replies.get((code.symbol[:20], moment), []), label=label
+    )
 
 
 def _unrealized(book, code):
@@ -731,6 +755,7 @@ def _store(outcome, *, strategy, settings, codes, curves, cash, clock):
                 "slippage_bps": str(settings.slippage_bps),
                 "allow_short": settings.allow_short,
                 "brackets": settings.brackets,
+                "replay": settings.replay,
                 "equity_curve": [[t.isoformat(), float(v)] for t, v in curves[code.pk]],
                 "workflow_id": strategy.workflow_id,
                 "bars": len(clock),

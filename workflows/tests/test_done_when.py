@@ -8,12 +8,11 @@ import re
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
-from marketdata.models import OhlcvBar
 from strategies.models import Strategy
 from tradingsite.management.commands.load_demo import DEMO_CODES, DEMO_STRATEGY
-from workflows.models import StrategyProbeResult
+from workflows.models import StrategyProbeConversation, StrategyProbeResult
 
 from .test_backtest import daily_walk
 
@@ -28,7 +27,8 @@ def chart(page, element_id):
     return json.loads(page[page.index(">", start) + 1 : page.index("</script>", start)])
 
 
-def test_import_bars_then_backtest_the_demo_then_the_admin_shows_the_result(admin_client, tmp_path):
+def demo_with_bars(tmp_path):
+    """The demo loaded, and a CSV file of daily bars imported for each of its codes."""
     call_command("load_demo", stdout=StringIO())
     frames = {}
     for number, (symbol, _) in enumerate(DEMO_CODES):
@@ -46,7 +46,11 @@ def test_import_bars_then_backtest_the_demo_then_the_admin_shows_the_result(admi
         assert f"{symbol} 1Day: {SESSIONS} rows read from 1 file, {SESSIONS} new bars" in (
             out.getvalue()
         )
-    assert OhlcvBar.objects.filter(source="csv_import").count() == 3 * SESSIONS
+    return frames
+
+
+def test_import_bars_then_backtest_the_demo_then_the_admin_shows_the_result(admin_client, tmp_path):
+    frames = demo_with_bars(tmp_path)
     frame = frames["AAPL"]
     first, last = frame.index[-BACKTESTED], frame.index[-1]
 
@@ -105,3 +109,52 @@ def text(page):
     """The page as a person reads it: tags and scripts gone, spaces squeezed."""
     body = re.sub(r"<script.*?</script>", " ", page, flags=re.S)
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
+
+
+def trades_of(run_id):
+    return [
+        (r.symbol, t.entry_time, t.entry_price, t.quantity, t.exit_time, t.exit_price, t.pnl,
+         t.exit_reason)
+        for r in StrategyProbeResult.objects.filter(run_id=run_id).order_by("symbol")
+        for t in r.trades.order_by("entry_time", "id")
+    ]  # fmt: skip
+
+
+def replies_of(run_id):
+    return [
+        (m.result.symbol, m.bar_time, m.agent_name, m.message_content)
+        for m in StrategyProbeConversation.objects.filter(
+            result__run_id=run_id, message_type="response"
+        )
+        .select_related("result")
+        .order_by("result__symbol", "bar_time", "id")
+    ]
+
+
+def test_a_backtest_is_replayed_from_its_agents_recorded_replies(tmp_path, settings):
+    frame = demo_with_bars(tmp_path)["AAPL"]
+    period = [
+        "--from",
+        f"{frame.index[-BACKTESTED]:%Y-%m-%d}",
+        "--to",
+        f"{frame.index[-1]:%Y-%m-%d}",
+    ]
+    call_command("backtest", DEMO_STRATEGY, *period, stdout=StringIO())
+    (recorded,) = set(StrategyProbeResult.objects.values_list("run_id", flat=True))
+    assert trades_of(recorded) and replies_of(recorded)
+    # A real model is configured now, and nothing answers there: only the replay can.
+    settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", "gpt-4o"
+
+    call_command("backtest", DEMO_STRATEGY, *period, "--replay", recorded, stdout=StringIO())
+
+    (replay,) = set(StrategyProbeResult.objects.values_list("run_id", flat=True)) - {recorded}
+    assert trades_of(replay) == trades_of(recorded)
+    assert replies_of(replay) == replies_of(recorded)
+    models = set(
+        StrategyProbeConversation.objects.filter(result__run_id=replay, message_type="response")
+        .exclude(llm_model="")
+        .values_list("llm_model", flat=True)
+    )
+    assert models == {f"replay of {recorded}"}
+    with pytest.raises(CommandError, match="Run bt-none has no recorded agent messages"):
+        call_command("backtest", DEMO_STRATEGY, *period, "--replay", "bt-none")

@@ -24,9 +24,14 @@ class Command(BaseCommand):
             action="store_false",
             help="place each entry alone (no take-profit and stop): the workflow's exits close",
         )
+        parser.add_argument(
+            "--replay",
+            metavar="RUN_ID",
+            help="the agents get the replies recorded in that backtest run, no model is asked",
+        )
 
     def handle(self, *args, strategy, start, end, commission, slippage_bps, allow_short, brackets,
-               **options):  # fmt: skip
+               replay, **options):  # fmt: skip
         found = Strategy.objects.filter(pk=int(strategy)) if strategy.isdecimal() else None
         if not found:
             found = Strategy.objects.filter(name=strategy)
@@ -39,7 +44,7 @@ class Command(BaseCommand):
         try:
             settings = backtest_settings(
                 start=start, end=end, commission=commission, slippage_bps=slippage_bps,
-                allow_short=allow_short, brackets=brackets,
+                allow_short=allow_short, brackets=brackets, replay=replay,
             )  # fmt: skip
             outcome = backtest_execute(strategy=found.get(), settings=settings)
         except ApplicationError as refused:
