@@ -86,6 +86,7 @@ def main():
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--agent-bars", type=int, default=60)
+    parser.add_argument("--no-brackets", action="store_true", help="entries alone")
     options = parser.parse_args()
     ensure_database(os.environ["DATABASE_URL"])
     django.setup()
@@ -124,11 +125,13 @@ def main():
     )
     rules.codes.set(codes)
     started = time.perf_counter()
-    outcome = backtest_run(strategy=rules, settings=BacktestSettings(start=days[0], end=days[-1]))
+    outcome = backtest_run(strategy=rules, settings=BacktestSettings(
+        start=days[0], end=days[-1], brackets=not options.no_brackets))  # fmt: skip
     took = time.perf_counter() - started
     print(f"rules-only (SMA cross), {options.symbols} symbols x {sessions} daily bars "
           f"({options.years} years): {took:.1f} s, {took / outcome.bars * 1e6:.0f} us per bar "
-          f"per symbol, {len(outcome.trades)} trades")  # fmt: skip
+          f"per symbol, {len(outcome.trades)} trades, "
+          f"{'entries alone' if options.no_brackets else 'brackets worked'}")  # fmt: skip
 
     template = TEMPLATES["two_indicator"]
     agents_workflow = Workflow.objects.filter(type="two_indicator").first() or workflow_create(

@@ -252,26 +252,26 @@ def bars_sync(*, code, timeframe, broker=None, now=None):
 
 
 def bars_of_period(*, code, timeframe, period, broker=None, now=None, on_wait=None):
-    """``code``'s bars of ``period`` (an IB duration) ending with its newest, served from the
-    store after IB was asked only for what the store lacks: the bars after the latest stored
-    one (the whole period when the store has none of it), then the part of the period before
-    the first stored bar and each hole in it. Complete bars are stored (ON CONFLICT DO
-    NOTHING); the session still in progress, as IB sent it, ends the list without being
-    stored. A sync that asked IB writes its ``data_sync_log`` row; IB's refusal or bad prices
-    are raised (after the log row), as a request of the whole period raised them.
+    """``code``'s bars of ``period`` (an IB duration) up to now, served from the store
+    after IB was asked only for what the store lacks: the bars after the latest stored one
+    (the whole period when the store has none of it), then the part of the period before the
+    first stored bar and each hole in it. Complete bars are stored (ON CONFLICT DO NOTHING);
+    the session still in progress, as IB sent it, ends the list without being stored. A sync
+    that asked IB writes its ``data_sync_log`` row; IB's refusal or bad prices are raised
+    (after the log row), as a request of the whole period raised them.
 
     The period is counted back from now, as IB counts it (``_period_start``)."""
     spec = _timeframe_checked(timeframe)
     now = now or timezone.now()
     stored = OhlcvBar.objects.filter(ticker=code, timeframe=timeframe)
     latest = stored.aggregate(latest=Max("timestamp"))["latest"]
-    if latest is None or latest < now - timedelta(seconds=duration_seconds(period)):
+    whole = latest is None or latest < now - timedelta(seconds=duration_seconds(period))
+    if whole:
         requests = [(period, None)]  # none of the period stored: as IB was asked before
     elif _weekend_only(latest + spec.length, now, dated=spec.length >= DAY):
         requests = []  # no session since the latest stored bar
     else:
         requests = _requests_of(_chunks(latest + spec.length, now, spec.chunk), now)
-    whole = requests == [(period, None)]
     fetched, pending, asked = 0, [], 0
 
     def ask(duration, end, missing_ok):

@@ -43,6 +43,7 @@ from .charts import chart_file
 from .models import (
     AgentConversation,
     ExecutionStatus,
+    StrategyProbeConversation,
     StrategyProbeResult,
     StrategyProbeTrade,
     Workflow,
@@ -580,6 +581,21 @@ class WorkflowMetricsAdmin(ReadOnlyAdmin):
         return row.metrics.get("orders_placed")
 
 
+def equity_overlay(results):
+    """The runs' equity curves on one axis of dates (the union of theirs), for one chart: a
+    run without a point on a date has none (null) there."""
+    curves = [dict((t[:10], v) for t, v in (r.metrics or {}).get("equity_curve") or [])
+              for r in results]  # fmt: skip
+    labels = sorted(set().union(*curves)) if curves else []
+    return {
+        "labels": labels,
+        "curves": [
+            {"label": f"{r.run_id} {r.symbol}", "equity": [curve.get(day) for day in labels]}
+            for r, curve in zip(results, curves, strict=True)
+        ],
+    }
+
+
 class ProbeTradeInline(admin.TabularInline):
     model = StrategyProbeTrade
     fields = ("side", "quantity", "entry_time", "entry_price", "exit_time", "exit_price", "pnl",
@@ -609,9 +625,10 @@ class StrategyProbeResultAdmin(ReadOnlyAdmin):
     inlines = [ProbeTradeInline]
     fields = ("run_id", "strategy", "symbol", "period_start", "period_end", "open_day",
               "total_trades", "win_rate", "profit_factor", "total_pnl", "return_shown",
-              "sharpe_ratio", "max_drawdown", "settings_shown", "equity_chart",
-              "trades_chart")  # fmt: skip
-    readonly_fields = ("return_shown", "settings_shown", "equity_chart", "trades_chart")
+              "sharpe_ratio", "max_drawdown", "settings_shown", "conversation_shown",
+              "equity_chart", "trades_chart")  # fmt: skip
+    readonly_fields = ("return_shown", "settings_shown", "conversation_shown", "equity_chart",
+                       "trades_chart")  # fmt: skip
 
     class Media:
         js = ("vendor/chart.umd.min.js", "tradingsite/price_chart.js")
@@ -654,8 +671,18 @@ class StrategyProbeResultAdmin(ReadOnlyAdmin):
             f"starting cash {metrics.get('starting_cash')}, final equity of the run "
             f"{metrics.get('final_equity')}, commission {metrics.get('commission')}, slippage "
             f"{metrics.get('slippage_bps')} bps, "
-            f"{'long and short' if metrics.get('allow_short') else 'long only'}"
+            f"{'long and short' if metrics.get('allow_short') else 'long only'}, "
+            f"{'entries alone' if metrics.get('brackets') is False else 'brackets worked'}"
         )
+
+    @admin.display(description="agents' conversation")
+    def conversation_shown(self, result):
+        count = result.conversation.count()
+        if not count:
+            return "no agent messages (a rules-only workflow)"
+        url = reverse("admin:workflows_strategyprobeconversation_changelist")
+        return format_html('<a href="{}?result__id__exact={}">{} agent messages</a>', url,
+                           result.pk, count)  # fmt: skip
 
     @admin.display(description="equity curve")
     def equity_chart(self, result):
@@ -709,4 +736,22 @@ class StrategyProbeResultAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/workflows/strategyproberesult/compare.html", {
             **self.admin_site.each_context(request), "title": "Backtests side by side",
             "results": results, "rows": rows, "opts": self.model._meta,
+            "equity": equity_overlay(results),
         })  # fmt: skip
+
+
+@admin.register(StrategyProbeConversation)
+class StrategyProbeConversationAdmin(ReadOnlyAdmin):
+    """The agents' messages of backtests, each at the bar its agents stood at."""
+
+    list_display = ("bar_time", "result", "agent_name", "message_type", "content_shown",
+                    "tokens_used", "llm_model")  # fmt: skip
+    list_select_related = ("result",)
+    list_filter = ("message_type",)
+    search_fields = ("=result__run_id", "agent_name")
+    search_help_text = "Exact run id, or agent name"
+    ordering = ("result", "bar_time", "id")
+
+    @admin.display(description="message")
+    def content_shown(self, message):
+        return Truncator(message.message_content).chars(300)

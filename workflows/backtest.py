@@ -17,6 +17,7 @@ Results go to seed 004's ``strategy_probe_results`` (one row per code) and
 ``strategy_probe_trades``.
 """
 
+import contextlib
 import math
 import re
 import secrets
@@ -38,10 +39,11 @@ from .engine.params import fill_placeholders
 from .engine.runner import SymbolRun
 from .engine.steps import REGISTRY
 from .engine.validation import params_errors
-from .models import StrategyProbeResult, StrategyProbeTrade
+from .models import StrategyProbeConversation, StrategyProbeResult, StrategyProbeTrade
 from .templates import strategy_steps
 
 ZERO = Decimal(0)
+EXIT_REASONS = {"take_profit": "take profit", "stop_loss": "stop loss"}
 CENT = Decimal("0.01")
 TRADING_DAYS = 252
 # IB's bar sizes the store keeps as they are; the others are built from daily bars.
@@ -63,6 +65,8 @@ class BacktestSettings:
     slippage_bps: Decimal = ZERO
     allow_short: bool = False
     cash: Decimal | None = None  # default: the strategy's account_size
+    brackets: bool = True  # the book works each entry's take-profit and stop, as IB does
+    replay: str | None = None  # a run id: its agents' recorded replies answer, not a model
 
 
 # --- bars -------------------------------------------------------------------------------------
@@ -187,14 +191,14 @@ def _cut(series, stop):
 # --- the simulated book -------------------------------------------------------------------------
 
 
-class _NoChildren:
-    """A simulated entry's bracket children: none (see ``BacktestRun.bracket_place``)."""
+class Children(list):
+    """A simulated entry's bracket children (the live order's ``children`` manager's ``all``)."""
 
     def all(self):
-        return []
+        return list(self)
 
 
-@dataclass
+@dataclass(eq=False)  # an order is itself (its children point back at it)
 class SimOrder:
     pk: int
     code: object
@@ -206,7 +210,10 @@ class SimOrder:
     placed_at: datetime
     decision: object = None
     ibkr_order_id: None = None
-    children: object = field(default_factory=lambda: _NoChildren())
+    children: Children = field(default_factory=Children)
+    role: str = "entry"  # entry, take_profit, stop_loss (a bracket's children), exit
+    parent: object = None
+    after: datetime | None = None  # a child works on the bars after its entry's fill
 
 
 @dataclass
@@ -255,7 +262,7 @@ class Book:
 
     def entries(self, code, *, strategy):
         return (1 if self.lots.get(code.pk) else 0) + sum(
-            1 for o in self.orders if o.code.pk == code.pk
+            1 for o in self.orders if o.code.pk == code.pk and o.role == "entry"
         )
 
     def trading_halt(self):
@@ -267,8 +274,8 @@ class Book:
     def open_positions(self):
         return sum(1 for lots in self.lots.values() if lots)
 
-    def working_order(self, conid, *, strategy):
-        return next((o for o in self.orders if o.code.conid == conid), None)
+    def working_order(self, conid, *, strategy):  # a bracket's children work for the position
+        return next((o for o in self.orders if o.code.conid == conid and o.parent is None), None)
 
     def orders_today(self, now, *, strategy):
         return self.placed_on.get(self.now.date(), 0)
@@ -286,10 +293,24 @@ class Book:
                 value += sign * lot.quantity * mark
         return value
 
-    def place(self, *, code, side, quantity, order_type, price, tif, decision=None):
+    def place(self, *, code, side, quantity, order_type, price, tif, decision=None,
+              role="entry", target_price=None, stop_loss=None):  # fmt: skip
+        """Place an order; an entry with ``target_price`` and ``stop_loss`` is a bracket:
+        its take-profit (a limit at the target) and stop (a stop at the stop loss), one
+        cancelling the other, work from the bar after the entry fills, for what it filled."""
         self._ids += 1
         order = SimOrder(self._ids, code, side, int(quantity), order_type, price, tif,
-                         self.now, decision)  # fmt: skip
+                         self.now, decision, role=role)  # fmt: skip
+        closing = "SELL" if side == "BUY" else "BUY"
+        for child_role, child_type, level in (
+            ("take_profit", "LMT", target_price), ("stop_loss", "STP", stop_loss)
+        ):  # fmt: skip
+            if level is not None:
+                self._ids += 1
+                order.children.append(SimOrder(
+                    self._ids, code, closing, int(quantity), child_type, Decimal(level), "GTC",
+                    self.now, decision, role=child_role, parent=order,
+                ))  # fmt: skip
         self.orders.append(order)
         day = self.now.date()
         self.placed_on[day] = self.placed_on.get(day, 0) + 1
@@ -302,14 +323,24 @@ class Book:
         return min(fee, Decimal("0.01") * quantity * price).quantize(CENT, ROUND_HALF_UP)
 
     def fill_working(self, code, bar_open, bar_high, bar_low, when):
-        """Fill or expire ``code``'s working orders on the bar starting at ``when``."""
-        for order in [o for o in self.orders if o.code.pk == code.pk]:
+        """Fill or expire ``code``'s working orders on the bar starting at ``when``.
+
+        A bar says nothing of the order of its high and low: when it reaches both a
+        bracket's stop and its take-profit, the stop is taken to fill first (the worse
+        outcome), and the take-profit is cancelled with it."""
+        working = [o for o in self.orders if o.code.pk == code.pk]
+        working.sort(key=lambda o: o.role != "stop_loss")  # stable: else as placed
+        for order in working:
+            if order not in self.orders or (order.after is not None and when <= order.after):
+                continue  # cancelled meanwhile (one cancels the other), or placed on this bar
             price = self._fill_price(order, bar_open, bar_high, bar_low)
             if price is not None:
                 self.orders.remove(order)
                 self._fill(order, price, when)
             elif order.tif == "DAY":
                 self.orders.remove(order)
+        if self.position(code) == 0:  # flat: no bracket child is left to protect anything
+            self.orders = [o for o in self.orders if o.code.pk != code.pk or o.parent is None]
 
     def _fill_price(self, order, bar_open, bar_high, bar_low):
         slip = self.settings.slippage_bps / Decimal(10000)
@@ -336,8 +367,12 @@ class Book:
         held = self.position(code)
         if not buy and not self.settings.allow_short:
             quantity = held  # long only: a sell closes the long position, nothing more
+            if order.parent is not None:
+                quantity = min(order.quantity, held)
             if quantity <= 0:
                 return
+        if order.parent is not None:  # one cancels the other
+            self.orders = [o for o in self.orders if o.parent is not order.parent]
         commission = self.commission(quantity, price)
         self.cash -= commission
         self.cash += (-1 if buy else 1) * quantity * price
@@ -354,7 +389,8 @@ class Book:
                 exit_time=when,
                 entry_price=lot.price, exit_price=price, quantity=taken,
                 pnl=sign * (price - lot.price) * taken - entry_fee - exit_fee,
-                exit_reason="signal", commission=entry_fee + exit_fee,
+                exit_reason=EXIT_REASONS.get(order.role, "signal"),
+                commission=entry_fee + exit_fee,
             ))  # fmt: skip
             lot.commission -= entry_fee
             lot.quantity -= taken
@@ -364,6 +400,9 @@ class Book:
         if remaining:
             share = commission * remaining / quantity
             lots.append(Lot("long" if buy else "short", remaining, price, when, share))
+            for child in order.children:  # the bracket's children start to work
+                child.quantity, child.after = remaining, when
+                self.orders.append(child)
 
     def open_trades(self, when):
         """The positions still open, as trades marked at the last close."""
@@ -434,6 +473,8 @@ class BacktestRun:
         self.keep_log = keep_log
         self.logs = []
         self.messages = 0
+        self.code = None  # the code the steps are at
+        self.conversations = []  # (code pk, the close, the agents' messages)
 
     def log(self, message, *, level="info", symbol=None, step=None):
         if self.keep_log or level == "error":
@@ -467,18 +508,19 @@ class BacktestRun:
 
     def bracket_place(self, *, decision, side, quantity, entry_price, entry_type, tif,
                       target_price=None, stop_loss=None):  # fmt: skip
-        # The entry alone: the simulated book leaves a position to the workflow's own exits
-        # (a sell closes the long), it does not work the bracket's take-profit and stop.
+        # Without ``brackets`` the entry alone: the workflow's own exits close the position.
+        brackets = self.book.settings.brackets
         return self.book.place(code=decision.code, side=side, quantity=quantity,
                                order_type=entry_type,
                                price=entry_price if entry_type == "LMT" else None, tif=tif,
-                               decision=decision)  # fmt: skip
+                               decision=decision, target_price=target_price if brackets else None,
+                               stop_loss=stop_loss if brackets else None)  # fmt: skip
 
     def position_exit(self, *, code, order_type, price, tif, decision=None):
         held = self.book.position(code)
         side = "SELL" if held > 0 else "BUY"
         return [self.book.place(code=code, side=side, quantity=abs(held), order_type=order_type,
-                                price=price, tif=tif, decision=decision)]  # fmt: skip
+                                price=price, tif=tif, decision=decision, role="exit")]  # fmt: skip
 
     def account(self, freed=ZERO):
         equity = self.book.equity()
@@ -491,7 +533,9 @@ class BacktestRun:
         return None
 
     def conversation_record(self, messages):
+        """Keep the agents' messages of this code at this bar; stored with its result."""
         self.messages += len(messages)
+        self.conversations.append((self.code.pk, self.moment, list(messages)))
 
     def sleep(self, seconds):
         return None
@@ -509,6 +553,7 @@ class BacktestOutcome:
     failures: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     messages: int = 0  # the agents' messages, over every bar
+    conversations: list = field(default_factory=list)  # (code pk, close, messages)
 
 
 def _aware(moment):
@@ -562,6 +607,7 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
             extra={"from": f"no {primary} bars of {', '.join(c.symbol for c in codes)} there"},
         )
     outcome = BacktestOutcome(run_id=_run_id(strategy), failures=dict(missing))
+    replayed = _replayer(settings.replay)
     curves = {code.pk: [] for code in codes}
     realized = {code.pk: ZERO for code in codes}
     counted = 0
@@ -585,13 +631,15 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
             realized[trade.code_pk] += trade.pnl
         counted = len(book.trades)
         for code in present:
+            run.code = code
             symbol = SymbolRun(code=code)
             try:
-                for step in steps:
-                    handler = REGISTRY[step["type"]]
-                    if symbol.halted and handler.needs_decision_path:
-                        continue
-                    handler.run(run, symbol, step.get("config", {}))
+                with replayed(code, moment):
+                    for step in steps:
+                        handler = REGISTRY[step["type"]]
+                        if symbol.halted and handler.needs_decision_path:
+                            continue
+                        handler.run(run, symbol, step.get("config", {}))
                 run.counts["symbols_processed"] += 1
             except ApplicationError as exc:
                 outcome.failures.setdefault(code.symbol, f"{moment:%Y-%m-%d %H:%M}: {exc}")
@@ -608,10 +656,31 @@ def backtest_run(*, strategy, settings, progress=None, store=True, keep_log=Fals
     outcome.logs = run.logs
     outcome.counts = run.counts
     outcome.messages = run.messages
+    outcome.conversations = run.conversations
     if store:
         outcome.results = _store(outcome, strategy=strategy, settings=settings, codes=codes,
                                  curves=curves, cash=cash, clock=clock)  # fmt: skip
     return outcome
+
+
+def _replayer(run_id):
+    """``replayed(code, moment)``: a context in which the agents get the replies recorded for
+    that code at that close in run ``run_id`` (none: they ask the configured model)."""
+    if not run_id:
+        return lambda code, moment: contextlib.nullcontext()
+    from .agents.replay import replies_replayed  # no AutoGen import: see replay.py
+
+    replies = {}
+    for symbol, moment, content in (
+        StrategyProbeConversation.objects.filter(result__run_id=run_id, message_type="response")
+        .order_by("bar_time", "id")
+        .values_list("result__symbol", "bar_time", "message_content")
+    ):
+        replies.setdefault((symbol, moment), []).append(content)
+    label = f"replay of {run_id}"
+    return lambda code, moment: replies_replayed(
+        replies.get((code.symbol[:20], moment), []), label=label
+    )
 
 
 def _unrealized(book, code):
@@ -655,12 +724,12 @@ def _statistics(trades, curve, cash):
     wins = [t.pnl for t in closed if t.pnl > 0]
     losses = [t.pnl for t in closed if t.pnl < 0]
     values = [value for _, value in curve]
-    total = sum((t.pnl for t in trades), ZERO)
+    total = sum((t.pnl for t in trades), ZERO).quantize(CENT)  # return_pct is of this
     return {
         "total_trades": len(closed),
         "win_rate": 100 * len(wins) / len(closed) if closed else None,
         "profit_factor": float(sum(wins) / -sum(losses)) if losses else None,
-        "total_pnl": float(total.quantize(CENT)),
+        "total_pnl": float(total),
         "max_drawdown": max_drawdown_pct(values),
         "sharpe_ratio": sharpe_ratio(values),
         "return_pct": float(total / cash * 100) if cash else None,
@@ -686,6 +755,8 @@ def _store(outcome, *, strategy, settings, codes, curves, cash, clock):
                 "commission": settings.commission,
                 "slippage_bps": str(settings.slippage_bps),
                 "allow_short": settings.allow_short,
+                "brackets": settings.brackets,
+                "replay": settings.replay,
                 "equity_curve": [[t.isoformat(), float(v)] for t, v in curves[code.pk]],
                 "workflow_id": strategy.workflow_id,
                 "bars": len(clock),
@@ -708,6 +779,24 @@ def _store(outcome, *, strategy, settings, codes, curves, cash, clock):
                 metrics={"commission": str(t.commission)},
             )  # fmt: skip
             for t in trades
+        )
+        StrategyProbeConversation.objects.bulk_create(
+            (
+                StrategyProbeConversation(
+                    result=result,
+                    bar_time=moment,
+                    agent_name=m.agent_name,
+                    message_type=m.message_type,
+                    message_content=m.content,
+                    timestamp=m.timestamp,
+                    tokens_used=m.tokens_used,
+                    llm_model=m.llm_model,
+                )  # fmt: skip
+                for code_pk, moment, messages in outcome.conversations
+                if code_pk == code.pk
+                for m in messages
+            ),
+            batch_size=1000,
         )
         results.append(result)
     return results

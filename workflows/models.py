@@ -254,3 +254,32 @@ class StrategyProbeTrade(models.Model):
 
     def __str__(self):
         return f"{self.side} {self.quantity:g} {self.symbol} at {self.entry_price:g}"
+
+
+class StrategyProbeConversation(models.Model):
+    """One message of the agents' conversation in a backtest (our own table, beside seed
+    004's): an ``agent_conversations`` row of a replay, of one code's result at one bar."""
+
+    id = models.BigAutoField(primary_key=True)
+    result = models.ForeignKey(
+        StrategyProbeResult, on_delete=models.CASCADE, related_name="conversation"
+    )
+    bar_time = models.DateTimeField(help_text="The close the agents stood at, UTC")
+    agent_name = models.CharField(max_length=100)
+    message_type = models.CharField(max_length=16, choices=MessageType.choices)
+    message_content = models.TextField()
+    timestamp = models.DateTimeField(default=timezone.now)
+    tokens_used = models.IntegerField(null=True, blank=True)
+    llm_model = models.CharField("model", max_length=100, blank=True, default="")
+
+    class Meta:
+        db_table = "strategy_probe_conversations"
+        verbose_name = "backtest agent message"
+        ordering = ["bar_time", "id"]
+        indexes = [
+            models.Index(fields=["result", "bar_time", "id"], name="ix_probe_conv_result_bar")
+        ]
+        constraints = [choices_check("message_type", MessageType, "strategy_probe_conversations")]
+
+    def __str__(self):
+        return f"{self.agent_name} {self.message_type} at {self.bar_time:%Y-%m-%d %H:%M}"

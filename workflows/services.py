@@ -35,6 +35,7 @@ from .engine.locks import LOCK_SECONDS, owner_gone, run_lock_drop, run_lock_owne
 from .engine.runner import execution_cancel, execution_run
 from .models import (
     ExecutionStatus,
+    StrategyProbeConversation,
     Workflow,
     WorkflowExecution,
     WorkflowMetrics,
@@ -630,10 +631,13 @@ def _day(value, field):
         ) from None
 
 
-def backtest_settings(*, start, end, commission="ib_fixed", slippage_bps="0", allow_short=False):
+def backtest_settings(*, start, end, commission="ib_fixed", slippage_bps="0", allow_short=False,
+                      brackets=True, replay=None):  # fmt: skip
     """A backtest's settings from what a person typed: the period from the start of ``start``
     to the end of ``end`` (days, UTC), IB's fixed commissions or none, slippage in basis
-    points (0 to 1000). A bad value is refused naming its field."""
+    points (0 to 1000), whether the book works each entry's bracket (``brackets``), and a
+    run whose agents' recorded replies answer instead of a model (``replay``).
+    A bad value is refused naming its field."""
     from decimal import Decimal, InvalidOperation
 
     first, last = _day(start, "from"), _day(end, "to")
@@ -653,12 +657,19 @@ def backtest_settings(*, start, end, commission="ib_fixed", slippage_bps="0", al
         raise ApplicationError(
             "Bad slippage.", extra={"slippage_bps": "a number of basis points from 0 to 1000"}
         )
+    if replay and not StrategyProbeConversation.objects.filter(result__run_id=replay).exists():
+        raise ApplicationError(
+            f"Run {replay} has no recorded agent messages.",
+            extra={"replay": "the run id of a backtest whose agents spoke"},
+        )
     return BacktestSettings(
         start=datetime.combine(first, time(), tzinfo=UTC),
         end=datetime.combine(last, time(23, 59, 59), tzinfo=UTC),
         commission=commission,
         slippage_bps=slippage,
         allow_short=bool(allow_short),
+        brackets=bool(brackets),
+        replay=replay or None,
     )
 
 
@@ -679,6 +690,8 @@ def backtest_start(*, strategy, settings):
         "commission": settings.commission,
         "slippage_bps": str(settings.slippage_bps),
         "allow_short": settings.allow_short,
+        "brackets": settings.brackets,
+        "replay": settings.replay,
     }
 
     def enqueue():

@@ -102,11 +102,12 @@ def workflow_metrics_task(day=None):
 
 @shared_task(bind=True, name="workflows.tasks.backtest_task")
 def backtest_task(self, strategy_id, start, end, commission="ib_fixed", slippage_bps="0",
-                  allow_short=False):  # fmt: skip
+                  allow_short=False, brackets=True, replay=None):  # fmt: skip
     """Backtest a strategy; its progress (bars done of the total) is the task's state."""
     strategy = Strategy.objects.select_related("workflow").get(pk=strategy_id)
     settings = backtest_settings(start=start, end=end, commission=commission,
-                                 slippage_bps=slippage_bps, allow_short=allow_short)  # fmt: skip
+                                 slippage_bps=slippage_bps, allow_short=allow_short,
+                                 brackets=brackets, replay=replay)  # fmt: skip
 
     def progress(done, total):
         if self.request.id:

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from .offline import OfflineChatCompletionClient
+from .recorded import RecordedRepliesClient
+from .replay import replayed
 
 # An OpenAI-compatible endpoint serves models autogen has never heard of ("llama3.1",
 # "gemini-2.0-flash" under a custom base URL); autogen refuses such a name without model_info.
@@ -27,7 +29,10 @@ OFFLINE_MODEL = "offline"
 
 def model_name(model=None):
     """The name of the model ``model_client_from_settings(model=model)`` talks to, as a
-    decision and the token usage record it: ``offline`` for the offline rules."""
+    decision and the token usage record it: ``offline`` for the offline rules, the replay's
+    label while recorded replies are replayed."""
+    if (recording := replayed()) is not None:
+        return recording.label
     if not settings.LLM_BASE_URL:
         return OFFLINE_MODEL
     return model or settings.LLM_MODEL
@@ -37,8 +42,11 @@ def model_client_from_settings(*, temperature=None, max_tokens=None, model=None)
     """The offline client when ``LLM_BASE_URL`` is empty, else an OpenAI-compatible client.
 
     ``temperature``, ``max_tokens`` and ``model`` (instead of ``LLM_MODEL``) go to the endpoint
-    when given; the offline client is deterministic and has no use for them.
+    when given; the offline client is deterministic and has no use for them. While recorded
+    replies are replayed (``replay.replies_replayed``), the client gives them back instead.
     """
+    if (recording := replayed()) is not None:
+        return RecordedRepliesClient(recording)
     if not settings.LLM_BASE_URL:
         return OfflineChatCompletionClient()
     if not (model or settings.LLM_MODEL):

@@ -23,6 +23,7 @@ Choices worth knowing:
 """
 
 import asyncio
+import contextvars
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -405,4 +406,5 @@ def run_isolated(coroutine):
     ib_insync connection lives on. A thread of its own touches neither.
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        # The caller's context goes with it (a backtest's replayed replies, ``replay.py``).
+        return pool.submit(contextvars.copy_context().run, asyncio.run, coroutine).result()

@@ -166,6 +166,13 @@ class BacktestRequestSerializer(serializers.Serializer):
     # (workflows.services.backtest_settings).
     slippage_bps = serializers.DecimalField(max_digits=7, decimal_places=2, default=0)
     allow_short = serializers.BooleanField(default=False)
+    brackets = serializers.BooleanField(
+        default=True, help_text="work each entry's take-profit and stop (false: the entry alone)"
+    )
+    replay = serializers.CharField(
+        max_length=50, required=False, allow_null=True, default=None,
+        help_text="a backtest's run id: its agents' recorded replies answer, not a model",
+    )  # fmt: skip
 
     def get_fields(self):
         fields = super().get_fields()

@@ -250,6 +250,7 @@ def backtest_started(*, strategy, data):
     settings = services.backtest_settings(
         start=values["from"], end=values["to"], commission=values["commission"],
         slippage_bps=values["slippage_bps"], allow_short=values["allow_short"],
+        brackets=values["brackets"], replay=values["replay"],
     )  # fmt: skip
     task_id = services.backtest_start(strategy=strategy, settings=settings)
     url = reverse("api:backtest-task", kwargs={"task_id": task_id})

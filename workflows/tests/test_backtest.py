@@ -109,7 +109,10 @@ def test_an_sma_cross_workflow_matches_backtesting_py_to_the_cent():
     outcome = backtest_run(
         strategy=strategy,
         settings=BacktestSettings(
-            start=FIRST_DAY, end=frame.index[-1].to_pydatetime(), commission="none"
+            start=FIRST_DAY,
+            end=frame.index[-1].to_pydatetime(),
+            commission="none",
+            brackets=False,  # backtesting.py's SMA cross trades on its signals alone
         ),  # fmt: skip
     )
 
@@ -152,7 +155,9 @@ def test_results_and_trades_are_stored_in_the_probe_tables():
     assert result.metrics["return_pct"] == pytest.approx(result.total_pnl / 1000)
     assert result.max_drawdown > 0 and result.sharpe_ratio is not None
     stored = StrategyProbeTrade.objects.filter(result=result).order_by("entry_time")
-    assert [t.exit_reason for t in stored][: len(closed)] == ["signal"] * len(closed)
+    reasons = [t.exit_reason for t in stored]
+    assert set(reasons[: len(closed)]) <= {"signal", "take profit", "stop loss"}
+    assert reasons[len(closed) :] in ([], ["open at the end"])
     # IB's fixed commissions, the default: at least 1.00 a fill, two fills a round trip.
     first = stored[0]
     assert Decimal(first.metrics["commission"]) >= 2
@@ -312,3 +317,100 @@ def test_a_code_without_stored_bars_is_left_out_and_named():
         "BARE": "The bar store has no 1 day bars of BARE. (bar: sync or import BARE's 1 day "
         "bars first)"
     }
+
+
+def bracket(sim, side="BUY", quantity=10, target="110", stop="95"):
+    code = CodeFactory.build(pk=1, symbol="X", conid=1)
+    sim.symbols = {1: "X"}
+    sim.now = FIRST_DAY
+    entry = sim.place(code=code, side=side, quantity=quantity, order_type="MKT", price=None,
+                      tif="DAY", target_price=Decimal(target), stop_loss=Decimal(stop))  # fmt: skip
+    return entry, code
+
+
+def day(n):
+    return FIRST_DAY + timedelta(days=n)
+
+
+def test_a_brackets_take_profit_fills_on_a_later_bar_and_cancels_its_stop():
+    sim = book(commission="none")
+    entry, code = bracket(sim)
+    assert [c.role for c in entry.children.all()] == ["take_profit", "stop_loss"]
+
+    # The entry fills at the next open; its children work from the bar after it, so this
+    # bar's high over the target fills nothing more.
+    sim.fill_working(code, Decimal("100"), Decimal("111"), Decimal("99"), day(1))
+    assert sim.position(code) == 10 and sim.trades == []
+    assert sorted(o.role for o in sim.orders) == ["stop_loss", "take_profit"]
+    assert sim.working_order(code.conid, strategy=None) is None  # the children protect it
+    sim.fill_working(code, Decimal("104"), Decimal("108"), Decimal("101"), day(2))
+    assert sim.position(code) == 10  # neither reached
+    sim.fill_working(code, Decimal("108"), Decimal("112"), Decimal("107"), day(3))
+
+    (trade,) = sim.trades
+    assert (trade.exit_reason, trade.exit_price, trade.exit_time) == ("take profit", 110, day(3))
+    assert trade.pnl == (110 - 100) * 10
+    assert sim.position(code) == 0 and sim.orders == []  # the stop went with it
+    assert sim.cash == 10000 + 100
+
+
+def test_a_bar_reaching_both_the_stop_and_the_target_fills_the_stop_first():
+    sim = book(commission="ib_fixed")
+    _, code = bracket(sim)
+    sim.fill_working(code, Decimal("100"), Decimal("101"), Decimal("99"), day(1))
+
+    sim.fill_working(code, Decimal("100"), Decimal("111"), Decimal("94"), day(2))
+
+    (trade,) = sim.trades
+    assert (trade.exit_reason, trade.exit_price) == ("stop loss", 95)
+    # IB's fixed commission, USD 1.00 at least, on the entry and on the exit.
+    assert trade.pnl == (95 - 100) * 10 - 2
+    assert sim.orders == [] and sim.position(code) == 0
+
+
+def test_a_gap_through_the_stop_fills_at_the_open():
+    sim = book(commission="none")
+    _, code = bracket(sim)
+    sim.fill_working(code, Decimal("100"), Decimal("101"), Decimal("99"), day(1))
+
+    sim.fill_working(code, Decimal("90"), Decimal("92"), Decimal("88"), day(2))
+
+    (trade,) = sim.trades
+    assert (trade.exit_reason, trade.exit_price, trade.pnl) == ("stop loss", 90, -100)
+
+
+def test_the_workflows_own_exit_cancels_the_brackets_children():
+    sim = book(commission="none")
+    _, code = bracket(sim)
+    sim.fill_working(code, Decimal("100"), Decimal("101"), Decimal("99"), day(1))
+    sim.now = day(1)
+    sim.place(code=code, side="SELL", quantity=10, order_type="MKT", price=None, tif="DAY",
+              role="exit")  # fmt: skip
+
+    sim.fill_working(code, Decimal("102"), Decimal("103"), Decimal("101"), day(2))
+
+    (trade,) = sim.trades
+    assert (trade.exit_reason, trade.exit_price) == ("signal", 102)
+    assert sim.orders == []
+
+
+def test_a_backtest_closes_trades_at_the_decisions_target_and_stop():
+    frame = daily_walk()
+    code = CodeFactory(symbol="WALK")
+    store(code, frame)
+
+    outcome = backtest_run(strategy=sma_cross_strategy([code]), settings=BacktestSettings(
+        start=FIRST_DAY, end=frame.index[-1].to_pydatetime(), commission="none"))  # fmt: skip
+
+    closed = [t for t in outcome.trades if t.exit_time is not None]
+    reasons = {t.exit_reason for t in closed}
+    assert {"take profit", "stop loss"} & reasons, reasons
+    for trade in closed:
+        assert trade.pnl == (trade.exit_price - trade.entry_price) * trade.quantity
+        # sma_cross's levels: a target 10 % and a stop 5 % from the close it decided at.
+        if trade.exit_reason == "stop loss":
+            assert trade.exit_price < trade.entry_price
+        if trade.exit_reason == "take profit":
+            assert trade.exit_price > trade.entry_price
+    stored_reasons = set(StrategyProbeTrade.objects.values_list("exit_reason", flat=True))
+    assert reasons <= stored_reasons

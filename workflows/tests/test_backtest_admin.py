@@ -66,6 +66,16 @@ def test_runs_are_compared_side_by_side(admin_client, backtested):
 
     assert outcome.run_id in page and again.run_id in page
     assert "commission ib_fixed" in page and "commission none" in page
+    # The equity curves overlaid on one chart (Chart.js, as the dashboard draws).
+    overlay = chart(page, "compare-equity")
+    assert overlay["labels"] == [f"{day:%Y-%m-%d}" for day in frame.index]
+    newest_first = [again, outcome]
+    assert [c["label"] for c in overlay["curves"]] == [f"{o.run_id} WALK" for o in newest_first]
+    for curve, run in zip(overlay["curves"], newest_first, strict=True):
+        assert curve["equity"] == [value for _, value in run.results[0].metrics["equity_curve"]]
+    assert overlay["curves"][0]["equity"] != overlay["curves"][1]["equity"]  # commissions
+    assert 'data-compare-id="compare-equity"' in page and "vendor/chart.umd.min.js" in page
+    assert "tradingsite/compare_chart.js" in page
 
 
 def test_the_result_list_costs_the_same_queries_with_more_rows(

@@ -18,8 +18,20 @@ class Command(BaseCommand):
         parser.add_argument("--commission", choices=["ib_fixed", "none"], default="ib_fixed")
         parser.add_argument("--slippage-bps", default="0", help="basis points against market fills")
         parser.add_argument("--allow-short", action="store_true", help="a sell may open a short")
+        parser.add_argument(
+            "--no-brackets",
+            dest="brackets",
+            action="store_false",
+            help="place each entry alone (no take-profit and stop): the workflow's exits close",
+        )
+        parser.add_argument(
+            "--replay",
+            metavar="RUN_ID",
+            help="the agents get the replies recorded in that backtest run, no model is asked",
+        )
 
-    def handle(self, *args, strategy, start, end, commission, slippage_bps, allow_short, **options):
+    def handle(self, *args, strategy, start, end, commission, slippage_bps, allow_short, brackets,
+               replay, **options):  # fmt: skip
         found = Strategy.objects.filter(pk=int(strategy)) if strategy.isdecimal() else None
         if not found:
             found = Strategy.objects.filter(name=strategy)
@@ -32,7 +44,7 @@ class Command(BaseCommand):
         try:
             settings = backtest_settings(
                 start=start, end=end, commission=commission, slippage_bps=slippage_bps,
-                allow_short=allow_short,
+                allow_short=allow_short, brackets=brackets, replay=replay,
             )  # fmt: skip
             outcome = backtest_execute(strategy=found.get(), settings=settings)
         except ApplicationError as refused:
