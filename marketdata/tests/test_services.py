@@ -57,6 +57,30 @@ def test_history_is_fetched_once_then_served_from_the_cache(gateway):
     assert second.served_from_cache is True
     assert second.pk == first.pk
     assert MarketData.objects.count() == 1
+    assert second.data == first.data
+
+
+def test_a_cached_document_is_read_from_the_database_once_per_process(
+    django_assert_num_queries,
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from marketdata.tests.factories import cache_market_data
+
+    code = CodeFactory(symbol="DOCS")
+    cache_market_data(code, period="1 Y", bar="1 day", trend="up")
+    with CaptureQueriesContext(connection) as first_read:
+        first = market_data_get(code=code, period="1 Y", bar="1 day")
+    assert [('"data"' in q["sql"]) for q in first_read.captured_queries] == [False, True]
+    with django_assert_num_queries(1) as again:  # the row's id only: the document is kept
+        second = market_data_get(code=code, period="1 Y", bar="1 day")
+    assert '"data"' not in again.captured_queries[0]["sql"]
+    assert second.served_from_cache and second.data == first.data
+    # A newer row (the cache refreshed) is read in full.
+    newer = cache_market_data(code, period="1 Y", bar="1 day", trend="down")
+    third = market_data_get(code=code, period="1 Y", bar="1 day")
+    assert third.pk == newer.pk and third.data == newer.data != first.data
 
 
 def test_a_stale_row_is_fetched_again_and_purged(gateway):

@@ -522,3 +522,26 @@ def test_progress_is_committed_without_waiting_for_the_disk_the_end_is_not(gatew
     assert all(sqls[i - 1] == "SET LOCAL synchronous_commit TO OFF" for i in progress)
     end = max(i for i, sql in enumerate(sqls) if '"completed_at"' in sql)
     assert "synchronous_commit" not in sqls[end - 1]
+
+
+def test_the_result_backend_gets_a_runs_progress_per_code_not_per_step(gateway, monkeypatch):
+    from workflows.engine import runner
+
+    monkeypatch.setattr(runner, "PROGRESS_STATE_SECONDS", 3600)  # no step is late enough
+    strategy = cached_strategy({"UPCO": "up", "DNCO": "down"}, gateway=gateway)
+    sent = []
+    store = run_workflow.backend.store_result
+
+    def observed(task_id, result, state, **kwargs):
+        sent.append((state, result))
+        return store(task_id, result, state, **kwargs)
+
+    monkeypatch.setattr(run_workflow.backend, "store_result", observed)
+    run_workflow.apply(args=[strategy.pk], kwargs={"dry_run": True}, task_id=str(uuid.uuid4()))
+    execution = WorkflowExecution.objects.get()
+    assert execution.status == ExecutionStatus.COMPLETED, execution.error_message
+    progress = [meta for state, meta in sent if state == "PROGRESS"]
+    # Each code's first step, and the wait between the two codes as it starts.
+    assert [(m["current_symbol"], m["step_type"]) for m in progress] == [
+        ("DNCO", "fetch_data"), ("DNCO", "wait"), ("UPCO", "fetch_data"),
+    ]  # fmt: skip
