@@ -37,12 +37,14 @@ def test_orders_link_to_their_decision_code_and_trades(admin_client, filled):
     page = admin_client.get("/admin/orders/order/", secure=True).content.decode()
     code = f'href="/admin/marketdata/code/{filled.instrument.pk}/change/" class="truncate"'
     assert f'{code} title="AAPL ({filled.instrument_id})">AAPL (' in page
-    # the decision is a secondary column: on the order's page, not in the list
+    # the decision and the trades are secondary columns: on the order's page, not in the list
     detail = admin_client.get(f"/admin/orders/order/{filled.pk}/change/", secure=True)
+    detail = detail.content.decode()
     decision = f'href="/admin/strategies/decision/{filled.decision_id}/change/">decision #'
-    assert decision in detail.content.decode() and decision not in page
+    assert decision in detail and decision not in page
     trades = f"/admin/orders/trade/?order__id__exact={filled.pk}"
-    assert f'href="{trades}">1 trades</a>' in page
+    assert f'href="{trades}">1 trades</a>' in detail and trades not in page
+    assert f'<td class="field-created"><a href="/admin/orders/order/{filled.pk}/change/">' in page
     listing = admin_client.get(trades, secure=True).content.decode()
     assert f'href="/admin/orders/order/{filled.pk}/change/">order #{filled.pk}</a>' in listing
     assert "1 trade" in listing

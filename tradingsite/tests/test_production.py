@@ -21,6 +21,7 @@ from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from ibgateway.protocol import In
+from tradingsite.testing.faults import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "production-test-key-" + "k3y" * 20
@@ -52,8 +53,18 @@ def request(port, method, path, token, body=None):
     return answer.status, content, answer.headers
 
 
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis of the test's own: the suite's session worker, on the suite's Redis, would
+    otherwise take the jobs beat sends to the Procfile's workers."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
 def test_honcho_runs_the_procfile_each_process_under_its_own_client_id(
-    gateway, settings, django_user_model, tmp_path
+    gateway, settings, django_user_model, tmp_path, own_redis
 ):
     from rest_framework.authtoken.models import Token
 
@@ -67,7 +78,7 @@ def test_honcho_runs_the_procfile_each_process_under_its_own_client_id(
         "DEBUG": "false", "SECRET_KEY": SECRET, "ALLOWED_HOSTS": "127.0.0.1",
         "TRUST_X_FORWARDED_PROTO": "true",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL, "STATIC_ROOT": str(tmp_path / "static"),
+        "REDIS_URL": own_redis.url(), "STATIC_ROOT": str(tmp_path / "static"),
         "IBKR_HOST": "127.0.0.1", "IBKR_PORT": str(settings.IBKR_PORT),
         "IBKR_MASTER_CLIENT_ID": str(settings.IBKR_MASTER_CLIENT_ID),
         "IBKR_PACING_CLOCK": "simulated", "IBKR_CLIENT_ID_RANGE": "30-39",
@@ -108,7 +119,7 @@ def test_honcho_runs_the_procfile_each_process_under_its_own_client_id(
         assert settings.IBKR_MASTER_CLIENT_ID in ids
         leased = sorted(set(ids) - {settings.IBKR_MASTER_CLIENT_ID})
         assert leased == [30, 31, 32, 33, 34]  # five leases, no id twice, none refused
-        server = redis.Redis.from_url(settings.REDIS_URL)
+        server = redis.Redis.from_url(own_redis.url())
         prefix = f"tradingsite:ib-client-id:127.0.0.1:{settings.IBKR_PORT}:"
         # Only the processes that talk to IB hold an id: not gunicorn's master, not beat.
         assert len(server.keys(prefix + "*")) == 5
