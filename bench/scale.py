@@ -353,8 +353,11 @@ def beat_lag(count, codes, workflow, logs, env, strategy_create, PeriodicTask, q
     print(f"\nbeat: {count} strategies scheduled every minute, made in "
           f"{time.perf_counter() - t0:.1f}s")  # fmt: skip
     log = logs / "beat.log"
+    # LOG_LEVEL=INFO: the site's settings keep celery.beat at WARNING otherwise, and the lag is
+    # read from its "Sending due task" lines.
     beat = start([sys.executable, "-m", "celery", "-A", "tradingsite", "beat", "--loglevel=INFO",
-                  "--schedule", str(logs / "celerybeat-schedule")], log, env)  # fmt: skip
+                  "--schedule", str(logs / "celerybeat-schedule")], log,
+                 {**env, "LOG_LEVEL": "INFO"})  # fmt: skip
     try:
         # Two whole ticks after the one beat starts in.
         now = datetime.now(UTC)
