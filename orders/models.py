@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from tradingsite.decimals import plain
 from tradingsite.fields import choices_check, money_field, price_field, quantity_field
+from tradingsite.money import price_text
 
 
 class OrderSide(models.TextChoices):
@@ -195,9 +196,9 @@ class Order(models.Model):
         ]
 
     def __str__(self):
-        price = "" if self.price is None else f" @ {plain(self.price)}"
+        price = "" if self.price is None else f" @ {price_text(self.price)}"
         if self.stop_price is not None:
-            price += f" stop {plain(self.stop_price)}"
+            price += f" stop {price_text(self.stop_price)}"
         return (
             f"Order #{self.pk}: {self.side} {plain(self.quantity)} {instrument_name(self)} "
             f"{self.order_type}{price} ({self.status})"
@@ -253,7 +254,7 @@ class Trade(models.Model):
     def __str__(self):
         return (
             f"Trade #{self.pk}: {plain(self.entry_quantity)} {instrument_name(self)} "
-            f"@ {plain(self.entry_price)}"
+            f"@ {price_text(self.entry_price)}"
         )
 
 
@@ -298,7 +299,7 @@ class TradeExit(models.Model):
         ]
 
     def __str__(self):
-        return f"{plain(self.quantity)} of trade #{self.trade_id} @ {plain(self.price)}"
+        return f"{plain(self.quantity)} of trade #{self.trade_id} @ {price_text(self.price)}"
 
 
 class StrategyPnlDay(models.Model):
@@ -364,7 +365,7 @@ class Position(models.Model):
         ]
 
     def __str__(self):
-        return f"{plain(self.quantity)} {instrument_name(self)} @ {plain(self.average_cost)}"
+        return f"{plain(self.quantity)} {instrument_name(self)} @ {price_text(self.average_cost)}"
 
 
 class OrderExecution(models.Model):

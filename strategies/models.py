@@ -1,8 +1,8 @@
 from django.db import models
 from django.utils import timezone
 
-from tradingsite.decimals import plain
 from tradingsite.fields import choices_check, price_field, ratio_field
+from tradingsite.money import price_text
 
 
 class StrategyType(models.TextChoices):
@@ -183,5 +183,5 @@ class Decision(models.Model):
 
     @property
     def summary(self):
-        """ "buy AAPL @ 101.5": the decision where its id is said already (a run's list)."""
-        return f"{self.type} {self.code.symbol} @ {plain(self.current_price)}"
+        """ "buy AAPL @ 101.50": the decision where its id is said already (a run's list)."""
+        return f"{self.type} {self.code.symbol} @ {price_text(self.current_price, code=self.code)}"

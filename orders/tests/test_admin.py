@@ -157,10 +157,10 @@ def test_an_order_is_titled_with_its_symbol_and_plain_numbers(admin_client):
 def test_a_trade_and_a_position_are_titled_with_their_symbol(admin_client, filled):
     trade = Trade.objects.get(order=filled)
     html = admin_client.get(f"/admin/orders/trade/{trade.pk}/change/", secure=True)
-    assert f"<h2>Trade #{trade.pk}: 10 AAPL @ 100</h2>" in html.content.decode()
+    assert f"<h2>Trade #{trade.pk}: 10 AAPL @ 100.00</h2>" in html.content.decode()
     position = Position.objects.get(instrument=filled.instrument)
     html = admin_client.get(f"/admin/orders/position/{position.pk}/change/", secure=True)
-    assert "<h2>10 AAPL @ 100</h2>" in html.content.decode()
+    assert "<h2>10 AAPL @ 100.00</h2>" in html.content.decode()
 
 
 def test_an_order_page_links_to_its_strategy_and_the_run_that_decided_it(admin_client):

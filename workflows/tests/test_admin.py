@@ -346,7 +346,8 @@ def test_an_execution_and_its_transcript_link_to_the_decisions_it_made(admin_cli
     elsewhere = make_decision(strategy=execution.strategy)
     AgentMessageFactory(workflow_execution=execution)
     decision_link = (
-        f'<a href="/admin/strategies/decision/{made.pk}/change/">buy {made.code.symbol} @ 101.5</a>'
+        f'<a href="/admin/strategies/decision/{made.pk}/change/">'
+        f"buy {made.code.symbol} @ 101.50</a>"
     )
     listing = f"/admin/strategies/decision/?workflow_execution__id__exact={execution.pk}"
     for url in (f"/admin/workflows/workflowexecution/{execution.pk}/change/",
