@@ -149,6 +149,8 @@ def _holes(code, timeframe, after=None):
 
 
 def _aware(moment):
+    if isinstance(moment, str):  # SQLite (make run's default) gives raw SQL's times as text
+        moment = datetime.fromisoformat(moment)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
